@@ -1,0 +1,81 @@
+package httpwire
+
+import (
+	"bytes"
+	"time"
+)
+
+// Field is one header line as sent (name case preserved). Values of folded (obs-fold)
+// lines are joined with a single space.
+type Field struct {
+	Name, Value string
+}
+
+// Header is a message's header fields in the order sent.
+type Header []Field
+
+// Get returns the first value of the named field, compared case-insensitively; "" if absent.
+func (h Header) Get(name string) string {
+	for i := range h {
+		if equalFold(h[i].Name, name) {
+			return h[i].Value
+		}
+	}
+	return ""
+}
+
+// Values returns every value of the named field, compared case-insensitively.
+func (h Header) Values(name string) []string {
+	var out []string
+	for i := range h {
+		if equalFold(h[i].Name, name) {
+			out = append(out, h[i].Value)
+		}
+	}
+	return out
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return bytes.EqualFold([]byte(a), []byte(b))
+}
+
+// Request is one parsed HTTP/1.x request.
+type Request struct {
+	// TS is the capture time of the request's first byte.
+	TS      time.Time
+	Method  string
+	URI     string // request-target exactly as sent
+	Version string // "HTTP/1.1", "HTTP/1.0"
+	Header  Header
+	// BodyBytes is the body length (decoded length for chunked bodies).
+	BodyBytes int64
+	// Partial is set when a capture gap hit this message.
+	Partial bool
+	// Truncated is set when a header limit cut the message short.
+	Truncated bool
+}
+
+// Response is one parsed HTTP/1.x final response (1xx interim responses are not reported).
+type Response struct {
+	// TS is the capture time of the response's first byte.
+	TS        time.Time
+	Status    int
+	Version   string
+	Header    Header
+	BodyBytes int64
+	Partial   bool
+	Truncated bool
+}
+
+// Transaction is a request and its response. Response is nil when none was seen before
+// the connection ended or timed out. A response seen without its request (a capture that
+// starts mid-stream) is not a transaction and is only counted.
+type Transaction struct {
+	Req  *Request
+	Resp *Response
+	// ClientSide is the side (0 or 1, as passed to Conn.Feed) that sent the request.
+	ClientSide int
+}
