@@ -14,33 +14,79 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/apiscope/apiscope/pkg/config"
 	"github.com/apiscope/apiscope/pkg/logging"
+	"github.com/apiscope/apiscope/pkg/metrics"
 )
 
 // rootCmd is the apiscope command; subcommands add themselves in init().
 var rootCmd = &cobra.Command{
-	Use:           "apiscope",
-	Short:         "Passive behavioural anomaly detection for HTTP APIs",
+	Use:   "apiscope",
+	Short: "Passive behavioural anomaly detection for HTTP APIs",
+	Long: `apiscope rebuilds HTTP API calls from mirrored packets (sensor), learns each client's
+baseline and reports explained deviations (analyzer), stores calls and findings in
+ClickHouse and streams alerts to the SOC.
+
+Every flag can also come from a YAML file (--config) or an APISCOPE_* environment variable;
+precedence: flag, environment, file, default. See 'apiscope config example'.`,
 	SilenceUsage:  true,
 	SilenceErrors: true,
-	PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-		l, err := logging.New(logLevel)
-		if err != nil {
-			return err
-		}
-		log = l
-		return nil
-	},
 }
 
 var (
-	logLevel string
+	logLevel    string
+	configFile  string
+	metricsAddr string
 	// log is the process logger, set before any subcommand runs.
 	log = zap.NewNop()
 )
 
 func init() {
-	rootCmd.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	rootCmd.PersistentPreRunE = setup
+	pf := rootCmd.PersistentFlags()
+	pf.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&configFile, "config", "", "YAML config file (keys are flag names; a section per command)")
+	pf.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9108)")
+}
+
+// setup runs before every subcommand: config file and environment into flags, then the
+// logger, then the metrics endpoint.
+func setup(cmd *cobra.Command, _ []string) error {
+	if configFile == "" {
+		configFile = os.Getenv(config.EnvName("config"))
+	}
+	var file *config.File
+	if configFile != "" {
+		var err error
+		if file, err = config.LoadFile(configFile, sectionOf(cmd)); err != nil {
+			return err
+		}
+	}
+	if err := config.Apply(cmd.Flags(), file, nil); err != nil {
+		return err
+	}
+	l, err := logging.New(logLevel)
+	if err != nil {
+		return err
+	}
+	log = l
+	if metricsAddr != "" {
+		addr, err := metrics.Serve(cmd.Context(), metricsAddr, metrics.Default, metrics.DefaultReadiness)
+		if err != nil {
+			return err
+		}
+		log.Info("metrics endpoint listening", zap.String("addr", addr.String()))
+	}
+	return nil
+}
+
+// sectionOf names the config-file section of a command: its first word under the root
+// (`schema apply` reads the `schema` section).
+func sectionOf(cmd *cobra.Command) string {
+	for cmd.HasParent() && cmd.Parent() != rootCmd {
+		cmd = cmd.Parent()
+	}
+	return cmd.Name()
 }
 
 func main() {
