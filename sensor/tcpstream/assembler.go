@@ -1,0 +1,396 @@
+package tcpstream
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/sensor/decode"
+)
+
+// Handler receives the reassembled bytes of one connection. Side 0 is the direction of
+// the first segment seen (the source of that segment sends on side 0), which is not
+// necessarily the client. Calls for one connection come from one goroutine, in order.
+type Handler interface {
+	// Feed delivers the next bytes of one side. b is borrowed until Feed returns.
+	Feed(side int, b []byte, ts time.Time)
+	// Gap reports n bytes of one side that were never captured, before the next Feed.
+	Gap(side int, n int, ts time.Time)
+	// Close reports that a side sent FIN or RST.
+	Close(side int, ts time.Time)
+	// End reports that the connection is over (both sides closed, idle timeout or end of
+	// input). No call follows.
+	End(ts time.Time)
+}
+
+// Conn names a connection's two ends as first seen: Side0 sent the first segment.
+type Conn struct {
+	Side0, Side1 netip.AddrPort
+}
+
+// Factory makes the Handler of a new connection.
+type Factory func(c Conn) Handler
+
+// Config bounds an Assembler. The zero value gives bounded defaults.
+type Config struct {
+	// FlushTimeout is how long, in capture time, out-of-order data waits for the bytes
+	// before it; then the hole becomes a gap. Zero means 5 s.
+	FlushTimeout time.Duration
+	// IdleTimeout ends a connection with no packets for this long in capture time.
+	// Zero means 2 min.
+	IdleTimeout time.Duration
+	// MaxBufferedPagesPerConnection bounds out-of-order data held for one direction of a
+	// connection, in pages of about 1900 bytes. Zero means 1024 (about 2 MiB).
+	MaxBufferedPagesPerConnection int
+	// MaxBufferedPagesTotal bounds out-of-order data held by one Assembler. Zero means
+	// 65536 (about 125 MiB).
+	MaxBufferedPagesTotal int
+	// MaxConnections bounds the connections one Assembler tracks. Past it the oldest idle
+	// connections are closed early and, if that is not enough, new connections are
+	// ignored (counted). Zero means 262144.
+	MaxConnections int
+}
+
+func durOr(v, d time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+func intOr(v, d int) int {
+	if v > 0 {
+		return v
+	}
+	return d
+}
+
+// Validate rejects negative values.
+func (c *Config) Validate() error {
+	if c.FlushTimeout < 0 || c.IdleTimeout < 0 || c.MaxBufferedPagesPerConnection < 0 ||
+		c.MaxBufferedPagesTotal < 0 || c.MaxConnections < 0 {
+		return fmt.Errorf("tcp reassembly limits must not be negative")
+	}
+	return nil
+}
+
+type phase uint8
+
+const (
+	phaseAssemble phase = iota
+	phaseFlush
+)
+
+// pktCtx is the AssemblerContext of one segment. Out-of-order pages keep a pointer to it
+// until they are delivered, so each segment needs its own; they are carved from slabs
+// to avoid an allocation per packet.
+type pktCtx struct{ ts time.Time }
+
+func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: c.ts}
+}
+
+const ctxSlab = 1024
+
+// Assembler reassembles the connections of one flow worker. It is not safe for
+// concurrent use: one goroutine owns it.
+type Assembler struct {
+	asm     *reassembly.Assembler
+	factory Factory
+	log     *zap.Logger
+
+	flushTimeout, idleTimeout time.Duration
+	maxConns                  int
+
+	open       int       // streams with a Handler, not yet complete
+	now        time.Time // capture clock: latest segment or tick time
+	lastForced time.Time
+	phase      phase
+	cur        *stream // stream being called into, for panic attribution
+	seg        *decode.Segment
+
+	tcp   layers.TCP
+	hdr   [20]byte
+	slab  []pktCtx
+	panic bool
+}
+
+// NewAssembler returns an Assembler that makes a Handler with f for each new connection.
+// log may be nil.
+func NewAssembler(cfg *Config, f Factory, log *zap.Logger) *Assembler {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	a := &Assembler{
+		factory:      f,
+		log:          log,
+		flushTimeout: durOr(cfg.FlushTimeout, 5*time.Second),
+		idleTimeout:  durOr(cfg.IdleTimeout, 2*time.Minute),
+		maxConns:     intOr(cfg.MaxConnections, 262144),
+	}
+	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&streamFactory{a: a}))
+	a.asm.MaxBufferedPagesPerConnection = intOr(cfg.MaxBufferedPagesPerConnection, 1024)
+	a.asm.MaxBufferedPagesTotal = intOr(cfg.MaxBufferedPagesTotal, 65536)
+	return a
+}
+
+// Open returns the number of connections being tracked.
+func (a *Assembler) Open() int { return a.open }
+
+// Add processes one segment. s.Payload is not retained.
+func (a *Assembler) Add(s *decode.Segment) {
+	if s.TS.After(a.now) {
+		a.now = s.TS
+	}
+	if a.open >= a.maxConns {
+		a.relieve()
+	}
+	a.fillTCP(s)
+	var nf gopacket.Flow
+	if s.Src.Is4() && s.Dst.Is4() {
+		src, dst := s.Src.As4(), s.Dst.As4()
+		nf = gopacket.NewFlow(layers.EndpointIPv4, src[:], dst[:])
+	} else {
+		src, dst := s.Src.As16(), s.Dst.As16()
+		nf = gopacket.NewFlow(layers.EndpointIPv6, src[:], dst[:])
+	}
+	if len(a.slab) == 0 {
+		a.slab = make([]pktCtx, ctxSlab)
+	}
+	ctx := &a.slab[0]
+	a.slab = a.slab[1:]
+	ctx.ts = s.TS
+	a.seg = s
+	a.phase = phaseAssemble
+	a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
+	a.seg = nil
+}
+
+// fillTCP makes a.tcp describe s. The header is decoded from bytes rather than filled in
+// field by field because layers.TCP keeps its port endpoints in unexported fields that
+// only decoding sets; decoding 20 bytes costs nothing and allocates nothing.
+func (a *Assembler) fillTCP(s *decode.Segment) {
+	h := a.hdr[:]
+	binary.BigEndian.PutUint16(h[0:], s.SrcPort)
+	binary.BigEndian.PutUint16(h[2:], s.DstPort)
+	binary.BigEndian.PutUint32(h[4:], s.Seq)
+	binary.BigEndian.PutUint32(h[8:], s.Ack)
+	h[12] = 5 << 4
+	var f byte
+	if s.Flags&decode.FlagFIN != 0 {
+		f |= 0x01
+	}
+	if s.Flags&decode.FlagSYN != 0 {
+		f |= 0x02
+	}
+	if s.Flags&decode.FlagRST != 0 {
+		f |= 0x04
+	}
+	if s.Flags&decode.FlagPSH != 0 {
+		f |= 0x08
+	}
+	if s.Flags&decode.FlagACK != 0 {
+		f |= 0x10
+	}
+	if s.Flags&decode.FlagURG != 0 {
+		f |= 0x20
+	}
+	h[13] = f
+	binary.BigEndian.PutUint16(h[14:], s.Window)
+	h[16], h[17], h[18], h[19] = 0, 0, 0, 0
+	_ = a.tcp.DecodeFromBytes(h, gopacket.NilDecodeFeedback)
+	a.tcp.Payload = s.Payload
+}
+
+// Tick advances the capture clock to now: out-of-order data older than FlushTimeout is
+// delivered behind a gap and connections idle for IdleTimeout end.
+func (a *Assembler) Tick(now time.Time) {
+	if now.After(a.now) {
+		a.now = now
+	}
+	a.phase = phaseFlush
+	var closed int
+	a.guard(func() {
+		_, closed = a.asm.FlushWithOptions(reassembly.FlushOptions{
+			T:  a.now.Add(-a.flushTimeout),
+			TC: a.now.Add(-a.idleTimeout),
+		})
+	})
+	if closed > 0 {
+		mIdleClosed.Add(uint64(closed))
+	}
+}
+
+// FlushAll delivers everything buffered and ends every connection (end of input).
+func (a *Assembler) FlushAll() {
+	a.phase = phaseFlush
+	// A recovered panic leaves the connection involved dead; flush again for the rest.
+	for i := 0; i < 16; i++ {
+		a.panic = false
+		a.guard(func() { a.asm.FlushAll() })
+		if !a.panic {
+			return
+		}
+	}
+}
+
+// relieve runs when the connection bound is reached: connections idle for a while are
+// closed early, at most once per second of capture time.
+func (a *Assembler) relieve() {
+	if !a.lastForced.IsZero() && a.now.Sub(a.lastForced) < time.Second {
+		return
+	}
+	a.lastForced = a.now
+	mForcedConn.Inc()
+	early := min(a.idleTimeout, 30*time.Second)
+	a.phase = phaseFlush
+	a.guard(func() {
+		a.asm.FlushWithOptions(reassembly.FlushOptions{T: a.now.Add(-a.flushTimeout), TC: a.now.Add(-early)})
+	})
+}
+
+// guard runs f and recovers a panic from it: the bug is counted and logged with its
+// stack (the logger samples), and the connection being processed is dropped.
+func (a *Assembler) guard(f func()) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		a.panic = true
+		mPanics.Inc()
+		fields := []zap.Field{zap.Any("panic", r), zap.ByteString("stack", debug.Stack())}
+		if a.cur != nil {
+			fields = append(fields, zap.Stringer("side0", a.cur.conn.Side0), zap.Stringer("side1", a.cur.conn.Side1))
+			a.cur.kill()
+		}
+		a.log.Error("flow worker recovered from a bug; connection dropped", fields...)
+		a.cur = nil
+	}()
+	f()
+	a.cur = nil
+}
+
+func (a *Assembler) ts(ac reassembly.AssemblerContext) time.Time {
+	if c, ok := ac.(*pktCtx); ok && c != nil {
+		return c.ts
+	}
+	return a.now
+}
+
+type streamFactory struct{ a *Assembler }
+
+func (f *streamFactory) New(_, _ gopacket.Flow, _ *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
+	a := f.a
+	s := a.seg
+	if s == nil {
+		// Connections are only created by Add; keep the pool consistent regardless.
+		return &stream{a: a, discard: true}
+	}
+	st := &stream{a: a}
+	st.conn = Conn{
+		Side0: netip.AddrPortFrom(s.Src, s.SrcPort),
+		Side1: netip.AddrPortFrom(s.Dst, s.DstPort),
+	}
+	if a.open >= a.maxConns {
+		st.discard = true
+		return st
+	}
+	a.open++
+	mStreams.Inc()
+	a.cur = st
+	st.h = a.factory(st.conn)
+	return st
+}
+
+// stream is the reassembly.Stream of one connection.
+type stream struct {
+	a       *Assembler
+	conn    Conn
+	h       Handler
+	discard bool // over the connection bound: ignored
+	dead    bool // a bug was recovered while processing it
+	done    bool
+}
+
+func (s *stream) kill() {
+	if s.dead || s.discard {
+		return
+	}
+	s.dead = true
+	s.h = nil
+}
+
+func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, _ reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+	if s.discard {
+		mDroppedConn.Inc()
+		return false
+	}
+	if s.dead {
+		return false
+	}
+	// Accept connections already open when capture started: the first segment seen in a
+	// direction starts it, and the parser resynchronises on the next message.
+	if !*start && nextSeq == -1 && !tcp.SYN {
+		*start = true
+	}
+	return true
+}
+
+func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
+	if s.h == nil {
+		return
+	}
+	a := s.a
+	a.cur = s
+	dir, _, end, skip := sg.Info()
+	side := 0
+	if dir == reassembly.TCPDirServerToClient {
+		side = 1
+	}
+	ts := a.ts(ac)
+	if skip > 0 {
+		mGaps.Inc()
+		mGapBytes.Add(uint64(skip))
+		if a.phase == phaseAssemble {
+			// While assembling, data is only delivered past a hole when a page budget
+			// forced it.
+			mForcedBuffer.Inc()
+		}
+		s.h.Gap(side, skip, ts)
+	}
+	if n, _ := sg.Lengths(); n > 0 {
+		s.h.Feed(side, sg.Fetch(n), ts)
+	}
+	if end && s.h != nil {
+		s.h.Close(side, ts)
+	}
+	a.cur = nil
+}
+
+func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	if s.done {
+		return true
+	}
+	s.done = true
+	if s.discard {
+		return true
+	}
+	s.a.open--
+	if s.h != nil {
+		s.a.cur = s
+		s.h.End(s.a.now)
+		s.a.cur = nil
+	}
+	return true
+}

@@ -1,0 +1,25 @@
+// Package tcpstream rebuilds the two byte streams of each TCP connection from segments,
+// on top of gopacket/reassembly, and hands them to a Handler (the HTTP parser).
+//
+// One Assembler belongs to one flow worker goroutine and has its own StreamPool: the flow
+// sharder guarantees that both directions of a connection reach the same worker, so no
+// state is shared and nothing is locked.
+//
+// What the Assembler does with awkward traffic:
+//
+//   - Out-of-order segments are buffered in pages until the missing bytes arrive;
+//     retransmitted and overlapping bytes are delivered once.
+//   - Connections already open when capture starts are accepted without a SYN: the first
+//     segment seen in a direction starts that direction, and the Handler resynchronises.
+//   - Bytes that never arrive (drops before the capture point) become a Handler.Gap once
+//     the out-of-order data behind them is older than Config.FlushTimeout in capture time,
+//     when a memory bound forces it, or at FlushAll.
+//   - FIN and RST end a direction (Handler.Close); a connection ends (Handler.End) when
+//     both directions have, when it has been idle for Config.IdleTimeout of capture time,
+//     or at FlushAll.
+//   - Memory is bounded per connection and per Assembler (buffered pages), and so is the
+//     number of open connections; every time a bound forces a flush or a drop it is counted.
+//
+// Time is capture time throughout: Tick is called with the capture clock, never the wall
+// clock, so a capture file gives the same result on every run.
+package tcpstream
