@@ -52,6 +52,8 @@ type Request struct {
 	Header  Header
 	// BodyBytes is the body length (decoded length for chunked bodies).
 	BodyBytes int64
+	// Body is the body's first Config.BodyPrefix bytes (decoded); nil when off.
+	Body []byte
 	// Partial is set when a capture gap hit this message.
 	Partial bool
 	// Truncated is set when a header limit cut the message short.
@@ -61,11 +63,16 @@ type Request struct {
 // Response is one parsed HTTP/1.x final response (1xx interim responses are not reported).
 type Response struct {
 	// TS is the capture time of the response's first byte.
-	TS        time.Time
-	Status    int
-	Version   string
-	Header    Header
+	TS      time.Time
+	Status  int
+	Version string
+	Header  Header
+	// BodyBytes is the body length (decoded length for chunked bodies).
 	BodyBytes int64
+	// Body is the body's first Config.BodyPrefix bytes (decoded); nil when off.
+	Body []byte
+	// Partial is set when a capture gap hit this message, or the connection ended
+	// before its body did (close-delimited bodies excepted).
 	Partial   bool
 	Truncated bool
 }

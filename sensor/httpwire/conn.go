@@ -1,0 +1,269 @@
+package httpwire
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// entry is one request awaiting its response and its emission. The Transaction, Request
+// and Response live in one allocation; the emitted *Transaction points into it.
+type entry struct {
+	tx       Transaction
+	req      Request
+	resp     Response
+	answered bool // a final response's headers were matched to it
+	reqDone  bool // the request's body ended (or was given up)
+	respDone bool // the response's body ended (or was given up)
+}
+
+// Conn parses the two directions of one TCP connection and pairs requests with responses.
+// It is a push parser: the caller hands it reassembled bytes and capture gaps as they come,
+// and Conn keeps only bounded state between calls (a partial line, the header section of
+// the message in progress, and the pending requests). It never starts a goroutine.
+//
+// A Conn is not safe for concurrent use: all calls for one connection come from one
+// goroutine. emit is called synchronously from Feed, Gap, Close and End and must not call
+// back into the Conn; the Transaction it receives is the callee's to keep.
+type Conn struct {
+	lim    limits
+	emit   func(*Transaction)
+	sides  [2]side
+	client int // side that sends requests; -1 until a start line tells
+
+	q    []*entry // pending requests in order; q[head:] are live
+	head int
+
+	upgraded bool // 101 or CONNECT 2xx: later bytes are not HTTP
+	ended    bool
+	logged   bool
+}
+
+// NewConn returns the parser of one connection. cfg may be nil (defaults); emit receives
+// every transaction, in request order.
+func NewConn(cfg *Config, emit func(*Transaction)) *Conn {
+	c := &Conn{lim: cfg.limits(), emit: emit, client: -1}
+	c.sides[0].id, c.sides[1].id = 0, 1
+	// Nothing seen yet: leading bytes that are not a start line mean the capture began
+	// mid-message, which is skipped and counted, not an error.
+	c.sides[0].resyncing, c.sides[1].resyncing = true, true
+	return c
+}
+
+// Feed parses the next bytes sent by side (0 or 1) captured at ts. b is borrowed: it is
+// not retained after Feed returns. Either side may speak first; the first start line seen
+// decides which side is the client.
+func (c *Conn) Feed(side int, b []byte, ts time.Time) {
+	if side&^1 != 0 || c.ended {
+		return
+	}
+	s := &c.sides[side]
+	for len(b) > 0 {
+		if c.upgraded {
+			mUpgradedBytes.Add(uint64(len(b)))
+			break
+		}
+		b = b[c.step(s, b, ts):]
+	}
+	s.releaseLine()
+}
+
+// Gap reports n bytes sent by side that were lost before the next Feed. In a body they
+// are skipped and the message is marked Partial; in a header section the message is kept
+// with what was parsed (marked Partial) and the side resynchronises on the next start
+// line; between messages the next message of that side is marked Partial.
+func (c *Conn) Gap(side int, n int, ts time.Time) {
+	if side&^1 != 0 || c.ended || n <= 0 {
+		return
+	}
+	mGaps.Inc()
+	mGapBytes.Add(uint64(n))
+	if c.upgraded {
+		return
+	}
+	s := &c.sides[side]
+	s.dropLine()
+	switch s.state {
+	case stateStart:
+		s.gapNext = true
+		c.resync(s)
+	case stateHeaders:
+		s.partial = true
+		c.endHeaders(s, true)
+		c.resync(s)
+	case stateBody, stateChunkData:
+		s.partial = true
+		if int64(n) <= s.remaining {
+			s.bodyN += int64(n)
+			s.remaining -= int64(n)
+			if s.remaining > 0 {
+				return
+			}
+			if s.state == stateChunkData {
+				s.state = stateChunkLine
+				return
+			}
+			c.finish(s)
+			return
+		}
+		// The gap ran past the body: the next message's start was lost with it.
+		s.bodyN += s.remaining
+		c.finish(s)
+		s.gapNext = true
+		c.resync(s)
+	case stateChunkLine, stateTrailers:
+		s.partial = true
+		c.finish(s)
+		s.gapNext = true
+		c.resync(s)
+	case stateBodyClose:
+		s.partial = true
+		s.bodyN += int64(n)
+	}
+}
+
+// Close reports that side sent FIN or RST: a response body delimited by the connection's
+// close ends here.
+func (c *Conn) Close(side int, ts time.Time) {
+	if side&^1 != 0 || c.ended {
+		return
+	}
+	s := &c.sides[side]
+	if s.state == stateBodyClose {
+		c.finish(s)
+	}
+}
+
+// End reports that the connection is over (closed, timed out, or input ended). Messages in
+// progress are completed (close-delimited bodies normally, others marked Partial), and
+// every pending request is emitted, with Resp nil when no response was seen. Later calls
+// are ignored.
+func (c *Conn) End(ts time.Time) {
+	if c.ended {
+		return
+	}
+	// Requests first, so a response in progress finds its request queued.
+	first := 0
+	if c.client == 1 {
+		first = 1
+	}
+	if !c.upgraded {
+		c.endSide(&c.sides[first])
+		c.endSide(&c.sides[1-first])
+	}
+	for c.head < len(c.q) {
+		e := c.q[c.head]
+		c.q[c.head] = nil
+		c.head++
+		c.emitEntry(e)
+	}
+	c.q, c.head = nil, 0
+	c.ended = true
+	for i := range c.sides {
+		c.sides[i].reset()
+		c.sides[i].dropLine()
+		c.sides[i].releaseLine()
+	}
+}
+
+func (c *Conn) endSide(s *side) {
+	switch s.state {
+	case stateStart:
+		s.dropLine()
+	case stateHeaders:
+		s.partial = true
+		c.endHeaders(s, true)
+	case stateBodyClose:
+		c.finish(s)
+	default:
+		s.partial = true
+		c.finish(s)
+	}
+}
+
+// push queues a request, emitting the oldest pending one without a response when the
+// queue is full.
+func (c *Conn) push(e *entry) {
+	if len(c.q)-c.head >= c.lim.maxPending {
+		c.parseError(e.tx.ClientSide, reasonTooManyPending)
+		old := c.q[c.head]
+		c.q[c.head] = nil
+		c.head++
+		srv := &c.sides[1-e.tx.ClientSide]
+		if srv.entry == old {
+			srv.entry = nil // its response goes on being parsed, as unmatched
+		}
+		old.reqDone = true
+		old.respDone = false
+		c.emitEntry(old)
+	}
+	c.q = append(c.q, e)
+}
+
+// firstUnanswered returns the oldest pending request without a final response.
+func (c *Conn) firstUnanswered() *entry {
+	for _, e := range c.q[c.head:] {
+		if !e.answered {
+			return e
+		}
+	}
+	return nil
+}
+
+// tryEmit emits completed transactions from the head of the queue, in request order.
+func (c *Conn) tryEmit() {
+	for c.head < len(c.q) {
+		e := c.q[c.head]
+		if !e.reqDone || !e.respDone {
+			break
+		}
+		c.q[c.head] = nil
+		c.head++
+		c.emitEntry(e)
+	}
+	switch {
+	case c.head == len(c.q):
+		c.q, c.head = c.q[:0], 0
+	case c.head >= 32 && 2*c.head >= len(c.q):
+		n := copy(c.q, c.q[c.head:])
+		clear(c.q[n:])
+		c.q, c.head = c.q[:n], 0
+	}
+}
+
+func (c *Conn) emitEntry(e *entry) {
+	e.tx.Resp = nil
+	if e.respDone {
+		e.tx.Resp = &e.resp
+	} else {
+		mNoResponse.Inc()
+	}
+	mTransactions.Inc()
+	if c.emit != nil {
+		c.emit(&e.tx)
+	}
+}
+
+func (c *Conn) parseError(side, reason int) {
+	mParseErrors[reason].Inc()
+	if !c.logged && c.lim.log != nil {
+		c.logged = true
+		c.lim.log.Debug("http parse error", zap.String("reason", reasonNames[reason]), zap.Int("side", side))
+	}
+}
+
+// upgrade stops HTTP parsing after e's final response: the bytes that follow belong to
+// another protocol (WebSocket, a CONNECT tunnel).
+func (c *Conn) upgrade(e *entry, kind int) {
+	mUpgrades[kind].Inc()
+	c.upgraded = true
+	if e != nil && !e.reqDone {
+		cl := &c.sides[e.tx.ClientSide]
+		if cl.entry == e {
+			cl.entry = nil
+			e.req.BodyBytes = cl.bodyN
+		}
+		e.reqDone = true
+	}
+	c.tryEmit()
+}

@@ -1,0 +1,719 @@
+package httpwire
+
+import (
+	"bytes"
+	"math"
+	"sync"
+	"time"
+)
+
+// state is where one direction's parser stands (packetbeat's parserState).
+type state uint8
+
+const (
+	stateStart     state = iota // expecting a request or status line; blank lines and garbage skipped
+	stateHeaders                // header lines up to the empty line
+	stateBody                   // Content-Length body; remaining bytes left
+	stateChunkLine              // chunk-size line (an empty line ends the previous chunk's data)
+	stateChunkData              // chunk data; remaining bytes left
+	stateTrailers               // trailer lines after the last chunk
+	stateBodyClose              // response body that ends when the server closes
+)
+
+// span is a [a, b) range of the scratch header buffer.
+type span struct{ a, b int32 }
+
+// scratch holds the header section of the message in progress: names and values copied
+// compactly (no CRLF, no colon, folded lines joined), so the strings of a message cost one
+// allocation. It is pooled because an idle connection needs none.
+type scratch struct {
+	hdr   []byte
+	spans []span // request: method, target, version; response: version; then name, value pairs
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{hdr: make([]byte, 0, 1024), spans: make([]span, 0, 32)} }}
+
+// linePool holds buffers for lines split across Feed calls.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooled keeps buffers grown by a huge message from being pinned in a pool.
+const maxPooled = 128 << 10
+
+// side is the parser of one direction.
+type side struct {
+	id    int
+	state state
+
+	// Line assembly across Feed calls.
+	line       []byte // partial line (pooled buffer)
+	lineP      *[]byte
+	lineTS     time.Time // capture time of the line's first byte
+	curOff     int       // offset in the line where the current Feed's bytes begin
+	skipLine   bool      // discard through the next LF (the rest of an over-long line)
+	skipCounts bool      // the discarded bytes count as resync-skipped
+	resyncing  bool      // looking for a start line; the bad-start-line error is already counted
+	gapNext    bool      // a gap came before the next message: mark it Partial
+
+	// Message in progress.
+	isReq     bool
+	msgTS     time.Time
+	sc        *scratch
+	hdrBytes  int // bytes of the header section so far
+	trlBytes  int // bytes of trailers so far
+	nFields   int
+	truncated bool
+	partial   bool
+	canFold   bool  // the last header line was stored, so a continuation extends it
+	lastKind  uint8 // framing kind of the last header line, for continuations
+	status    int
+	te        bool // Transfer-Encoding present
+	teChunked bool // its last coding is chunked
+	clSeen    bool
+	clBad     bool
+	clConfl   bool
+	cl        int64
+	entry     *entry // request: its queue entry; response: the matched request or nil
+	remaining int64
+	bodyN     int64
+	keep      []byte // body prefix when Config.BodyPrefix > 0
+}
+
+// Framing kinds of a header line.
+const (
+	fieldOther uint8 = iota
+	fieldContentLength
+	fieldTransferEncoding
+)
+
+// step parses from the start of b and returns how many bytes it consumed (at least one).
+func (c *Conn) step(s *side, b []byte, ts time.Time) int {
+	if s.skipLine {
+		i := bytes.IndexByte(b, '\n')
+		n := len(b)
+		if i >= 0 {
+			n = i + 1
+			s.skipLine = false
+		}
+		if s.skipCounts {
+			mResyncBytes.Add(uint64(n))
+			s.skipCounts = s.skipLine
+		}
+		return n
+	}
+	switch s.state {
+	case stateStart:
+		return c.stepStart(s, b, ts)
+	case stateHeaders:
+		return c.stepHeaders(s, b, ts)
+	case stateBody, stateChunkData:
+		n := len(b)
+		if int64(n) > s.remaining {
+			n = int(s.remaining)
+		}
+		c.addBody(s, b[:n])
+		s.remaining -= int64(n)
+		if s.remaining == 0 {
+			if s.state == stateChunkData {
+				s.state = stateChunkLine
+			} else {
+				c.finish(s)
+			}
+		}
+		return n
+	case stateChunkLine:
+		return c.stepChunkLine(s, b, ts)
+	case stateTrailers:
+		line, raw, n, res := s.readLine(b, c.lim.maxHeaderBytes, ts)
+		switch {
+		case res == lineMore:
+		case res == lineLong:
+			c.truncate(s, limitTrailerBytes)
+		case len(line) == 0:
+			c.finish(s)
+		default:
+			s.trlBytes += raw
+			if s.trlBytes > c.lim.maxHeaderBytes {
+				c.truncate(s, limitTrailerBytes)
+			}
+		}
+		return n
+	default: // stateBodyClose
+		c.addBody(s, b)
+		return len(b)
+	}
+}
+
+func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
+	line, raw, n, res := s.readLine(b, c.lim.maxStartLine, ts)
+	wantReq := c.client < 0 || c.client == s.id
+	wantResp := c.client < 0 || c.client != s.id
+	switch res {
+	case lineMore:
+		return n
+	case lineLong:
+		c.startTooLong(s, line, wantReq, wantResp)
+		return n
+	}
+	if len(line) == 0 {
+		return n // blank lines between messages are allowed (RFC 9112 section 2.2)
+	}
+	p, kind := findStart(line, wantReq, wantResp)
+	if kind == kindNone {
+		c.skipGarbage(s, raw)
+		return n
+	}
+	if p > 0 {
+		c.skipGarbage(s, p)
+	}
+	msgTS := s.lineTS
+	if p >= s.curOff {
+		msgTS = ts
+	}
+	c.begin(s, kind == kindRequest, msgTS, raw-p)
+	sc := s.sc
+	line = line[p:]
+	if kind == kindRequest {
+		r, _ := parseRequestLine(line, true)
+		sc.addSpan(line[:r.methodEnd])
+		sc.addSpan(line[r.targetA:r.targetB])
+		sc.addSpan(line[r.versionA:r.versionB])
+	} else {
+		s.status, _ = parseStatusLine(line)
+		sc.addSpan(line[:8])
+	}
+	return n
+}
+
+// startTooLong handles a start line longer than MaxStartLine: a request with a known
+// method is kept with its target cut at the limit, a status line with its code; anything
+// else is garbage, skipped through the end of the line.
+func (c *Conn) startTooLong(s *side, prefix []byte, wantReq, wantResp bool) {
+	if wantReq {
+		if me, ta, ok := truncatedRequest(prefix); ok {
+			c.begin(s, true, s.lineTS, len(prefix))
+			s.sc.addSpan(prefix[:me])
+			s.sc.addSpan(prefix[ta:])
+			s.sc.addSpan(nil)
+			c.truncate(s, limitStartLine)
+			return
+		}
+	}
+	if wantResp {
+		if st, ok := parseStatusLine(prefix); ok {
+			c.begin(s, false, s.lineTS, len(prefix))
+			s.status = st
+			s.sc.addSpan(prefix[:8])
+			c.truncate(s, limitStartLine)
+			return
+		}
+	}
+	c.skipGarbage(s, len(prefix))
+	s.skipCounts = s.skipLine
+}
+
+func (c *Conn) skipGarbage(s *side, n int) {
+	mResyncBytes.Add(uint64(n))
+	if !s.resyncing {
+		s.resyncing = true
+		c.parseError(s.id, reasonBadStartLine)
+	}
+}
+
+// begin starts a message on s whose start line (raw bytes) has been read.
+func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
+	if c.client < 0 {
+		c.client = s.id
+		if !isReq {
+			c.client = 1 - s.id
+		}
+	}
+	if isReq {
+		mRequests.Inc()
+	}
+	s.isReq = isReq
+	s.msgTS = ts
+	s.partial = s.gapNext
+	s.gapNext = false
+	s.resyncing = false
+	s.sc = scratchPool.Get().(*scratch)
+	s.hdrBytes = raw
+	s.state = stateHeaders
+}
+
+func (c *Conn) stepHeaders(s *side, b []byte, ts time.Time) int {
+	line, raw, n, res := s.readLine(b, c.lim.maxHeaderBytes, ts)
+	switch res {
+	case lineMore:
+		return n
+	case lineLong:
+		// A single line past the whole header budget: not kept, not interpreted.
+		s.hdrBytes += len(line)
+		s.canFold = false
+		s.lastKind = fieldOther
+		c.truncate(s, limitHeaderBytes)
+		return n
+	}
+	if len(line) == 0 {
+		c.endHeaders(s, false)
+		return n
+	}
+	s.hdrBytes += raw
+	fits := s.hdrBytes <= c.lim.maxHeaderBytes
+	if isSpace(line[0]) { // obs-fold: continues the previous field
+		v := trimSpace(line)
+		if s.lastKind != fieldOther {
+			c.framing(s, s.lastKind, v)
+		}
+		if !fits {
+			s.canFold = false
+			c.truncate(s, limitHeaderBytes)
+			return n
+		}
+		if s.canFold && len(v) > 0 {
+			sc := s.sc
+			last := &sc.spans[len(sc.spans)-1]
+			if last.b > last.a {
+				sc.hdr = append(sc.hdr, ' ')
+			}
+			sc.hdr = append(sc.hdr, v...)
+			last.b = int32(len(sc.hdr))
+		}
+		return n
+	}
+	colon := bytes.IndexByte(line, ':')
+	name := line
+	if colon > 0 {
+		name = trimRightSpace(line[:colon])
+	}
+	if colon <= 0 || len(name) == 0 {
+		c.parseError(s.id, reasonBadHeaderLine)
+		s.canFold = false
+		s.lastKind = fieldOther
+		return n
+	}
+	value := trimSpace(line[colon+1:])
+	s.lastKind = fieldKind(name)
+	if s.lastKind != fieldOther {
+		c.framing(s, s.lastKind, value)
+	}
+	switch {
+	case !fits:
+		s.canFold = false
+		c.truncate(s, limitHeaderBytes)
+	case s.nFields >= c.lim.maxHeaders:
+		s.canFold = false
+		c.truncate(s, limitHeaderCount)
+	default:
+		s.sc.addSpan(name)
+		s.sc.addSpan(value)
+		s.nFields++
+		s.canFold = true
+	}
+	return n
+}
+
+func fieldKind(name []byte) uint8 {
+	switch len(name) {
+	case len("content-length"):
+		if bytes.EqualFold(name, []byte("content-length")) {
+			return fieldContentLength
+		}
+	case len("transfer-encoding"):
+		if bytes.EqualFold(name, []byte("transfer-encoding")) {
+			return fieldTransferEncoding
+		}
+	}
+	return fieldOther
+}
+
+// framing applies a Content-Length or Transfer-Encoding value (or a continuation of one).
+func (c *Conn) framing(s *side, kind uint8, v []byte) {
+	for len(v) > 0 {
+		var el []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			el, v = trimSpace(v[:i]), v[i+1:]
+		} else {
+			el, v = trimSpace(v), nil
+		}
+		if len(el) == 0 {
+			continue
+		}
+		if kind == fieldTransferEncoding {
+			s.te = true
+			s.teChunked = bytes.EqualFold(el, []byte("chunked"))
+			continue
+		}
+		n, ok := parseDecimal(el)
+		switch {
+		case !ok:
+			if !s.clBad {
+				s.clBad = true
+				c.parseError(s.id, reasonBadContentLength)
+			}
+		case !s.clSeen:
+			s.clSeen, s.cl = true, n
+		case n != s.cl && !s.clConfl:
+			// Differing lengths are a smuggling vector; the first is used, as most
+			// lenient servers do, and the error is counted.
+			s.clConfl = true
+			c.parseError(s.id, reasonConflictingCL)
+		}
+	}
+}
+
+// parseDecimal parses a non-negative decimal of at most 18 digits (no overflow possible).
+func parseDecimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// endHeaders completes the header section of s. abrupt means a gap or the connection's end
+// cut it: the message is recorded with what was parsed and no body.
+func (c *Conn) endHeaders(s *side, abrupt bool) {
+	if s.isReq {
+		c.endRequestHeaders(s, abrupt)
+	} else {
+		c.endResponseHeaders(s, abrupt)
+	}
+}
+
+func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
+	e := &entry{}
+	e.tx.Req = &e.req
+	e.tx.ClientSide = s.id
+	r := &e.req
+	r.TS = s.msgTS
+	str := string(s.sc.hdr)
+	sp := s.sc.spans
+	r.Method = str[sp[0].a:sp[0].b]
+	r.URI = str[sp[1].a:sp[1].b]
+	r.Version = str[sp[2].a:sp[2].b]
+	r.Header = buildHeader(str, sp[3:])
+	r.Truncated = s.truncated
+	c.push(e)
+	s.entry = e
+	if abrupt {
+		c.finish(s)
+		return
+	}
+	switch {
+	case s.te:
+		if s.clSeen || s.clBad {
+			c.parseError(s.id, reasonTEAndCL)
+		}
+		if s.teChunked {
+			s.state = stateChunkLine
+			return
+		}
+		// A request body in an unknown coding has no end a reader can find (RFC 9112
+		// section 6.3): the server answers 400 and closes. Resync finds what follows.
+		c.parseError(s.id, reasonBadTE)
+		c.finish(s)
+	case s.clSeen && !s.clBad && s.cl > 0:
+		s.remaining = s.cl
+		s.state = stateBody
+	default:
+		c.finish(s)
+	}
+}
+
+func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
+	st := s.status
+	if st < 200 && st != 101 {
+		// Interim response (100 Continue, 102, 103): the request waits for its final one.
+		mInterim.Inc()
+		s.reset()
+		return
+	}
+	mResponses.Inc()
+	e := c.firstUnanswered()
+	method := ""
+	if e == nil {
+		mUnmatched.Inc()
+	} else {
+		e.answered = true
+		method = e.req.Method
+		r := &e.resp
+		r.TS = s.msgTS
+		str := string(s.sc.hdr)
+		sp := s.sc.spans
+		r.Version = str[sp[0].a:sp[0].b]
+		r.Status = st
+		r.Header = buildHeader(str, sp[1:])
+		r.Truncated = s.truncated
+	}
+	s.entry = e
+	switch {
+	case abrupt:
+		c.finish(s)
+	case st == 101:
+		c.finish(s)
+		c.upgrade(e, 0)
+	case method == "CONNECT" && st/100 == 2:
+		c.finish(s)
+		c.upgrade(e, 1)
+	case method == "HEAD" || st == 204 || st == 304:
+		c.finish(s)
+	case s.te && s.teChunked:
+		s.state = stateChunkLine
+	case s.te || s.clBad:
+		// Transfer-Encoding without chunked last, or an unusable length: the body runs
+		// to the server's close (RFC 9112 section 6.3).
+		s.state = stateBodyClose
+	case s.clSeen:
+		if s.cl == 0 {
+			c.finish(s)
+			return
+		}
+		s.remaining = s.cl
+		s.state = stateBody
+	default:
+		s.state = stateBodyClose
+	}
+}
+
+func buildHeader(str string, sp []span) Header {
+	if len(sp) < 2 {
+		return nil
+	}
+	h := make(Header, len(sp)/2)
+	for i := range h {
+		n, v := sp[2*i], sp[2*i+1]
+		h[i] = Field{Name: str[n.a:n.b], Value: str[v.a:v.b]}
+	}
+	return h
+}
+
+func (c *Conn) stepChunkLine(s *side, b []byte, ts time.Time) int {
+	line, _, n, res := s.readLine(b, c.lim.maxChunkLine, ts)
+	switch res {
+	case lineMore:
+		return n
+	case lineLong:
+		// Extensions past the limit are dropped; the size at the head still frames the
+		// chunk, so parsing goes on.
+		c.truncate(s, limitChunkLine)
+	}
+	line = trimSpace(line)
+	if len(line) == 0 {
+		return n // the CRLF that ends a chunk's data
+	}
+	size, ok := parseChunkSize(line)
+	if !ok {
+		c.parseError(s.id, reasonBadChunkSize)
+		c.finish(s)
+		s.resyncing = true
+		return n
+	}
+	if size == 0 {
+		s.state = stateTrailers
+		s.trlBytes = 0
+		return n
+	}
+	s.remaining = size
+	s.state = stateChunkData
+	return n
+}
+
+// parseChunkSize reads the hex size at the head of a chunk line; extensions (";name=value")
+// are ignored. Sizes over 2^63-1 are refused (Zeek's chunk 2^64 overflow case).
+func parseChunkSize(line []byte) (int64, bool) {
+	i := 0
+	for i < len(line) && line[i] == '0' {
+		i++
+	}
+	var n uint64
+	digits := 0
+	for ; i < len(line); i++ {
+		var d byte
+		switch c := line[i]; {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto rest
+		}
+		digits++
+		if digits > 16 {
+			return 0, false
+		}
+		n = n<<4 | uint64(d)
+	}
+rest:
+	if i == 0 || n > math.MaxInt64 {
+		return 0, false
+	}
+	for ; i < len(line); i++ {
+		if line[i] == ';' {
+			break
+		}
+		if !isSpace(line[i]) {
+			return 0, false
+		}
+	}
+	return int64(n), true
+}
+
+func (c *Conn) addBody(s *side, b []byte) {
+	s.bodyN += int64(len(b))
+	if room := c.lim.bodyPrefix - len(s.keep); room > 0 && len(b) > 0 {
+		s.keep = append(s.keep, b[:min(room, len(b))]...)
+	}
+}
+
+// truncate marks the message cut short by limit, counting it once per message.
+func (c *Conn) truncate(s *side, limit int) {
+	if !s.truncated {
+		s.truncated = true
+		mTruncated[limit].Inc()
+	}
+}
+
+// finish completes the message in progress and readies s for the next one.
+func (c *Conn) finish(s *side) {
+	if e := s.entry; e != nil {
+		if s.isReq {
+			r := &e.req
+			r.BodyBytes, r.Body = s.bodyN, s.keep
+			r.Partial = r.Partial || s.partial
+			r.Truncated = r.Truncated || s.truncated
+			e.reqDone = true
+		} else {
+			r := &e.resp
+			r.BodyBytes, r.Body = s.bodyN, s.keep
+			r.Partial = r.Partial || s.partial
+			r.Truncated = r.Truncated || s.truncated
+			e.respDone = true
+		}
+	}
+	s.reset()
+	c.tryEmit()
+}
+
+// resync makes s look for the next start line, skipping what precedes it without
+// counting a parse error (the cause, a gap or a framing error, is already counted).
+func (c *Conn) resync(s *side) {
+	if s.state != stateStart {
+		s.reset()
+	}
+	s.skipLine = false
+	s.skipCounts = false
+	s.resyncing = true
+}
+
+// reset clears the message in progress; the line state is kept.
+func (s *side) reset() {
+	if sc := s.sc; sc != nil {
+		if cap(sc.hdr) <= maxPooled {
+			sc.hdr, sc.spans = sc.hdr[:0], sc.spans[:0]
+			scratchPool.Put(sc)
+		}
+	}
+	*s = side{
+		id: s.id, line: s.line, lineP: s.lineP, lineTS: s.lineTS, curOff: s.curOff,
+		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, gapNext: s.gapNext,
+	}
+}
+
+func (sc *scratch) addSpan(b []byte) {
+	a := len(sc.hdr)
+	sc.hdr = append(sc.hdr, b...)
+	sc.spans = append(sc.spans, span{int32(a), int32(len(sc.hdr))})
+}
+
+// Line results.
+const (
+	lineMore = iota // no LF yet: the bytes were kept for the next Feed
+	lineOK          // a whole line
+	lineLong        // the line passed max: its first max bytes are returned, the rest is skipped
+)
+
+// readLine returns the next line of b (without CR LF) once complete, joining bytes kept
+// from earlier Feed calls. raw is the line's length on the wire, n the bytes of b used.
+// The returned line is valid until the next readLine.
+func (s *side) readLine(b []byte, limit int, ts time.Time) (line []byte, raw, n, res int) {
+	s.curOff = len(s.line)
+	if len(s.line) == 0 {
+		s.lineTS = ts
+	}
+	room := max(limit-len(s.line), 0)
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		if len(b) > room {
+			line = s.takeLine(b[:room])
+			s.skipLine = true
+			return line, 0, len(b), lineLong
+		}
+		s.appendLine(b)
+		return nil, 0, len(b), lineMore
+	}
+	if i > room {
+		return s.takeLine(b[:room]), 0, i + 1, lineLong
+	}
+	line = s.takeLine(b[:i])
+	raw = len(line) + 1
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, raw, i + 1, lineOK
+}
+
+// takeLine returns the kept bytes followed by tail, and empties the kept line.
+func (s *side) takeLine(tail []byte) []byte {
+	if len(s.line) == 0 {
+		return tail
+	}
+	s.appendLine(tail)
+	l := s.line
+	s.line = s.line[:0]
+	return l
+}
+
+func (s *side) appendLine(b []byte) {
+	if s.lineP == nil {
+		s.lineP = linePool.Get().(*[]byte)
+		s.line = (*s.lineP)[:0]
+	}
+	s.line = append(s.line, b...)
+}
+
+func (s *side) dropLine() {
+	s.line = s.line[:0]
+}
+
+// releaseLine returns an empty line buffer to the pool, so idle connections hold none.
+func (s *side) releaseLine() {
+	if s.lineP != nil && len(s.line) == 0 {
+		if cap(s.line) <= maxPooled {
+			*s.lineP = s.line[:0]
+			linePool.Put(s.lineP)
+		}
+		s.lineP, s.line = nil, nil
+	}
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	return trimRightSpace(b)
+}
+
+func trimRightSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}

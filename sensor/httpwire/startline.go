@@ -1,0 +1,192 @@
+package httpwire
+
+import "bytes"
+
+// Start-line recognition. A request line is METHOD SP request-target SP HTTP/1.d; the
+// target is everything between the separators, so spaces and tabs inside it (sent by
+// broken clients and by attackers) are kept as sent. A status line is HTTP/1.d SP 3DIGIT,
+// then SP and a reason phrase or nothing.
+
+// knownMethods are the methods accepted when resynchronising inside garbage, where any
+// token would match too easily (IANA HTTP method registry, WebDAV, UPnP, QUERY).
+var knownMethods = [...]string{
+	"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
+	"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
+	"MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE",
+	"PURGE", "LINK", "UNLINK", "ACL", "BIND", "REBIND", "UNBIND", "MKCALENDAR", "ORDERPATCH",
+	"VERSION-CONTROL", "LABEL", "UPDATE", "MKWORKSPACE", "BASELINE-CONTROL", "UNCHECKOUT",
+	"CHECKIN", "MKREDIRECTREF", "UPDATEREDIRECTREF", "PRI",
+}
+
+// methodStart marks bytes that begin a known method, to keep the resync scan cheap.
+var methodStart [256]bool
+
+// tchar is RFC 9110's token character set.
+var tchar [256]bool
+
+func init() {
+	for _, m := range knownMethods {
+		methodStart[m[0]] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		tchar[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		tchar[c] = true
+		tchar[c-'a'+'A'] = true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		tchar[c] = true
+	}
+}
+
+func isKnownMethod(m []byte) bool {
+	for _, k := range knownMethods {
+		if string(m) == k {
+			return true
+		}
+	}
+	return false
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' }
+
+// isVersion reports whether v is HTTP/1.d.
+func isVersion(v []byte) bool {
+	return len(v) == 8 && string(v[:7]) == "HTTP/1." && v[7] >= '0' && v[7] <= '9'
+}
+
+// reqLine holds offsets into a request line.
+type reqLine struct {
+	methodEnd          int
+	targetA, targetB   int
+	versionA, versionB int
+}
+
+// parseRequestLine parses line (CR already removed). With anyMethod false the method must
+// be a known one.
+func parseRequestLine(line []byte, anyMethod bool) (reqLine, bool) {
+	var r reqLine
+	sp := 0
+	for sp < len(line) && tchar[line[sp]] {
+		sp++
+	}
+	if sp == 0 || sp == len(line) || !isSpace(line[sp]) {
+		return r, false
+	}
+	if !anyMethod && !isKnownMethod(line[:sp]) {
+		return r, false
+	}
+	end := len(line)
+	for end > sp && isSpace(line[end-1]) {
+		end--
+	}
+	va := end - 8
+	if va <= sp+1 || !isVersion(line[va:end]) || !isSpace(line[va-1]) {
+		return r, false
+	}
+	ta, tb := sp+1, va-1
+	for ta < tb && isSpace(line[ta]) {
+		ta++
+	}
+	for tb > ta && isSpace(line[tb-1]) {
+		tb--
+	}
+	if ta == tb {
+		return r, false
+	}
+	return reqLine{methodEnd: sp, targetA: ta, targetB: tb, versionA: va, versionB: end}, true
+}
+
+// parseStatusLine parses line (CR already removed) and returns the status code.
+func parseStatusLine(line []byte) (int, bool) {
+	if len(line) < 12 || !isVersion(line[:8]) || !isSpace(line[8]) {
+		return 0, false
+	}
+	d := line[9:12]
+	if d[0] < '1' || d[0] > '9' || d[1] < '0' || d[1] > '9' || d[2] < '0' || d[2] > '9' {
+		return 0, false
+	}
+	if len(line) > 12 && !isSpace(line[12]) {
+		return 0, false
+	}
+	return int(d[0]-'0')*100 + int(d[1]-'0')*10 + int(d[2]-'0'), true
+}
+
+// Start-line kinds.
+const (
+	kindNone = iota
+	kindRequest
+	kindResponse
+)
+
+// findStart looks for a start line in line. At offset 0 any token method is accepted; past
+// it (a message glued to the tail of lost or unparseable bytes) only known methods and
+// status lines are. It returns the offset where the message begins.
+func findStart(line []byte, wantReq, wantResp bool) (int, int) {
+	if wantReq {
+		if _, ok := parseRequestLine(line, true); ok {
+			return 0, kindRequest
+		}
+	}
+	if wantResp {
+		if _, ok := parseStatusLine(line); ok {
+			return 0, kindResponse
+		}
+	}
+	best, kind := -1, kindNone
+	if wantReq {
+		// A request line ends with its version: without one no offset can match.
+		end := len(line)
+		for end > 0 && isSpace(line[end-1]) {
+			end--
+		}
+		if end >= 8 && isVersion(line[end-8:end]) {
+			for p := 1; p < end-8; p++ {
+				if methodStart[line[p]] {
+					if _, ok := parseRequestLine(line[p:], false); ok {
+						best, kind = p, kindRequest
+						break
+					}
+				}
+			}
+		}
+	}
+	if wantResp {
+		lim := len(line)
+		if best >= 0 {
+			lim = best
+		}
+		for off := 1; off < lim; {
+			i := bytes.Index(line[off:lim], []byte("HTTP/1."))
+			if i < 0 {
+				break
+			}
+			p := off + i
+			if _, ok := parseStatusLine(line[p:]); ok {
+				best, kind = p, kindResponse
+				break
+			}
+			off = p + 1
+		}
+	}
+	return best, kind
+}
+
+// truncatedRequest recognises the head of a request line longer than the limit: a known
+// method, a separator and the start of a target. It returns the method end and the target
+// start.
+func truncatedRequest(prefix []byte) (int, int, bool) {
+	sp := bytes.IndexByte(prefix, ' ')
+	if sp <= 0 || !isKnownMethod(prefix[:sp]) {
+		return 0, 0, false
+	}
+	ta := sp + 1
+	for ta < len(prefix) && isSpace(prefix[ta]) {
+		ta++
+	}
+	if ta == len(prefix) {
+		return 0, 0, false
+	}
+	return sp, ta, true
+}
