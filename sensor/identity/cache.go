@@ -1,0 +1,67 @@
+package identity
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// Credentials repeat: one token serves many calls. Caching what was derived from a
+// credential (claims, fingerprint) avoids a JSON decode and an HMAC per call. The cache
+// holds credentials in process memory only; nothing in it is exported.
+const (
+	cacheStripes         = 16
+	cacheEntriesByStripe = 1024 // 16k credentials in all
+)
+
+type credEntry struct {
+	claims Claims
+	user   string
+	fp     string
+	bad    bool
+	reason string // why bad; never contains the credential
+}
+
+type cacheKey struct {
+	kind uint8
+	cred string
+}
+
+// credCache is a striped map. A full stripe is emptied rather than evicted entry by entry:
+// bounded, simple, and a credential flood costs only recomputation.
+type credCache struct {
+	seed    maphash.Seed
+	stripes [cacheStripes]struct {
+		mu sync.Mutex
+		m  map[cacheKey]credEntry
+		_  [40]byte // keep stripes on separate cache lines
+	}
+}
+
+func (c *credCache) init() {
+	c.seed = maphash.MakeSeed()
+	for i := range c.stripes {
+		c.stripes[i].m = make(map[cacheKey]credEntry)
+	}
+}
+
+func (c *credCache) stripe(cred string) int {
+	return int(maphash.String(c.seed, cred) % cacheStripes)
+}
+
+func (c *credCache) get(kind uint8, cred string) (credEntry, bool) {
+	s := &c.stripes[c.stripe(cred)]
+	s.mu.Lock()
+	e, ok := s.m[cacheKey{kind, cred}]
+	s.mu.Unlock()
+	return e, ok
+}
+
+func (c *credCache) put(kind uint8, cred string, e credEntry) {
+	s := &c.stripes[c.stripe(cred)]
+	s.mu.Lock()
+	if len(s.m) >= cacheEntriesByStripe {
+		clear(s.m)
+	}
+	s.m[cacheKey{kind, cred}] = e
+	s.mu.Unlock()
+}

@@ -1,0 +1,547 @@
+package identity
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/metrics"
+)
+
+// Headers is what identity reads from a request's header block. httpwire.Header
+// satisfies it; Get compares names case-insensitively and returns the first value.
+type Headers interface {
+	Get(name string) string
+}
+
+// Defaults applied when the matching Config field is nil.
+var (
+	DefaultAPIKeyHeaders  = []string{"X-API-Key", "Api-Key"}
+	DefaultAPIKeyParams   = []string{"api_key"}
+	DefaultSessionCookies = []string{
+		"session", "sessionid", "session_id", "sid", "JSESSIONID", "PHPSESSID", "connect.sid",
+		"_session_id", "ASP.NET_SessionId", "laravel_session",
+	}
+	// DefaultRedactParams are query parameters whose values are secrets in any API; they
+	// are redacted from exported URIs in addition to the API-key parameters.
+	DefaultRedactParams = []string{
+		"access_token", "id_token", "refresh_token", "token", "client_secret", "password",
+		"passwd", "secret", "sig", "signature", "X-Amz-Signature", "X-Amz-Credential",
+		"X-Amz-Security-Token",
+	}
+)
+
+// Redacted replaces secret query-parameter values in exported URIs.
+const Redacted = "REDACTED"
+
+// fpBytes is how much of the HMAC-SHA256 a fingerprint keeps (hex doubles it).
+const fpBytes = 16
+
+// Config configures a Resolver. Nil slices mean the defaults above; an empty non-nil
+// slice disables the rule.
+type Config struct {
+	// Key is the fingerprint HMAC key (see ResolveKey); at least MinKeyLen bytes.
+	Key []byte
+	// APIKeyHeaders are header names carrying an API key (compared case-insensitively).
+	APIKeyHeaders []string
+	// APIKeyParams are query parameter names carrying an API key.
+	APIKeyParams []string
+	// SessionCookies are cookie names carrying a session id (compared case-insensitively).
+	SessionCookies []string
+	// TrustedProxies are the networks whose Forwarded/X-Forwarded-For headers are believed.
+	TrustedProxies []netip.Prefix
+	// RedactParams are further query parameters redacted from exported URIs.
+	RedactParams []string
+	// Metrics receives the counters; nil means metrics.Default.
+	Metrics *metrics.Registry
+}
+
+// Identity is who sent one request. Every field is safe to export: credentials appear only
+// as CredFP.
+type Identity struct {
+	ClientID  string
+	Principal string
+	Actor     string
+	Auth      string // models.AuthJWT, AuthAPIKey, AuthBasic, AuthCookie or AuthNone
+	CredFP    string
+	TraceID   string
+	Scope     string
+	Issuer    string
+	// ClientIP is the source address after trusted-proxy resolution.
+	ClientIP netip.Addr
+	// XFF is ClientIP as a string when it came from a trusted proxy's header, else "".
+	XFF string
+}
+
+// Resolver attributes requests. Safe for concurrent use.
+type Resolver struct {
+	cfg     Config
+	redact  []string
+	log     *zap.Logger
+	hmacs   sync.Pool // hash.Hash keyed with cfg.Key; HMAC is not safe for concurrent use
+	cache   credCache
+	m       resolverMetrics
+	trusted []netip.Prefix
+}
+
+// New validates cfg and returns a Resolver. log receives debug lines about malformed input
+// (never the input itself); nil means no logging.
+func New(cfg Config, log *zap.Logger) (*Resolver, error) {
+	if len(cfg.Key) < MinKeyLen {
+		return nil, fmt.Errorf("%w: %d bytes, want at least %d", ErrKeyTooShort, len(cfg.Key), MinKeyLen)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.APIKeyHeaders == nil {
+		cfg.APIKeyHeaders = DefaultAPIKeyHeaders
+	}
+	if cfg.APIKeyParams == nil {
+		cfg.APIKeyParams = DefaultAPIKeyParams
+	}
+	if cfg.SessionCookies == nil {
+		cfg.SessionCookies = DefaultSessionCookies
+	}
+	for _, lists := range [][]string{cfg.APIKeyHeaders, cfg.APIKeyParams, cfg.SessionCookies, cfg.RedactParams} {
+		for _, n := range lists {
+			if n == "" || strings.ContainsAny(n, " \t\r\n;,=&") {
+				return nil, fmt.Errorf("bad header, parameter or cookie name %q", n)
+			}
+		}
+	}
+	r := &Resolver{cfg: cfg, log: log.With(zap.String("component", "identity"))}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("bad trusted proxy network %v", p)
+		}
+		r.trusted = append(r.trusted, netip.PrefixFrom(p.Addr().Unmap(), unmappedBits(p)).Masked())
+	}
+	r.redact = append(append(append([]string(nil), cfg.APIKeyParams...), DefaultRedactParams...), cfg.RedactParams...)
+	key := append([]byte(nil), cfg.Key...)
+	r.hmacs.New = func() any { return hmac.New(sha256.New, key) }
+	r.cache.init()
+	r.m = newResolverMetrics(cfg.Metrics)
+	return r, nil
+}
+
+func unmappedBits(p netip.Prefix) int {
+	if p.Addr().Is4In6() {
+		return max(p.Bits()-96, 0)
+	}
+	return p.Bits()
+}
+
+// Resolve fills id for one request: h its header block, query the URI's query string
+// (after '?', as sent) and peer the TCP client address. id is overwritten entirely.
+func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identity) {
+	*id = Identity{}
+	addr, via, bad := ClientAddr(h, peer, r.trusted)
+	if bad {
+		r.malformed(whatForwarded)
+	}
+	id.ClientIP = addr
+	if via {
+		id.XFF = addr.String()
+	}
+	id.TraceID = r.traceID(h)
+
+	authz := h.Get("Authorization")
+	scheme, cred := splitAuth(authz)
+	bearer := ""
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+		bearer = cred
+	case strings.EqualFold(scheme, "Basic"):
+		if r.basic(cred, id) {
+			r.m.resolved(id.Auth)
+			return
+		}
+	}
+	if bearer == "" {
+		bearer = queryValue(query, "access_token")
+	}
+	opaque := ""
+	if bearer != "" {
+		if r.jwt(bearer, id) {
+			r.m.resolved(id.Auth)
+			return
+		}
+		opaque = bearer
+	}
+	if r.apiKey(h, query, opaque, id) || r.cookie(h, id) {
+		r.m.resolved(id.Auth)
+		return
+	}
+	id.Auth = models.AuthNone
+	if addr.IsValid() {
+		id.ClientID = "ip:" + addr.String()
+	} else {
+		id.ClientID = "ip:unknown"
+	}
+	r.m.resolved(id.Auth)
+}
+
+// jwt applies rule 1. It reports false, counting the token as malformed, when the bearer
+// value does not decode; the caller then treats it as an opaque credential.
+func (r *Resolver) jwt(tok string, id *Identity) bool {
+	e, ok := r.cache.get(kindJWT, tok)
+	if !ok {
+		c, err := ParseJWT(tok)
+		if err != nil {
+			e = credEntry{bad: true, reason: err.Error()}
+		} else {
+			e = credEntry{claims: c, fp: r.Fingerprint(kindJWT, tok)}
+		}
+		r.cache.put(kindJWT, tok, e)
+	}
+	if e.bad {
+		if strings.Count(tok, ".") >= 2 { // shaped like a JWT: worth counting
+			r.malformed(whatJWT)
+			r.log.Debug("bearer token is not a decodable JWT", zap.String("reason", e.reason))
+		}
+		return false
+	}
+	c := &e.claims
+	id.Auth = models.AuthJWT
+	id.CredFP = e.fp
+	id.Principal = c.Sub
+	id.Actor = c.Actor()
+	id.Scope = c.Scope
+	id.Issuer = c.Iss
+	switch {
+	case c.Sub != "" && id.Actor != "":
+		id.ClientID = "jwt:" + escapeID(c.Sub) + "|agent:" + escapeID(id.Actor)
+	case c.Sub != "":
+		id.ClientID = "jwt:" + escapeID(c.Sub)
+	case id.Actor != "":
+		id.ClientID = "agent:" + escapeID(id.Actor)
+	default:
+		id.ClientID = "jwtfp:" + e.fp
+	}
+	return true
+}
+
+// basic applies rule 2. A Basic credential with an empty password is an API key sent as
+// the user name (a common convention), so the user is not exported.
+func (r *Resolver) basic(cred string, id *Identity) bool {
+	e, ok := r.cache.get(kindBasic, cred)
+	if !ok {
+		e = r.decodeBasic(cred)
+		r.cache.put(kindBasic, cred, e)
+	}
+	if e.bad {
+		r.malformed(whatBasic)
+		r.log.Debug("basic credentials do not decode to user:password", zap.String("reason", e.reason))
+		return false
+	}
+	id.CredFP = e.fp
+	if e.user == "" {
+		id.Auth = models.AuthAPIKey
+		id.ClientID = "apikey:" + e.fp
+		return true
+	}
+	id.Auth = models.AuthBasic
+	id.Principal = e.user
+	id.ClientID = "basic:" + escapeID(e.user)
+	return true
+}
+
+func (r *Resolver) decodeBasic(cred string) credEntry {
+	raw, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(cred, "="))
+	}
+	if err != nil || len(raw) == 0 {
+		return credEntry{bad: true, reason: "not base64"}
+	}
+	s := string(raw)
+	user, pass, found := strings.Cut(s, ":")
+	if !found || (user == "" && pass == "") {
+		return credEntry{bad: true, reason: "no user:password form"}
+	}
+	if pass == "" { // API key as user name
+		return credEntry{fp: r.Fingerprint(kindAPIKey, user)}
+	}
+	if user == "" {
+		return credEntry{fp: r.Fingerprint(kindAPIKey, pass)}
+	}
+	return credEntry{user: user, fp: r.Fingerprint(kindBasic, s)}
+}
+
+// apiKey applies rule 3: configured headers, configured query parameters, then an opaque
+// bearer token.
+func (r *Resolver) apiKey(h Headers, query, opaque string, id *Identity) bool {
+	key := ""
+	for _, n := range r.cfg.APIKeyHeaders {
+		if v := strings.TrimSpace(h.Get(n)); v != "" {
+			key = v
+			break
+		}
+	}
+	if key == "" {
+		for _, n := range r.cfg.APIKeyParams {
+			if v := queryValue(query, n); v != "" {
+				key = v
+				break
+			}
+		}
+	}
+	if key == "" {
+		key = opaque
+	}
+	if key == "" {
+		return false
+	}
+	id.Auth = models.AuthAPIKey
+	id.CredFP = r.cachedFP(kindAPIKey, key)
+	id.ClientID = "apikey:" + id.CredFP
+	return true
+}
+
+// cookie applies rule 4.
+func (r *Resolver) cookie(h Headers, id *Identity) bool {
+	hv := h.Get("Cookie")
+	if hv == "" || len(r.cfg.SessionCookies) == 0 {
+		return false
+	}
+	name, v, bad := FindCookie(hv, r.cfg.SessionCookies)
+	if bad {
+		r.malformed(whatCookie)
+		r.log.Debug("cookie header has a malformed pair")
+	}
+	if v == "" {
+		return false
+	}
+	id.Auth = models.AuthCookie
+	id.CredFP = r.cachedFP(kindCookie, strings.ToLower(name)+"="+v)
+	id.ClientID = "cookie:" + id.CredFP
+	return true
+}
+
+func (r *Resolver) cachedFP(kind uint8, cred string) string {
+	if e, ok := r.cache.get(kind, cred); ok {
+		return e.fp
+	}
+	fp := r.Fingerprint(kind, cred)
+	r.cache.put(kind, cred, credEntry{fp: fp})
+	return fp
+}
+
+// Credential kinds, mixed into the fingerprint so one secret used two ways gives two
+// fingerprints only by intent.
+const (
+	kindJWT uint8 = iota
+	kindBasic
+	kindAPIKey
+	kindCookie
+	numKinds
+)
+
+var kindNames = [numKinds]string{"jwt", "basic", "apikey", "cookie"}
+
+// Fingerprint returns the hex of the first 16 bytes of HMAC-SHA256(key, kind 0x00 cred).
+func (r *Resolver) Fingerprint(kind uint8, cred string) string {
+	m := r.hmacs.Get().(hash.Hash)
+	m.Reset()
+	m.Write([]byte(kindNames[kind]))
+	m.Write([]byte{0})
+	m.Write([]byte(cred))
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	r.hmacs.Put(m)
+	return hex.EncodeToString(sum[:fpBytes])
+}
+
+// FingerprintAPIKey is Fingerprint for an API key; exported for tools that must match a
+// known key against cred_fp.
+func (r *Resolver) FingerprintAPIKey(key string) string { return r.Fingerprint(kindAPIKey, key) }
+
+// traceID returns the W3C traceparent trace id, else a well-formed X-Request-ID.
+func (r *Resolver) traceID(h Headers) string {
+	if tp := h.Get("traceparent"); tp != "" {
+		if t, ok := ParseTraceparent(tp); ok {
+			return t
+		}
+		r.malformed(whatTraceparent)
+	}
+	if rid := strings.TrimSpace(h.Get("X-Request-ID")); rid != "" {
+		if validRequestID(rid) {
+			return strings.Clone(rid)
+		}
+		r.malformed(whatRequestID)
+	}
+	return ""
+}
+
+// ParseTraceparent returns the trace id of a W3C traceparent header
+// ("00-<32 hex>-<16 hex>-<2 hex>"); later versions may append fields.
+func ParseTraceparent(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if len(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return "", false
+	}
+	if !isLowerHex(v[:2]) || v[:2] == "ff" || !isLowerHex(v[3:35]) || !isLowerHex(v[36:52]) || !isLowerHex(v[53:55]) {
+		return "", false
+	}
+	if v[:2] == "00" && len(v) != 55 || len(v) > 55 && v[55] != '-' {
+		return "", false
+	}
+	if strings.Trim(v[3:35], "0") == "" || strings.Trim(v[36:52], "0") == "" {
+		return "", false
+	}
+	return strings.Clone(v[3:35]), true
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// maxRequestID bounds an exported X-Request-ID.
+const maxRequestID = 128
+
+func validRequestID(s string) bool {
+	if len(s) > maxRequestID {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// RedactQuery returns q with the values of API-key and secret parameters replaced by
+// Redacted. It returns q itself (no allocation) when nothing needs redacting.
+func (r *Resolver) RedactQuery(q string) string {
+	if q == "" || !r.hasSecretParam(q) {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q))
+	rest := q
+	for first := true; ; first = false {
+		var pair string
+		i := strings.IndexByte(rest, '&')
+		if i >= 0 {
+			pair = rest[:i]
+		} else {
+			pair = rest
+		}
+		if !first {
+			b.WriteByte('&')
+		}
+		name, _, hasEq := strings.Cut(pair, "=")
+		if hasEq && r.isSecretParam(name) {
+			b.WriteString(name)
+			b.WriteString("=" + Redacted)
+		} else {
+			b.WriteString(pair)
+		}
+		if i < 0 {
+			break
+		}
+		rest = rest[i+1:]
+	}
+	return b.String()
+}
+
+func (r *Resolver) hasSecretParam(q string) bool {
+	for q != "" {
+		var pair string
+		if i := strings.IndexByte(q, '&'); i >= 0 {
+			pair, q = q[:i], q[i+1:]
+		} else {
+			pair, q = q, ""
+		}
+		if name, _, ok := strings.Cut(pair, "="); ok && r.isSecretParam(name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Resolver) isSecretParam(name string) bool {
+	if strings.IndexByte(name, '%') >= 0 || strings.IndexByte(name, '+') >= 0 {
+		if u, err := url.QueryUnescape(name); err == nil {
+			name = u
+		}
+	}
+	for _, s := range r.redact {
+		if strings.EqualFold(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryValue returns the unescaped value of the first parameter named name (compared
+// case-insensitively) in the raw query q, or "".
+func queryValue(q, name string) string {
+	for q != "" {
+		var pair string
+		if i := strings.IndexByte(q, '&'); i >= 0 {
+			pair, q = q[:i], q[i+1:]
+		} else {
+			pair, q = q, ""
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok || !strings.EqualFold(k, name) || v == "" {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+		}
+		return v
+	}
+	return ""
+}
+
+// splitAuth splits an Authorization value into scheme and credentials.
+func splitAuth(v string) (scheme, cred string) {
+	v = strings.TrimSpace(v)
+	i := strings.IndexAny(v, " \t")
+	if i < 0 {
+		return v, ""
+	}
+	return v[:i], strings.TrimSpace(v[i+1:])
+}
+
+// escapeID percent-escapes '%' and '|' so a claim cannot forge the client_id separator.
+func escapeID(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '|') < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '%':
+			b.WriteString("%25")
+		case '|':
+			b.WriteString("%7C")
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+func (r *Resolver) malformed(what int) { r.m.malformed[what].Inc() }

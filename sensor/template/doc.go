@@ -1,0 +1,57 @@
+// Package template turns request paths into endpoint templates, so /users/123 and
+// /users/456 are one endpoint: /users/{id}.
+//
+// # Placeholders
+//
+// Three kinds of template segment, used consistently:
+//
+//   - {id}: a segment the classifier recognises as an identifier (Classify): numbers,
+//     UUIDs, hex of 8+, base64url-like tokens and long random slugs, emails, dates, IPv4
+//     addresses, prefixed ids (ORD-12345), and ids with a file extension (123.json). One
+//     placeholder for all of them: the analyzer groups by template, and the class adds
+//     nothing an analyst needs there.
+//   - {param}: a position learned online to hold too many distinct values to be a name.
+//   - {name}: from an OpenAPI document, the document's own parameter names
+//     (/users/{userId}).
+//
+// Version names (v1, v2beta1, 1.0) and ordinary words stay literal, as do file names that
+// are not ids (/files/report-2024.pdf).
+//
+// # Learning
+//
+// Per host (lower-cased, port ignored) and method, the segments left literal are counted
+// at each position keyed by the template of the segments before it (a prefix tree): the
+// values after /users, the values after /repos/{param}. When more than Threshold distinct
+// values have been seen at a position, it becomes {param}. Memory is bounded: each
+// position keeps at most Threshold+1 values, and caps bound hosts and positions (counted
+// in apiscope_template_capped_total when hit).
+//
+// # Determinism
+//
+// The sensor builds calls on several workers, and the same capture must give the same
+// templates with 1 or N of them. A shared learner alone would not: which call is first to
+// see a merge would depend on scheduling. So a merge is a function of capture time, not
+// of arrival order: a position keeps the Threshold+1 distinct values with the earliest
+// first-seen timestamps (a set independent of the order observations arrive in), the
+// merge time is the latest of those, and a call at capture time t renders the position
+// as {param} only if the merge time is before t - LearnDelay. Every observation that can
+// affect a call's template therefore has a timestamp at least LearnDelay older than the
+// call's. Output is identical for any number of workers as long as no worker hands over a
+// call more than LearnDelay (capture time, default 30s) after another worker handed over
+// a later one; calls that arrive later than that are counted in
+// apiscope_template_late_total, which stays 0 whenever the guarantee held. The cost is
+// that a merge takes effect LearnDelay of capture time after it is learned.
+//
+// # OpenAPI
+//
+// Documents given with LoadOpenAPI name templates exactly. A call to a host a document
+// covers gets the document's template when a documented path matches (literal segments
+// before parameters, as OpenAPI orders them) and Shadow when the path or the method is
+// not documented; shadow calls still get a heuristic template. Hosts without a document
+// are templated heuristically and are never shadow.
+//
+// # Persistence
+//
+// Save and Load write and read the learned positions as versioned JSON (SavedTemplates),
+// so a restarted sensor keeps what it learned.
+package template

@@ -1,0 +1,206 @@
+package template
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apiscope/apiscope/pkg/metrics"
+)
+
+// Config configures a Templater. Zero values mean the bounded defaults given per field.
+type Config struct {
+	// Threshold is how many distinct literal values one position may hold before it is
+	// learned to be {param}. Zero means 32. Negative disables learning.
+	Threshold int
+	// LearnDelay is how long, in capture time, a learned merge waits before it applies:
+	// a call at time t uses what was learned from calls before t-LearnDelay. It is the
+	// slack that makes output independent of worker scheduling (see doc.go). Zero means
+	// 30s; negative means no delay.
+	LearnDelay time.Duration
+	// MaxHosts caps the hosts learned about. Zero means 1024.
+	MaxHosts int
+	// MaxKeysPerHost caps the positions learned per host. Zero means 4096.
+	MaxKeysPerHost int
+	// MaxKeys caps the positions learned over all hosts. Zero means 65536.
+	MaxKeys int
+	// MaxSegments is the deepest segment position learned. Zero means 16.
+	MaxSegments int
+	// Specs are OpenAPI documents (see LoadOpenAPI); calls to their hosts get the
+	// documents' templates, and calls outside them are shadow.
+	Specs []*Spec
+	// Metrics receives the counters; nil means metrics.Default.
+	Metrics *metrics.Registry
+}
+
+func (c *Config) threshold() int { return cmp.Or(c.Threshold, 32) }
+func (c *Config) learnDelay() time.Duration {
+	if c.LearnDelay < 0 {
+		return 0
+	}
+	return cmp.Or(c.LearnDelay, 30*time.Second)
+}
+func (c *Config) maxHosts() int       { return cmp.Or(c.MaxHosts, 1024) }
+func (c *Config) maxKeysPerHost() int { return cmp.Or(c.MaxKeysPerHost, 4096) }
+func (c *Config) maxKeys() int        { return cmp.Or(c.MaxKeys, 65536) }
+func (c *Config) maxSegments() int    { return cmp.Or(c.MaxSegments, 16) }
+
+// Validate reports a negative cap.
+func (c *Config) Validate() error {
+	if c.MaxHosts < 0 || c.MaxKeysPerHost < 0 || c.MaxKeys < 0 || c.MaxSegments < 0 {
+		return errors.New("template caps must not be negative")
+	}
+	return nil
+}
+
+// Result is the template of one call.
+type Result struct {
+	Template string
+	// Shadow is set when an OpenAPI document covers the host and the call's path or
+	// method is not in it.
+	Shadow bool
+}
+
+// Templater turns request paths into endpoint templates. Safe for concurrent use.
+type Templater struct {
+	learn   *learner // nil when learning is disabled
+	maxSeg  int
+	specs   specIndex
+	m       *tmplMetrics
+	scratch sync.Pool // *[]byte
+}
+
+// New returns a Templater.
+func New(cfg Config) (*Templater, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := &Templater{maxSeg: cfg.maxSegments(), m: newMetrics(cfg.Metrics)}
+	if cfg.Threshold >= 0 {
+		t.learn = newLearner(&cfg, t.m)
+	}
+	t.scratch.New = func() any { b := make([]byte, 0, 256); return &b }
+	for _, s := range cfg.Specs {
+		if s == nil {
+			return nil, errors.New("nil OpenAPI spec")
+		}
+		if err := t.specs.add(s); err != nil {
+			return nil, fmt.Errorf("openapi %s: %w", s.Name, err)
+		}
+	}
+	return t, nil
+}
+
+// Template returns the template of path (the request path without query) for a call to
+// host with method at capture time ts. host is the Host header as sent (case and port are
+// ignored). It also records the call for learning.
+//
+// The returned string is path itself when nothing was replaced, so the common case does
+// not allocate.
+func (t *Templater) Template(host, method, path string, ts time.Time) Result {
+	if path == "" {
+		path = "/"
+	}
+	hostKey := normalizeHost(host)
+	var res Result
+	if t.specs.any() {
+		tmpl, found, methodOK, covered := t.specs.match(hostKey, method, path)
+		if found && methodOK {
+			return Result{Template: tmpl}
+		}
+		if covered {
+			res.Shadow = true
+			t.m.shadow.Inc()
+		}
+		if found { // path documented, method not: keep the documented template
+			res.Template = tmpl
+			return res
+		}
+	}
+	res.Template = t.heuristic(hostKey, method, path, ts)
+	return res
+}
+
+// heuristic classifies each segment and applies learned merges.
+func (t *Templater) heuristic(hostKey, method, path string, ts time.Time) string {
+	if path[0] != '/' {
+		return path // "*" (OPTIONS) or an authority: nothing to template
+	}
+	var h *hostState
+	var tsn int64
+	if t.learn != nil {
+		h = t.learn.host(hostKey)
+		if !ts.IsZero() {
+			tsn = ts.UnixNano()
+		}
+		if t.learn.advance(tsn) {
+			t.m.late.Inc()
+		}
+	}
+	bp := t.scratch.Get().(*[]byte)
+	// buf is method NUL template-so-far: its whole length is the learning key of the next
+	// position, and the template is buf[prefix:].
+	buf := append((*bp)[:0], method...)
+	buf = append(buf, 0)
+	prefix := len(buf)
+	rest := path[1:]
+	for i := 0; ; i++ {
+		seg := rest
+		k := strings.IndexByte(rest, '/')
+		if k >= 0 {
+			seg, rest = rest[:k], rest[k+1:]
+		}
+		c := Classify(seg)
+		switch {
+		case c.IsID():
+			buf = append(buf, '/')
+			buf = append(buf, ID...)
+		case h != nil && seg != "" && c == Literal && i < t.maxSeg && t.learn.step(h, buf, seg, tsn):
+			buf = append(buf, '/')
+			buf = append(buf, Param...)
+		default:
+			buf = append(buf, '/')
+			buf = append(buf, seg...)
+		}
+		if k < 0 {
+			break
+		}
+	}
+	var out string
+	if string(buf[prefix:]) == path {
+		out = path
+	} else {
+		out = string(buf[prefix:])
+	}
+	*bp = buf
+	t.scratch.Put(bp)
+	return out
+}
+
+// Generation is the number of merges learned (including those loaded): it changes
+// whenever the learned template set does.
+func (t *Templater) Generation() uint64 {
+	if t.learn == nil {
+		return 0
+	}
+	return t.learn.generation.Load()
+}
+
+// normalizeHost lower-cases host and strips a port, allocating only when it must.
+func normalizeHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i:], ']') < 0 {
+		if strings.Count(h, ":") == 1 || strings.HasPrefix(h, "[") {
+			h = h[:i]
+		}
+	}
+	h = strings.TrimSuffix(h, ".")
+	for i := 0; i < len(h); i++ {
+		if 'A' <= h[i] && h[i] <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
