@@ -46,7 +46,7 @@ func NewConn(cfg *Config, emit func(*Transaction)) *Conn {
 	c.sides[0].id, c.sides[1].id = 0, 1
 	// Nothing seen yet: leading bytes that are not a start line mean the capture began
 	// mid-message, which is skipped and counted, not an error.
-	c.sides[0].resyncing, c.sides[1].resyncing = true, true
+	c.sides[0].quiet, c.sides[1].quiet = true, true
 	return c
 }
 

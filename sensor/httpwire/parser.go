@@ -51,7 +51,8 @@ type side struct {
 	curOff     int       // offset in the line where the current Feed's bytes begin
 	skipLine   bool      // discard through the next LF (the rest of an over-long line)
 	skipCounts bool      // the discarded bytes count as resync-skipped
-	resyncing  bool      // looking for a start line; the bad-start-line error is already counted
+	resyncing  bool      // bytes were skipped or lost since the last message: accept only proper start lines
+	quiet      bool      // skipped bytes are expected (capture start, after a gap): no parse error
 	gapNext    bool      // a gap came before the next message: mark it Partial
 
 	// Message in progress.
@@ -157,7 +158,7 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 	if len(line) == 0 {
 		return n // blank lines between messages are allowed (RFC 9112 section 2.2)
 	}
-	p, kind := findStart(line, wantReq, wantResp)
+	p, kind := findStart(line, wantReq, wantResp, s.resyncing)
 	if kind == kindNone {
 		c.skipGarbage(s, raw)
 		return n
@@ -173,7 +174,10 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 	sc := s.sc
 	line = line[p:]
 	if kind == kindRequest {
-		r, _ := parseRequestLine(line, true)
+		r, ok := parseRequestLine(line, methodToken)
+		if !ok {
+			r, _ = parseLenientRequestLine(line)
+		}
 		sc.addSpan(line[:r.methodEnd])
 		sc.addSpan(line[r.targetA:r.targetB])
 		sc.addSpan(line[r.versionA:r.versionB])
@@ -215,7 +219,9 @@ func (c *Conn) skipGarbage(s *side, n int) {
 	mResyncBytes.Add(uint64(n))
 	if !s.resyncing {
 		s.resyncing = true
-		c.parseError(s.id, reasonBadStartLine)
+		if !s.quiet {
+			c.parseError(s.id, reasonBadStartLine)
+		}
 	}
 }
 
@@ -235,6 +241,7 @@ func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
 	s.partial = s.gapNext
 	s.gapNext = false
 	s.resyncing = false
+	s.quiet = false
 	s.sc = scratchPool.Get().(*scratch)
 	s.hdrBytes = raw
 	s.state = stateHeaders
@@ -511,7 +518,7 @@ func (c *Conn) stepChunkLine(s *side, b []byte, ts time.Time) int {
 	if !ok {
 		c.parseError(s.id, reasonBadChunkSize)
 		c.finish(s)
-		s.resyncing = true
+		s.resyncing, s.quiet = true, true
 		return n
 	}
 	if size == 0 {
@@ -610,7 +617,7 @@ func (c *Conn) resync(s *side) {
 	}
 	s.skipLine = false
 	s.skipCounts = false
-	s.resyncing = true
+	s.resyncing, s.quiet = true, true
 }
 
 // reset clears the message in progress; the line state is kept.
@@ -623,7 +630,7 @@ func (s *side) reset() {
 	}
 	*s = side{
 		id: s.id, line: s.line, lineP: s.lineP, lineTS: s.lineTS, curOff: s.curOff,
-		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, gapNext: s.gapNext,
+		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, quiet: s.quiet, gapNext: s.gapNext,
 	}
 }
 

@@ -63,18 +63,22 @@ type reqLine struct {
 	versionA, versionB int
 }
 
-// parseRequestLine parses line (CR already removed). With anyMethod false the method must
-// be a known one.
-func parseRequestLine(line []byte, anyMethod bool) (reqLine, bool) {
+// Method acceptance of parseRequestLine.
+const (
+	methodKnown = iota // a registered method only: inside garbage, where tokens abound
+	methodUpper        // a known method or an upper-case token: at a line start while resynchronising
+	methodToken        // any token: where a message is expected
+)
+
+// parseRequestLine parses the full form METHOD SP target SP HTTP/1.d of line (CR already
+// removed).
+func parseRequestLine(line []byte, accept int) (reqLine, bool) {
 	var r reqLine
 	sp := 0
 	for sp < len(line) && tchar[line[sp]] {
 		sp++
 	}
-	if sp == 0 || sp == len(line) || !isSpace(line[sp]) {
-		return r, false
-	}
-	if !anyMethod && !isKnownMethod(line[:sp]) {
+	if sp == 0 || sp == len(line) || !isSpace(line[sp]) || !methodOK(line[:sp], accept) {
 		return r, false
 	}
 	end := len(line)
@@ -92,10 +96,83 @@ func parseRequestLine(line []byte, anyMethod bool) (reqLine, bool) {
 	for tb > ta && isSpace(line[tb-1]) {
 		tb--
 	}
-	if ta == tb {
+	if ta == tb || hasCTL(line[ta:tb]) {
 		return r, false
 	}
 	return reqLine{methodEnd: sp, targetA: ta, targetB: tb, versionA: va, versionB: end}, true
+}
+
+// parseLenientRequestLine accepts what servers answer although it is not HTTP/1.x: a
+// known method followed by a target and a broken or missing version ("GET / HTTP/1.",
+// "GET /HTTP/1.1", "OPTIONS"). Used only where a request is expected, never inside garbage.
+func parseLenientRequestLine(line []byte) (reqLine, bool) {
+	var r reqLine
+	sp := 0
+	for sp < len(line) && tchar[line[sp]] {
+		sp++
+	}
+	if sp == 0 || (sp < len(line) && !isSpace(line[sp])) || !isKnownMethod(line[:sp]) {
+		return r, false
+	}
+	end := len(line)
+	for end > sp && isSpace(line[end-1]) {
+		end--
+	}
+	ta := sp
+	for ta < end && isSpace(line[ta]) {
+		ta++
+	}
+	tb, va := end, end
+	// A last word that is (the start of) an HTTP version is the version.
+	last := end
+	for last > ta && !isSpace(line[last-1]) {
+		last--
+	}
+	if last > ta && versionLike(line[last:end]) {
+		va = last
+		tb = last
+		for tb > ta && isSpace(line[tb-1]) {
+			tb--
+		}
+	}
+	if hasCTL(line[ta:tb]) {
+		return r, false
+	}
+	return reqLine{methodEnd: sp, targetA: ta, targetB: tb, versionA: va, versionB: end}, true
+}
+
+// versionLike reports whether w is "HTTP/" followed by at most 4 bytes, or a prefix of
+// "HTTP/" of at least three bytes (a version cut by the snap length).
+func versionLike(w []byte) bool {
+	if len(w) >= 5 {
+		return string(w[:5]) == "HTTP/" && len(w) <= 9
+	}
+	return len(w) >= 3 && string(w) == "HTTP/"[:len(w)]
+}
+
+func methodOK(m []byte, accept int) bool {
+	switch accept {
+	case methodToken:
+		return true
+	case methodUpper:
+		for _, c := range m {
+			if !(c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+				return isKnownMethod(m)
+			}
+		}
+		return true
+	}
+	return isKnownMethod(m)
+}
+
+// hasCTL reports control bytes other than tab: a target never holds them, garbage does.
+func hasCTL(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // parseStatusLine parses line (CR already removed) and returns the status code.
@@ -120,18 +197,29 @@ const (
 	kindResponse
 )
 
-// findStart looks for a start line in line. At offset 0 any token method is accepted; past
-// it (a message glued to the tail of lost or unparseable bytes) only known methods and
-// status lines are. It returns the offset where the message begins.
-func findStart(line []byte, wantReq, wantResp bool) (int, int) {
+// findStart looks for a start line in line and returns the offset where the message begins.
+// At offset 0 any token method is accepted, and broken versions of known methods' request
+// lines; while resynchronising only upper-case methods and proper lines are. Past offset 0
+// (a message glued to the tail of lost or unparseable bytes) only known methods and status
+// lines are.
+func findStart(line []byte, wantReq, wantResp, resyncing bool) (int, int) {
 	if wantReq {
-		if _, ok := parseRequestLine(line, true); ok {
+		accept := methodToken
+		if resyncing {
+			accept = methodUpper
+		}
+		if _, ok := parseRequestLine(line, accept); ok {
 			return 0, kindRequest
 		}
 	}
 	if wantResp {
 		if _, ok := parseStatusLine(line); ok {
 			return 0, kindResponse
+		}
+	}
+	if wantReq && !resyncing {
+		if _, ok := parseLenientRequestLine(line); ok {
+			return 0, kindRequest
 		}
 	}
 	best, kind := -1, kindNone
@@ -144,7 +232,7 @@ func findStart(line []byte, wantReq, wantResp bool) (int, int) {
 		if end >= 8 && isVersion(line[end-8:end]) {
 			for p := 1; p < end-8; p++ {
 				if methodStart[line[p]] {
-					if _, ok := parseRequestLine(line[p:], false); ok {
+					if _, ok := parseRequestLine(line[p:], methodKnown); ok {
 						best, kind = p, kindRequest
 						break
 					}

