@@ -31,6 +31,9 @@ type Segment struct {
 	Payload          []byte
 	// WireLen is the frame's original length on the wire (for byte counters).
 	WireLen int
+	// Truncated is set when the capture's snaplen cut the frame: Payload is shorter
+	// than the IP header says the segment is.
+	Truncated bool
 }
 
 // Has reports whether every flag in f is set.
