@@ -108,6 +108,8 @@ type Assembler struct {
 
 	flushTimeout, idleTimeout time.Duration
 	maxConns                  int
+	maxConnPages              int
+	ackedHole                 bool // the current segment lowered the page bound
 
 	open       int       // streams with a Handler, not yet complete
 	now        time.Time // capture clock: latest segment or tick time
@@ -139,7 +141,8 @@ func NewAssembler(cfg *Config, f Factory, log *zap.Logger) *Assembler {
 		maxConns:     intOr(cfg.MaxConnections, 262144),
 	}
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&streamFactory{a: a}))
-	a.asm.MaxBufferedPagesPerConnection = intOr(cfg.MaxBufferedPagesPerConnection, 1024)
+	a.maxConnPages = intOr(cfg.MaxBufferedPagesPerConnection, 1024)
+	a.asm.MaxBufferedPagesPerConnection = a.maxConnPages
 	a.asm.MaxBufferedPagesTotal = intOr(cfg.MaxBufferedPagesTotal, 65536)
 	return a
 }
@@ -174,6 +177,10 @@ func (a *Assembler) Add(s *decode.Segment) {
 	a.phase = phaseAssemble
 	a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
 	a.seg = nil
+	if a.ackedHole {
+		a.ackedHole = false
+		a.asm.MaxBufferedPagesPerConnection = a.maxConnPages
+	}
 }
 
 // fillTCP makes a.tcp describe s. The header is decoded from bytes rather than filled in
@@ -318,6 +325,8 @@ type stream struct {
 	a       *Assembler
 	conn    Conn
 	h       Handler
+	ack     [2]reassembly.Sequence // highest acknowledgement of each side's bytes
+	acked   [2]bool
 	discard bool // over the connection bound: ignored
 	dead    bool // a bug was recovered while processing it
 	done    bool
@@ -331,13 +340,35 @@ func (s *stream) kill() {
 	s.h = nil
 }
 
-func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, _ reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
 	if s.discard {
 		mDroppedConn.Inc()
 		return false
 	}
 	if s.dead {
 		return false
+	}
+	d := 0
+	if dir == reassembly.TCPDirServerToClient {
+		d = 1
+	}
+	if tcp.ACK {
+		// Remember how far the other side has acknowledged this side's peer.
+		r := 1 - d
+		ack := reassembly.Sequence(tcp.Ack)
+		if !s.acked[r] || ack.Difference(s.ack[r]) < 0 {
+			s.ack[r], s.acked[r] = ack, true
+		}
+	}
+	if nextSeq != -1 && s.acked[d] && nextSeq.Difference(s.ack[d]) > 0 &&
+		nextSeq.Difference(reassembly.Sequence(tcp.Seq)) > 0 {
+		// The receiver has acknowledged bytes of this direction that were never
+		// captured, and this segment lies beyond them: no retransmission will ever fill
+		// the hole, so waiting for FlushTimeout would only hold the data back. Lowering
+		// the page bound for this one segment makes the reassembler deliver the queued
+		// data behind a gap now, for this connection only.
+		s.a.ackedHole = true
+		s.a.asm.MaxBufferedPagesPerConnection = 1
 	}
 	// Accept connections already open when capture started: the first segment seen in a
 	// direction starts it, and the parser resynchronises on the next message.
@@ -362,7 +393,10 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	if skip > 0 {
 		mGaps.Inc()
 		mGapBytes.Add(uint64(skip))
-		if a.phase == phaseAssemble {
+		switch {
+		case a.ackedHole:
+			mAckedHoles.Inc()
+		case a.phase == phaseAssemble:
 			// While assembling, data is only delivered past a hole when a page budget
 			// forced it.
 			mForcedBuffer.Inc()

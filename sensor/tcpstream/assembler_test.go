@@ -26,8 +26,10 @@ func (r *recorder) Feed(side int, b []byte, _ time.Time) {
 func (r *recorder) Gap(side int, n int, _ time.Time) {
 	*r.log = append(*r.log, fmt.Sprintf("gap %d %d", side, n))
 }
-func (r *recorder) Close(side int, _ time.Time) { *r.log = append(*r.log, fmt.Sprintf("close %d", side)) }
-func (r *recorder) End(time.Time)              { *r.log = append(*r.log, "end") }
+func (r *recorder) Close(side int, _ time.Time) {
+	*r.log = append(*r.log, fmt.Sprintf("close %d", side))
+}
+func (r *recorder) End(time.Time) { *r.log = append(*r.log, "end") }
 
 var (
 	client = netip.MustParseAddrPort("10.0.0.1:40000")
@@ -42,6 +44,7 @@ type pkt struct {
 	flags      string // any of "S", "F", "R", "A"
 	data       string
 	at         time.Duration
+	ack        uint32 // relative to the peer's ISN; zero means 1
 }
 
 const clientISN, serverISN = 1000, 5000
@@ -57,7 +60,7 @@ func segment(t testing.TB, p pkt) *decode.Segment {
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
 		SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
-		Seq: isn + p.seq, Ack: peer + 1, Window: 65535,
+		Seq: isn + p.seq, Ack: peer + max(p.ack, 1), Window: 65535,
 		SYN: strings.Contains(p.flags, "S"), FIN: strings.Contains(p.flags, "F"),
 		RST: strings.Contains(p.flags, "R"), ACK: !strings.Contains(p.flags, "S") || p.fromServer}
 	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
@@ -172,6 +175,16 @@ func TestAssemblerCases(t *testing.T) {
 				pkt{flags: "T", at: 2500 * time.Millisecond},
 			),
 			want: []string{"feed 0 abc", "gap 0 6", "feed 0 xyz"},
+		},
+		{
+			name: "a hole the receiver acknowledged is delivered at once",
+			pkts: with(
+				pkt{seq: 1, data: "abc"},
+				pkt{seq: 7, data: "ghi"},
+				pkt{fromServer: true, seq: 1, flags: "A", ack: 10},
+				pkt{seq: 10, data: "jkl"},
+			),
+			want: []string{"feed 0 abc", "gap 0 3", "feed 0 ghijkl"},
 		},
 		{
 			name: "RST closes its side",

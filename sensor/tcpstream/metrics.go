@@ -20,6 +20,8 @@ var (
 		"Holes in a reassembled TCP direction (bytes never captured).")
 	mGapBytes = metrics.Default.Counter("apiscope_sensor_tcp_gap_bytes_total",
 		"Bytes missing from reassembled TCP directions.")
+	mAckedHoles = metrics.Default.Counter("apiscope_sensor_tcp_acked_holes_total",
+		"Holes delivered at once because the receiver acknowledged the missing bytes (lost before the capture point).")
 	mIdleClosed = metrics.Default.Counter("apiscope_sensor_tcp_idle_closed_total",
 		"TCP connections ended by the idle timeout.")
 	mForcedBuffer = metrics.Default.Counter("apiscope_sensor_tcp_forced_flush_total",
