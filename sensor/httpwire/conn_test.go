@@ -347,6 +347,67 @@ var connTests = []struct {
 		},
 	},
 	{
+		name: "broken versions still answered",
+		script: []ev{
+			req("GET / HTTP/1.\r\nHost: h\r\n\r\n"), resp(okBody),
+			req("GET /HTTP/1.1\r\nHost: h\r\n\r\n"), resp("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+			req("OPTIONS\r\nHost: h\r\n\r\n"), resp("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+			req("GET /images/a.gif HTT\r\n\r\n"), resp(okBody),
+		},
+		want: []string{
+			`c0 GET "/" HTTP/1. req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/HTTP/1.1"  req=0 -> 403 HTTP/1.1 resp=0`,
+			`c0 OPTIONS ""  req=0 -> 400 HTTP/1.1 resp=0`,
+			`c0 GET "/images/a.gif" HTT req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "no lenient lines while resynchronising",
+		script: []ev{
+			req("\x00garbage\r\nGET /x\r\nget /lower HTTP/1.1\r\nGET /ok HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{`c0 GET "/ok" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "unmatched response on a known server side",
+		script: []ev{
+			req("GET /1 HTTP/1.1\r\n\r\n"),
+			resp(okBody + "HTTP/1.1 500 Oops\r\nContent-Length: 1\r\n\r\nx"),
+			req("GET /2 HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{
+			`c0 GET "/1" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/2" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "request transfer-encoding not chunked",
+		script: []ev{
+			req("POST /z HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b\x08binary\r\nGET /n HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + okBody),
+		},
+		want: []string{
+			`c0 POST "/z" HTTP/1.1 req=0 -> 400 HTTP/1.1 resp=0`,
+			`c0 GET "/n" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "response with bad content-length runs to close",
+		script: []ev{
+			req("GET / HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nabcdef"), {side: 1, close: true},
+		},
+		want: []string{`c0 GET "/" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=6`},
+	},
+	{
+		name: "gap before the role is known",
+		script: []ev{
+			{side: 0, gap: 100},
+			req("e\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{`c0 GET "/x" HTTP/1.1 req=0 partial -> 200 HTTP/1.1 resp=5`},
+	},
+	{
 		name:   "header over limit",
 		cfg:    &Config{MaxHeaderBytes: 100},
 		script: []ev{req("GET /big HTTP/1.1\r\nA: 1\r\nX-Big: " + strings.Repeat("b", 200) + "\r\nContent-Length: 2\r\n\r\nzzGET /small HTTP/1.1\r\n\r\n"), resp(okBody + okBody)},
