@@ -30,3 +30,54 @@ func TestApplySchemaTwice(t *testing.T) {
 		t.Fatalf("schema_version rows = %s; want 3", got)
 	}
 }
+
+func TestMigrateFromVersion1(t *testing.T) {
+	st, srv := openTest(t)
+	ctx := testCtx(t)
+	if err := st.applySchemaTo(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	db := st.Database()
+	// A row written by a version-1 writer (no shadow, scope, iss, xff).
+	srv.Query(t, "INSERT INTO "+db+".api_calls (ts, ts_nsec, client_id, method, host, uri, status) VALUES ('2026-01-01 00:00:00', 5, 'old-client', 'GET', 'h', '/v1', 200)")
+	if v, _ := st.SchemaVersion(ctx); v != 1 {
+		t.Fatalf("version after migrating to 1 = %d", v)
+	}
+	if err := st.ApplySchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.SchemaVersion(ctx); v != LatestVersion() {
+		t.Fatalf("version after ApplySchema = %d; want %d", v, LatestVersion())
+	}
+	cols := srv.Query(t, "SELECT groupArray(name) FROM (SELECT name FROM system.columns WHERE database = '"+db+"' AND table = 'api_calls' AND default_kind != 'ALIAS')")
+	want := "['ts','ts_nsec','src_ip','src_port','dst_ip','dst_port','method','host','uri','path','query','template','status','req_bytes','resp_bytes','latency_ms','user_agent','content_type','client_id','principal','actor','auth','cred_fp','trace_id','partial','truncated','shadow','scope','iss','xff','dedup_key']\n"
+	if cols != want {
+		t.Fatalf("api_calls columns after migration:\n got %s\nwant %s", cols, want)
+	}
+	// The old row is still there, with defaults in the new columns, and new writes work.
+	if got := srv.Query(t, "SELECT client_id, shadow, scope FROM "+db+".api_calls"); got != "old-client\t0\t\n" {
+		t.Fatalf("old row after migration = %q", got)
+	}
+	if err := st.WriteCalls(ctx, newFixture(fixtureBase()).calls[:10]); err != nil {
+		t.Fatalf("WriteCalls after migration: %v", err)
+	}
+	// Starting again migrates nothing.
+	if err := st.ApplySchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(srv.Query(t, "SELECT count() FROM "+db+".schema_version")); got != "3" {
+		t.Fatalf("schema_version rows = %s; want 3", got)
+	}
+}
+
+func TestSchemaNewerThanBuild(t *testing.T) {
+	st, srv := openTest(t)
+	ctx := testCtx(t)
+	if err := st.ApplySchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.Query(t, "INSERT INTO "+st.Database()+".schema_version (version, description) VALUES (99, 'future')")
+	if err := st.ApplySchema(ctx); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("ApplySchema on a newer schema = %v; want an error saying it is newer", err)
+	}
+}
