@@ -1,0 +1,189 @@
+package sensor_test
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/sensor"
+	"github.com/apiscope/apiscope/sensor/capture"
+)
+
+var fidelityReport = flag.Bool("fidelity.report", false, "log every difference from tshark, per capture")
+
+// corpusDir finds ../shared/corpus/real-pcaps from the repository root.
+func corpusDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("APISCOPE_CORPUS"); d != "" {
+		return d
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(filepath.Dir(d), "shared", "corpus", "real-pcaps")
+		}
+		if filepath.Dir(d) == d {
+			t.Fatal("repository root (go.mod) not found")
+		}
+	}
+}
+
+// txKey is what a transaction is matched on, as tools/fidelity.py does.
+type txKey struct {
+	srcIP, srcPort, dstIP, dstPort, method, uri string
+}
+
+func (k txKey) String() string {
+	return fmt.Sprintf("%s:%s -> %s:%s %s %q", k.srcIP, k.srcPort, k.dstIP, k.dstPort, k.method, k.uri)
+}
+
+// readExpected reads one expected/<capture>.tsv: key -> statuses (0 = no response).
+func readExpected(t *testing.T, path string) map[txKey][]int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	sc.Scan()
+	hdr := strings.Split(sc.Text(), "\t")
+	col := map[string]int{}
+	for i, h := range hdr {
+		col[h] = i
+	}
+	out := map[txKey][]int{}
+	for sc.Scan() {
+		fs := strings.Split(sc.Text(), "\t")
+		if len(fs) > len(hdr) { // a uri with tabs: everything between host and the tail
+			u := col["uri"]
+			tail := len(hdr) - u - 1
+			fs = append(append(fs[:u:u], strings.Join(fs[u:len(fs)-tail], "\t")), fs[len(fs)-tail:]...)
+		}
+		k := txKey{fs[col["src_ip"]], fs[col["src_port"]], fs[col["dst_ip"]], fs[col["dst_port"]], fs[col["method"]], fs[col["uri"]]}
+		st, _ := strconv.Atoi(fs[col["response_code"]])
+		out[k] = append(out[k], st)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tsharkString renders a request target the way the expected files do: tshark's
+// escaping of tab, CR, LF and backslash.
+func tsharkString(s string) string {
+	if !strings.ContainsAny(s, "\t\r\n\\") {
+		return s
+	}
+	r := strings.NewReplacer("\\", "\\\\", "\t", "\\t", "\r", "\\r", "\n", "\\n")
+	return r.Replace(s)
+}
+
+type collect struct{ calls []models.APICall }
+
+func (c *collect) Write(a *models.APICall) error { c.calls = append(c.calls, *a); return nil }
+func (c *collect) Close() error                  { return nil }
+
+// runFile runs the sensor over one capture with the given number of workers.
+func runFile(t testing.TB, path string, workers int) []models.APICall {
+	t.Helper()
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	var c collect
+	if _, err := sensor.Run(context.Background(), sensor.Config{Workers: workers}, src, &c); err != nil {
+		t.Fatalf("%s: %v", filepath.Base(path), err)
+	}
+	return c.calls
+}
+
+// TestFidelityAgainstTshark runs the sensor over every capture of the real-pcaps corpus
+// and compares its calls with tshark's transactions: at least 99% of them must be found
+// (same connection ends, method and request target) with the same status.
+func TestFidelityAgainstTshark(t *testing.T) {
+	dir := corpusDir(t)
+	tsvs, _ := filepath.Glob(filepath.Join(dir, "expected", "*.tsv"))
+	if len(tsvs) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("corpus not found at %s", dir)
+		}
+		t.Skipf("corpus not found at %s (set APISCOPE_CORPUS); skipping", dir)
+	}
+	var total, found, statusOK, extra int
+	for _, tsv := range tsvs {
+		name := strings.TrimSuffix(filepath.Base(tsv), ".tsv")
+		exp := readExpected(t, tsv)
+		calls := runFile(t, filepath.Join(dir, name), 2)
+		got := map[txKey][]int{}
+		for _, c := range calls {
+			k := txKey{c.SrcIP, strconv.Itoa(int(c.SrcPort)), c.DstIP, strconv.Itoa(int(c.DstPort)), c.Method, tsharkString(c.URI)}
+			got[k] = append(got[k], c.Status)
+		}
+		var n, m, s int
+		var missing, wrong []string
+		for k, es := range exp {
+			gs := got[k]
+			n += len(es)
+			m += min(len(es), len(gs))
+			ok := multisetIntersection(es, gs)
+			s += ok
+			if len(gs) < len(es) {
+				missing = append(missing, fmt.Sprintf("missing %d× %v (tshark status %v)", len(es)-len(gs), k, es))
+			} else if ok < len(es) {
+				wrong = append(wrong, fmt.Sprintf("status %v, tshark %v: %v", gs, es, k))
+			}
+		}
+		var extras []string
+		for k, gs := range got {
+			if d := len(gs) - len(exp[k]); d > 0 {
+				extra += d
+				extras = append(extras, fmt.Sprintf("extra %d× %v status %v", d, k, gs))
+			}
+		}
+		total, found, statusOK = total+n, found+m, statusOK+s
+		if *fidelityReport && (m < n || s < n || len(extras) > 0) {
+			sort.Strings(missing)
+			sort.Strings(wrong)
+			sort.Strings(extras)
+			t.Logf("%s: expected %d, found %d, same status %d\n  %s", name, n, m, s,
+				strings.Join(append(append(missing, wrong...), extras...), "\n  "))
+		}
+	}
+	fr, sr := float64(found)/float64(total), float64(statusOK)/float64(total)
+	t.Logf("fidelity: found %d/%d (%.4f), same status %d (%.4f), extra calls %d, captures %d",
+		found, total, fr, statusOK, sr, extra, len(tsvs))
+	if fr < 0.99 || sr < 0.99 {
+		t.Errorf("fidelity below 99%%: found %.4f, same status %.4f (run with -fidelity.report for the differences)", fr, sr)
+	}
+}
+
+// multisetIntersection counts the statuses common to a and b, with multiplicity.
+func multisetIntersection(a, b []int) int {
+	c := map[int]int{}
+	for _, x := range a {
+		c[x]++
+	}
+	n := 0
+	for _, x := range b {
+		if c[x] > 0 {
+			c[x]--
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,286 @@
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/sensor/capture"
+	"github.com/apiscope/apiscope/sensor/decode"
+	"github.com/apiscope/apiscope/sensor/flow"
+	"github.com/apiscope/apiscope/sensor/httpwire"
+	"github.com/apiscope/apiscope/sensor/tcpstream"
+)
+
+// Config tunes the pipeline. The zero value works: one worker per core, bounded queues,
+// timeouts and memory, file semantics (backpressure, nothing dropped).
+type Config struct {
+	// Workers is the number of flow workers. Zero means runtime.NumCPU().
+	Workers int
+	// QueueLen is the number of batches each worker's queue holds. Zero means 64.
+	QueueLen int
+	// BatchSize is the number of segments handed to a worker at once. Zero means 256.
+	BatchSize int
+	// Live selects live-capture semantics: the capture loop never blocks, a full worker
+	// queue drops (counted), and partial batches leave at least every FlushEvery of wall
+	// time. Without it (a file), every stage waits for the next and nothing is dropped.
+	Live bool
+	// FlushEvery is how often, in wall time, a live capture hands partial batches to the
+	// workers and advances the capture clock while no packets arrive. Zero means 100 ms.
+	// It affects latency only, never which calls are produced from a file.
+	FlushEvery time.Duration
+	// TickInterval is the capture-time granularity of timeouts: the workers check idle
+	// connections and stalled out-of-order data every time the capture clock crosses a
+	// multiple of it. Zero means 1 s.
+	TickInterval time.Duration
+	// TCP bounds reassembly (timeouts, buffered pages, open connections) per worker.
+	TCP tcpstream.Config
+	// Decode bounds the decoder (IP fragment reassembly, tunnel depth).
+	Decode decode.Config
+	// HTTP bounds the HTTP parser.
+	HTTP httpwire.Config
+	// Builder turns transactions into calls. Nil means a builder without identity
+	// configuration (client_id is the source IP, templates replace numbers and UUIDs).
+	Builder CallBuilder
+	// Logger receives warnings and sampled bug reports. Nil means none.
+	Logger *zap.Logger
+}
+
+// Validate reports the first unusable value.
+func (c *Config) Validate() error {
+	if c.Workers < 0 || c.QueueLen < 0 || c.BatchSize < 0 || c.FlushEvery < 0 || c.TickInterval < 0 {
+		return errors.New("sensor: workers, queue length, batch size and intervals must not be negative")
+	}
+	if err := c.TCP.Validate(); err != nil {
+		return fmt.Errorf("sensor: %w", err)
+	}
+	if err := c.HTTP.Validate(); err != nil {
+		return fmt.Errorf("sensor: %w", err)
+	}
+	return nil
+}
+
+// Stats counts one Run.
+type Stats struct {
+	Packets         uint64 // frames read from the source
+	Bytes           uint64 // their wire bytes
+	Segments        uint64 // TCP segments handed to the workers
+	Calls           uint64 // calls written to the sink
+	CallsNoResponse uint64 // of which without a response (status 0)
+	// SourceErr is the error that ended the source early (a truncated file), if any.
+	// Everything read before it was processed.
+	SourceErr error
+}
+
+// Run reads src until it ends or ctx is cancelled and writes every call to sink, in
+// output order (see the package documentation). It closes sink before it returns, and it
+// closes src only to stop a live capture when ctx is cancelled; the caller closes src.
+//
+// The returned error is a bad Config or the sink's first error; cancellation is a normal
+// end (the calls of the packets already read are still flushed and written).
+func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats, error) {
+	var st Stats
+	if err := cfg.Validate(); err != nil {
+		_ = sink.Close()
+		return st, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	builder := cfg.Builder
+	if builder == nil {
+		builder = basicBuilder{}
+	}
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.NumCPU()
+	}
+	sh := flow.New(flow.Config{Workers: workers, QueueLen: cfg.QueueLen, BatchSize: cfg.BatchSize, Block: !cfg.Live})
+
+	// Stages, each with one owner: the dispatcher (this goroutine) reads and shards,
+	// one goroutine per worker reassembles and parses, one merges and writes.
+	var final uint64
+	finalEvent := func() uint64 { return final } // read after the queues close
+	merged := make(chan output, workers*4)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		w := newWorker(i, &cfg, builder, log)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(sh, merged, finalEvent)
+		}()
+	}
+	m := newMerger(workers, sink)
+	sinkFailed := make(chan struct{})
+	mergeDone := make(chan struct{})
+	go func() {
+		defer close(mergeDone)
+		failed := false
+		for o := range merged {
+			m.add(o)
+			if m.err != nil && !failed {
+				failed = true
+				close(sinkFailed)
+			}
+		}
+	}()
+
+	d := dispatcher{cfg: &cfg, sh: sh, src: src, dec: newDecoder(&cfg.Decode), log: log, st: &st}
+	d.run(ctx, sinkFailed)
+
+	final = sh.Event() + 1
+	sh.Close()
+	wg.Wait()
+	close(merged)
+	<-mergeDone
+	st.Calls, st.CallsNoResponse = m.calls, m.noResp
+	cerr := sink.Close()
+	if m.err != nil {
+		return st, fmt.Errorf("writing calls: %w", m.err)
+	}
+	if cerr != nil {
+		return st, fmt.Errorf("closing the call sink: %w", cerr)
+	}
+	return st, nil
+}
+
+// dispatcher reads, decodes and shards. For a file it runs alone; for a live capture a
+// timer goroutine shares the sharder under mu to push partial batches out.
+type dispatcher struct {
+	cfg      *Config
+	sh       *flow.Sharder
+	src      capture.Source
+	dec      segmentDecoder
+	log      *zap.Logger
+	st       *Stats
+	mu       sync.Mutex
+	nextTick time.Time
+	clock    time.Time // latest capture time seen
+	lastWall time.Time // wall time when clock last moved (live only)
+}
+
+func (d *dispatcher) tickInterval() time.Duration {
+	if d.cfg.TickInterval > 0 {
+		return d.cfg.TickInterval
+	}
+	return time.Second
+}
+
+func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
+	stop := make(chan struct{})
+	defer close(stop)
+	if d.cfg.Live {
+		go d.liveTimer(ctx, stop, sinkFailed)
+	}
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sinkFailed:
+				return
+			default:
+			}
+		}
+		data, ci, err := d.src.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				d.st.SourceErr = err
+				mSourceErrors.Inc()
+				d.log.Warn("capture source ended with an error; calls read so far are kept", zap.Error(err))
+			}
+			return
+		}
+		d.st.Packets++
+		mPackets.Inc()
+		seg, err := d.dec.Decode(data, d.src.LinkTypeOf(ci), ci)
+		if err != nil || seg == nil {
+			// Not TCP, or malformed: the decoder counts and logs it by layer.
+			if d.cfg.Live {
+				d.mu.Lock()
+				d.advance(ci.Timestamp)
+				d.mu.Unlock()
+			}
+			continue
+		}
+		d.st.Bytes += uint64(seg.WireLen)
+		mBytes.Add(uint64(seg.WireLen))
+		d.st.Segments++
+		mSegments.Inc()
+		if d.cfg.Live {
+			d.mu.Lock()
+		}
+		d.advance(seg.TS)
+		d.sh.Add(seg)
+		if d.cfg.Live {
+			d.mu.Unlock()
+		}
+	}
+}
+
+// advance moves the capture clock to ts and sends a tick when it crosses a multiple of
+// the tick interval. Capture times that go backwards do not move the clock.
+func (d *dispatcher) advance(ts time.Time) {
+	if !ts.After(d.clock) {
+		return
+	}
+	d.clock = ts
+	if d.cfg.Live {
+		d.lastWall = time.Now()
+	}
+	iv := d.tickInterval()
+	if d.nextTick.IsZero() {
+		d.nextTick = ts.Truncate(iv).Add(iv)
+		return
+	}
+	if !ts.Before(d.nextTick) {
+		d.sh.Tick(ts)
+		d.nextTick = ts.Truncate(iv).Add(iv)
+	}
+}
+
+// liveTimer pushes partial batches out and, while no packets arrive, advances the
+// capture clock by the wall time elapsed so idle connections still time out. It also
+// stops the capture when ctx is cancelled or the sink fails.
+func (d *dispatcher) liveTimer(ctx context.Context, stop <-chan struct{}, sinkFailed <-chan struct{}) {
+	every := d.cfg.FlushEvery
+	if every <= 0 {
+		every = 100 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			_ = d.src.Close()
+			return
+		case <-sinkFailed:
+			_ = d.src.Close()
+			return
+		case now := <-t.C:
+			d.mu.Lock()
+			if !d.clock.IsZero() && now.Sub(d.lastWall) >= every {
+				idle := now.Sub(d.lastWall)
+				d.clock = d.clock.Add(idle)
+				d.lastWall = now
+				if !d.clock.Before(d.nextTick) {
+					iv := d.tickInterval()
+					d.sh.Tick(d.clock)
+					d.nextTick = d.clock.Truncate(iv).Add(iv)
+				}
+			}
+			d.sh.Flush()
+			d.mu.Unlock()
+		}
+	}
+}

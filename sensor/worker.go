@@ -1,0 +1,127 @@
+package sensor
+
+import (
+	"cmp"
+	"sort"
+
+	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/sensor/decode"
+	"github.com/apiscope/apiscope/sensor/flow"
+	"github.com/apiscope/apiscope/sensor/httpwire"
+	"github.com/apiscope/apiscope/sensor/tcpstream"
+)
+
+// entry is a call on its way to the merge, with its place in the output order.
+type entry struct {
+	event uint64 // event that completed the call
+	pos   uint64 // position of the call on its connection
+	call  models.APICall
+}
+
+// compare orders entries: by event, then request time, then connection, then position on
+// the connection. Everything in the key comes from the capture.
+func (a *entry) compare(b *entry) int {
+	if c := cmp.Compare(a.event, b.event); c != 0 {
+		return c
+	}
+	if c := a.call.TS.Compare(b.call.TS); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.call.SrcIP, b.call.SrcIP); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.call.SrcPort, b.call.SrcPort); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.call.DstIP, b.call.DstIP); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.call.DstPort, b.call.DstPort); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.pos, b.pos)
+}
+
+// output is what a worker hands the merge after each batch: its calls, sorted, and the
+// horizon it has reached.
+type output struct {
+	worker  int
+	entries []entry
+	horizon uint64
+}
+
+// worker owns one Assembler and every connection hashed to it; one goroutine runs it.
+type worker struct {
+	id      int
+	asm     *tcpstream.Assembler
+	http    *httpwire.Config
+	builder CallBuilder
+	event   uint64 // event being processed: stamps the calls it completes
+	out     []entry
+}
+
+func newWorker(id int, cfg *Config, builder CallBuilder, log *zap.Logger) *worker {
+	w := &worker{id: id, http: &cfg.HTTP, builder: builder}
+	w.asm = tcpstream.NewAssembler(&cfg.TCP, w.newConn, log.With(zap.Int("worker", id)))
+	return w
+}
+
+// newConn makes the HTTP parser of a new connection.
+func (w *worker) newConn(c tcpstream.Conn) tcpstream.Handler {
+	var pos uint64
+	return httpwire.NewConn(w.http, func(tx *httpwire.Transaction) {
+		client, server := c.Side0, c.Side1
+		if tx.ClientSide == 1 {
+			client, server = server, client
+		}
+		pos++
+		w.out = append(w.out, entry{event: w.event, pos: pos})
+		w.builder.Build(tx, client, server, &w.out[len(w.out)-1].call)
+	})
+}
+
+// run processes batches until the queue closes, then flushes every connection under the
+// event number final() returns and reports an infinite horizon.
+func (w *worker) run(sh *flow.Sharder, merge chan<- output, final func() uint64) {
+	q := sh.Queue(w.id)
+	var seg decode.Segment
+	for b := range q {
+		for i := range b.Items {
+			it := &b.Items[i]
+			w.event = it.Event
+			switch it.Kind {
+			case flow.KindSegment:
+				b.Segment(i, &seg)
+				w.asm.Add(&seg)
+			case flow.KindTick:
+				w.asm.Tick(it.TS)
+			}
+		}
+		h := b.Horizon
+		sh.Release(b)
+		w.send(merge, h)
+	}
+	w.event = final()
+	w.asm.FlushAll()
+	w.send(merge, ^uint64(0))
+}
+
+func (w *worker) send(merge chan<- output, horizon uint64) {
+	out := output{worker: w.id, entries: w.out, horizon: horizon}
+	// Calls come out in event order already; only calls completed by the same event (a
+	// tick or the final flush ending many connections) may need sorting.
+	if byKey := entryOrder(out.entries); !sort.IsSorted(byKey) {
+		sort.Stable(byKey)
+	}
+	w.out = nil
+	merge <- out
+}
+
+// entryOrder sorts entries in place by their output key without copying them to compare.
+type entryOrder []entry
+
+func (s entryOrder) Len() int           { return len(s) }
+func (s entryOrder) Less(i, j int) bool { return s[i].compare(&s[j]) < 0 }
+func (s entryOrder) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
