@@ -82,6 +82,8 @@ type Decoder struct {
 	geneve   geneveLayer
 	gtpu     gtpuLayer
 	teredo   teredoLayer
+	vxgpe    vxlanLayer
+	ayiya    ayiyaLayer
 
 	byType  [numLayers]gopacket.DecodingLayer
 	parser  *gopacket.DecodingLayerParser
@@ -115,17 +117,18 @@ func NewDecoder(cfg Config) *Decoder {
 	d.frag = newReassembler(maxDg, maxFrags, timeout)
 	d.sll2.v2 = true
 	d.erspan3.v3 = true
+	d.vxgpe.gpe = true
 	all := []gopacket.DecodingLayer{
 		&d.root, &d.eth, &d.vlan, &d.mpls, &d.sll, &d.sll2, &d.loop, &d.pppoe, &d.ppp,
 		&d.chdlc, &d.nflog, &d.radiotap, &d.dot11, &d.ip4, &d.ip6, &d.udp, &d.tcp, &d.gre,
-		&d.erspan2, &d.erspan3, &d.vxlan, &d.geneve, &d.gtpu, &d.teredo,
+		&d.erspan2, &d.erspan3, &d.vxlan, &d.geneve, &d.gtpu, &d.teredo, &d.vxgpe, &d.ayiya,
 	}
 	bases := []*base{
 		&d.root.base, &d.eth.base, &d.vlan.base, &d.mpls.base, &d.sll.base, &d.sll2.base,
 		&d.loop.base, &d.pppoe.base, &d.ppp.base, &d.chdlc.base, &d.nflog.base,
 		&d.radiotap.base, &d.dot11.base, &d.ip6.base, &d.udp.base, &d.tcp.base, &d.gre.base,
 		&d.erspan2.base, &d.erspan3.base, &d.vxlan.base, &d.geneve.base, &d.gtpu.base,
-		&d.teredo.base,
+		&d.teredo.base, &d.vxgpe.base, &d.ayiya.base,
 	}
 	for _, b := range bases {
 		b.depth = &d.depth

@@ -35,6 +35,8 @@ const (
 	ltGeneve
 	ltGTPU
 	ltTeredo
+	ltVXLANGPE
+	ltAYIYA
 	ltEnd
 
 	// ltIPGuess is never decoded: the root layer resolves it from the IP version nibble.
@@ -47,7 +49,7 @@ const numLayers = int(ltEnd - ltRoot)
 var layerNames = [numLayers]string{
 	"link", "ethernet", "vlan", "mpls", "sll", "sll2", "loopback", "pppoe", "ppp", "chdlc",
 	"nflog", "radiotap", "ieee80211", "ipv4", "ipv6", "udp", "tcp", "gre", "erspan2",
-	"erspan3", "vxlan", "geneve", "gtpu", "teredo",
+	"erspan3", "vxlan", "geneve", "gtpu", "teredo", "vxlan_gpe", "ayiya",
 }
 
 func layerName(t gopacket.LayerType) string {
@@ -705,8 +707,10 @@ func (l *udpLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) erro
 func (l *udpLayer) CanDecode() gopacket.LayerClass { return ltUDP }
 func (l *udpLayer) NextLayerType() gopacket.LayerType {
 	switch l.dport {
-	case 4789, 4790, 8472: // VXLAN (AWS traffic mirroring), VXLAN-GPE, Linux's old VXLAN port
+	case 4789, 8472: // VXLAN (AWS traffic mirroring), Linux's old VXLAN port
 		return ltVXLAN
+	case 4790:
+		return ltVXLANGPE
 	case 6081:
 		return ltGeneve
 	case 2152:
@@ -716,8 +720,11 @@ func (l *udpLayer) NextLayerType() gopacket.LayerType {
 	case 6635: // MPLS in UDP
 		return ltMPLS
 	}
-	if l.dport == 3544 || l.sport == 3544 {
+	switch {
+	case l.dport == 3544 || l.sport == 3544:
 		return ltTeredo
+	case l.dport == 5072 || l.sport == 5072:
+		return ltAYIYA
 	}
 	return gopacket.LayerTypeZero
 }
@@ -873,10 +880,12 @@ func (l *erspanLayer) CanDecode() gopacket.LayerClass {
 }
 func (l *erspanLayer) NextLayerType() gopacket.LayerType { return l.next }
 
-// vxlanLayer is a VXLAN header; with the P flag it is VXLAN-GPE and names its payload.
-// Reserved bits are not checked: mirroring appliances set some of them.
+// vxlanLayer is a VXLAN header, or a VXLAN-GPE header (UDP 4790), which names its
+// payload. Flags and reserved bits are not checked: mirroring appliances and the group
+// policy extension set some of them.
 type vxlanLayer struct {
 	base
+	gpe  bool
 	next gopacket.LayerType
 }
 
@@ -885,7 +894,7 @@ func (l *vxlanLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 		return err
 	}
 	l.next = ltEthernet
-	if data[0]&0x04 != 0 { // GPE next protocol
+	if l.gpe && data[0]&0x04 != 0 { // next protocol present
 		switch data[3] {
 		case 1:
 			l.next = ltIPv4
@@ -902,7 +911,12 @@ func (l *vxlanLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 	l.set(data, 8)
 	return nil
 }
-func (l *vxlanLayer) CanDecode() gopacket.LayerClass    { return ltVXLAN }
+func (l *vxlanLayer) CanDecode() gopacket.LayerClass {
+	if l.gpe {
+		return ltVXLANGPE
+	}
+	return ltVXLAN
+}
 func (l *vxlanLayer) NextLayerType() gopacket.LayerType { return l.next }
 
 // geneveLayer is a Geneve header and its options (skipped).
@@ -1012,3 +1026,32 @@ func (l *teredoLayer) NextLayerType() gopacket.LayerType {
 	}
 	return ltIPv6
 }
+
+// ayiyaLayer is an AYIYA ("anything in anything", UDP 5072) header: identity and
+// signature of announced sizes, then the packet named by the next-header field. Only
+// forwarding messages (opcode 1) carry packets.
+type ayiyaLayer struct {
+	base
+	next gopacket.LayerType
+}
+
+func (l *ayiyaLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if err := l.enter(data, 8, df); err != nil {
+		return err
+	}
+	n := 8 + 1<<(data[0]>>4) + int(data[1]>>4)*4
+	if data[0]>>4 == 0 {
+		n = 8 + int(data[1]>>4)*4 // no identity
+	}
+	l.next = gopacket.LayerTypeZero
+	if data[2]&0x0f == 1 && n <= len(data) {
+		l.next = ipNext(data[3])
+	}
+	if n > len(data) {
+		n = len(data)
+	}
+	l.set(data, n)
+	return nil
+}
+func (l *ayiyaLayer) CanDecode() gopacket.LayerClass    { return ltAYIYA }
+func (l *ayiyaLayer) NextLayerType() gopacket.LayerType { return l.next }

@@ -29,7 +29,7 @@ var tunnelKinds = map[int]string{
 	int(ltVLAN - ltRoot): "vlan", int(ltMPLS - ltRoot): "mpls", int(ltPPPoE - ltRoot): "pppoe",
 	int(ltGRE - ltRoot): "gre", int(ltERSPAN2 - ltRoot): "erspan2", int(ltERSPAN3 - ltRoot): "erspan3",
 	int(ltVXLAN - ltRoot): "vxlan", int(ltGeneve - ltRoot): "geneve", int(ltGTPU - ltRoot): "gtpu",
-	int(ltTeredo - ltRoot): "teredo",
+	int(ltTeredo - ltRoot): "teredo", int(ltVXLANGPE - ltRoot): "vxlan_gpe", int(ltAYIYA - ltRoot): "ayiya",
 }
 
 func tunnelCounter(kind string) *metrics.Counter {
