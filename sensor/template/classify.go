@@ -16,17 +16,17 @@ type Class uint8
 
 // Segment classes. Every class but Literal and Version becomes ID in a template.
 const (
-	Literal Class = iota // an ordinary word, file name or anything not recognised
-	Version              // v1, v2.1, v1beta1: kept literal and never learned away
-	Number               // 42
-	UUID                 // 123e4567-e89b-12d3-a456-426614174000
-	Hex                  // 8+ hex digits with a digit (or 16+ without)
-	Token                // base64url-like random token or long random slug
-	Email                // alice@example.com (also %40)
-	Date                 // 2024-01-31, 2024-01-31T12:00:00Z
-	PrefixedID           // ORD-12345, cus_9s8d7f6g5h
-	FileID               // 123.json, <uuid>.png: an identifier with a file extension
-	IP                   // 10.0.0.1
+	Literal    Class = iota // an ordinary word, file name or anything not recognised
+	Version                 // v1, v2.1, v1beta1: kept literal and never learned away
+	Number                  // 42
+	UUID                    // 123e4567-e89b-12d3-a456-426614174000
+	Hex                     // 8+ hex digits with a digit (or 16+ without)
+	Token                   // base64url-like random token or long random slug
+	Email                   // alice@example.com (also %40)
+	Date                    // 2024-01-31, 2024-01-31T12:00:00Z
+	PrefixedID              // ORD-12345, cus_9s8d7f6g5h
+	FileID                  // 123.json, <uuid>.png: an identifier with a file extension
+	IP                      // 10.0.0.1
 )
 
 // IsID reports whether segments of class c become a placeholder.

@@ -7,7 +7,8 @@
 //
 //   - {id}: a segment the classifier recognises as an identifier (Classify): numbers,
 //     UUIDs, hex of 8+, base64url-like tokens and long random slugs, emails, dates, IPv4
-//     addresses, prefixed ids (ORD-12345), and ids with a file extension (123.json). One
+//     addresses, prefixed ids (ORD-12345); an id with a file extension keeps it (123.json
+//     becomes {id}.json). One
 //     placeholder for all of them: the analyzer groups by template, and the class adds
 //     nothing an analyst needs there.
 //   - {param}: a position learned online to hold too many distinct values to be a name.

@@ -155,6 +155,10 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time) string
 		}
 		c := Classify(seg)
 		switch {
+		case c == FileID:
+			buf = append(buf, '/')
+			buf = append(buf, ID...)
+			buf = append(buf, seg[strings.LastIndexByte(seg, '.'):]...)
 		case c.IsID():
 			buf = append(buf, '/')
 			buf = append(buf, ID...)
