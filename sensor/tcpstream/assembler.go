@@ -99,6 +99,10 @@ func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
 
 const ctxSlab = 1024
 
+// maxStartGap bounds the hole reported before the first segment of a direction seen
+// mid-stream; anything larger is taken for unrelated sequence numbers.
+const maxStartGap = 1 << 24
+
 // Assembler reassembles the connections of one flow worker. It is not safe for
 // concurrent use: one goroutine owns it.
 type Assembler struct {
@@ -322,14 +326,15 @@ func (f *streamFactory) New(_, _ gopacket.Flow, _ *layers.TCP, _ reassembly.Asse
 
 // stream is the reassembly.Stream of one connection.
 type stream struct {
-	a       *Assembler
-	conn    Conn
-	h       Handler
-	ack     [2]reassembly.Sequence // highest acknowledgement of each side's bytes
-	acked   [2]bool
-	discard bool // over the connection bound: ignored
-	dead    bool // a bug was recovered while processing it
-	done    bool
+	a        *Assembler
+	conn     Conn
+	h        Handler
+	ack      [2]reassembly.Sequence // highest acknowledgement of each side's bytes
+	acked    [2]bool
+	startGap [2]int // bytes acknowledged before the first segment seen of a side
+	discard  bool   // over the connection bound: ignored
+	dead     bool   // a bug was recovered while processing it
+	done     bool
 }
 
 func (s *stream) kill() {
@@ -374,6 +379,14 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	// direction starts it, and the parser resynchronises on the next message.
 	if !*start && nextSeq == -1 && !tcp.SYN {
 		*start = true
+		// The other side may already have acknowledged bytes of this direction that
+		// were never captured: the stream then starts behind a gap, which the parser
+		// needs to know about to pair responses correctly.
+		if s.acked[d] {
+			if n := s.ack[d].Difference(reassembly.Sequence(tcp.Seq)); n > 0 && n < maxStartGap {
+				s.startGap[d] = n
+			}
+		}
 	}
 	return true
 }
@@ -390,6 +403,12 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		side = 1
 	}
 	ts := a.ts(ac)
+	if g := s.startGap[side]; g > 0 {
+		s.startGap[side] = 0
+		mGaps.Inc()
+		mGapBytes.Add(uint64(g))
+		s.h.Gap(side, g, ts)
+	}
 	if skip > 0 {
 		mGaps.Inc()
 		mGapBytes.Add(uint64(skip))

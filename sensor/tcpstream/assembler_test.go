@@ -160,10 +160,18 @@ func TestAssemblerCases(t *testing.T) {
 		{
 			name: "mid-stream start without SYN",
 			pkts: []pkt{
-				{seq: 100, flags: "A", data: "tail of body"},
+				{seq: 100, flags: "A", data: "tail of body", ack: 300},
 				{fromServer: true, seq: 300, flags: "A", data: "HTTP/1.1 200 OK\r\n\r\n"},
 			},
 			want: []string{"feed 0 tail of body", "feed 1 HTTP/1.1 200 OK\r\n\r\n"},
+		},
+		{
+			name: "mid-stream start behind bytes the peer acknowledged",
+			pkts: []pkt{
+				{seq: 1, flags: "A", data: "GET / HTTP/1.1\r\n\r\n", ack: 1},
+				{fromServer: true, seq: 101, flags: "A", data: "body tail"},
+			},
+			want: []string{"feed 0 GET / HTTP/1.1\r\n\r\n", "gap 1 100", "feed 1 body tail"},
 		},
 		{
 			name: "gap is reported once the flush timeout passes",
