@@ -83,6 +83,10 @@ type Identity struct {
 	XFF string
 }
 
+type noHeaders struct{}
+
+func (noHeaders) Get(string) string { return "" }
+
 // Resolver attributes requests. Safe for concurrent use.
 type Resolver struct {
 	cfg     Config
@@ -145,6 +149,9 @@ func unmappedBits(p netip.Prefix) int {
 // (after '?', as sent) and peer the TCP client address. id is overwritten entirely.
 func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identity) {
 	*id = Identity{}
+	if h == nil {
+		h = noHeaders{}
+	}
 	addr, via, bad := ClientAddr(h, peer, r.trusted)
 	if bad {
 		r.malformed(whatForwarded)
