@@ -1,0 +1,83 @@
+package analyzer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/apiscope/apiscope/models"
+)
+
+// scopeDetector flags a client whose set of endpoints keeps widening after it settled:
+// several endpoints new for it within half an hour (an agent reaching for more and more
+// tools), and bearer tokens whose scope claim grew. Endpoints the whole population is
+// adopting do not count.
+type scopeDetector struct{}
+
+func init() { Register("scope", true, func(*Config) Detector { return scopeDetector{} }) }
+
+func (scopeDetector) Name() string { return "scope" }
+
+const (
+	scopeNew      = 3 // decayed new endpoints, thirty-minute half-life
+	scopeNewHuman = 5
+)
+
+func (scopeDetector) Inspect(x *Context) {
+	o := x.Obs
+	p := x.Profile
+	c := x.Call
+	if !o.Mature || !x.warm() {
+		return
+	}
+	if c.Scope != "" && p.Scopes[0] != "" && c.Scope != p.Scopes[0] && c.Scope != p.Scopes[1] {
+		if added := scopeAdded(p.Scopes[0], c.Scope); len(added) > 0 {
+			x.Emit(Signal{
+				Kind: models.KindScopeDrift, Score: float64(len(added)), Severity: models.SeverityMedium,
+				Summary:  fmt.Sprintf("%s presented a token with a wider scope: %s added", p.ClientID, strings.Join(added, ", ")),
+				Evidence: map[string]any{"baseline": map[string]any{"scope": p.Scopes[0]}, "observed": map[string]any{"scope": c.Scope}, "added": added},
+			})
+			return
+		}
+	}
+	if !o.NewEndpoint || o.PopAdopted || c.Status >= 400 || c.Status == 0 {
+		return
+	}
+	thr := float64(scopeNew)
+	if p.Kind == KindHuman || p.Kind == KindAnonymous {
+		thr = scopeNewHuman
+	}
+	v := x.counter(cNewEP)
+	if v < thr {
+		return
+	}
+	sev := models.SeverityMedium
+	if v >= 2*thr {
+		sev = models.SeverityHigh
+	}
+	ev := observedBaseline(v, float64(p.Peaks[cNewEP]), thr, "decayed endpoints new for the client (30m half-life)")
+	ev["endpoint"] = x.endpointName(o.EP)
+	ev["known_endpoints"] = len(p.Endpoints)
+	x.Emit(Signal{
+		Kind: models.KindScopeDrift, Score: v / thr, Severity: sev, Hold: true,
+		Summary: fmt.Sprintf("%s (%s) keeps widening its scope: %.0f endpoints new for it in the last half hour after settling on %d, latest %s",
+			p.ClientID, KindName(p.Kind), v, len(p.Endpoints), x.endpointName(o.EP)),
+		Evidence: ev,
+	})
+}
+
+// scopeAdded lists the space-separated scopes in now that were not in before.
+func scopeAdded(before, now string) []string {
+	had := map[string]bool{}
+	for _, s := range strings.Fields(before) {
+		had[s] = true
+	}
+	var out []string
+	for _, s := range strings.Fields(now) {
+		if !had[s] {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

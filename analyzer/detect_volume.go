@@ -1,0 +1,73 @@
+package analyzer
+
+import (
+	"fmt"
+
+	"github.com/apiscope/apiscope/models"
+)
+
+// volumeDetector flags data leaving faster than the client's own rhythm (exfiltration,
+// bulk scraping) and single responses far larger than the endpoint ever returns
+// (oversized pages, `limit=100000`).
+type volumeDetector struct{}
+
+func init() { Register("volume", true, func(*Config) Detector { return volumeDetector{} }) }
+
+func (volumeDetector) Name() string { return "volume" }
+
+const (
+	volumeFloorKiB  = 4096 // decayed KiB, two-minute half-life (about 3 MiB in a minute)
+	volumeFactor    = 5
+	outlierMinBytes = 32 << 10
+	outlierFactor   = 8
+	outlierMinCalls = 50
+)
+
+func (volumeDetector) Inspect(x *Context) {
+	if !x.warm() {
+		return
+	}
+	c := x.Call
+	// One response far beyond what the endpoint returns to anyone.
+	if e := x.Obs.Endpoint; c.RespBytes >= outlierMinBytes && e.Calls >= outlierMinCalls {
+		q := e.sizeQuantile(0.95)
+		own := x.Profile.sizeQuantile(0.99)
+		if q > 0 && float64(c.RespBytes) >= outlierFactor*q && (!x.Obs.Mature || float64(c.RespBytes) >= outlierFactor*own) {
+			ratio := float64(c.RespBytes) / q
+			sev := models.SeverityLow
+			if ratio >= 32 {
+				sev = models.SeverityMedium
+			}
+			ev := observedBaseline(float64(c.RespBytes), q, outlierFactor*q, "response bytes (endpoint p95)")
+			ev["endpoint"] = x.endpointName(x.Obs.EP)
+			ev["client_p99_bytes"] = figure(own)
+			ev["query"] = c.Query
+			x.Emit(Signal{
+				Kind: models.KindDataVolume, Score: ratio / outlierFactor, Severity: sev,
+				Summary: fmt.Sprintf("%s received a %d-byte response from %s, %.0fx the endpoint's usual size (p95 %.0f bytes)",
+					x.Profile.ClientID, c.RespBytes, x.endpointName(x.Obs.EP), ratio, q),
+				Evidence: ev,
+			})
+			return
+		}
+	}
+	// Volume over time against the client's own peak.
+	v := x.counter(cKiB)
+	base := x.baseline(cKiB)
+	thr := max(volumeFloorKiB, volumeFactor*base)
+	if v < thr {
+		return
+	}
+	sev := models.SeverityMedium
+	if v >= 3*thr {
+		sev = models.SeverityHigh
+	}
+	ev := observedBaseline(v, base, thr, "decayed KiB (2m half-life)")
+	ev["endpoint"] = x.endpointName(x.Obs.EP)
+	x.Emit(Signal{
+		Kind: models.KindDataVolume, Score: v / thr, Severity: sev, Hold: true,
+		Summary: fmt.Sprintf("%s pulled %.0f KiB in the last minutes, %.0fx its usual peak of %.0f KiB",
+			x.Profile.ClientID, v, v/max(base, 1), base),
+		Evidence: ev,
+	})
+}

@@ -1,0 +1,291 @@
+package analyzer
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/apiscope/apiscope/models"
+)
+
+// detectorCase is one behaviour: abuse must raise wantKind (medium or above) for the
+// subject; twin is the benign behaviour closest to it and must raise nothing medium+.
+type detectorCase struct {
+	name     string
+	wantKind string
+	subject  string // client id, "ip:..." or "population:auth"
+	abuse    func(w *world)
+	twin     func(w *world)
+}
+
+var attackStart = 30 * time.Minute
+
+var detectorCases = []detectorCase{
+	{
+		name: "bola enumeration", wantKind: models.KindBOLAEnumeration, subject: "user005",
+		abuse: func(w *world) {
+			cl := human(5)
+			for i := 0; i < 60; i++ {
+				st := 403
+				if i%7 == 0 {
+					st = 200
+				}
+				w.call(cl, attackStart+time.Duration(i)*3*time.Second, "GET", fmt.Sprintf("/api/orders/%d", 2000+i*13), "/api/orders/{id}", st, 120)
+			}
+		},
+		twin: func(w *world) {
+			// A busy user going back and forth between its order list and its orders.
+			cl := human(5)
+			for i := 0; i < 30; i++ {
+				w.call(cl, attackStart+time.Duration(i)*6*time.Second, "GET", "/api/orders", "/api/orders", 200, 2400)
+				w.call(cl, attackStart+time.Duration(i)*6*time.Second+2*time.Second, "GET", fmt.Sprintf("/api/orders/%d", cl.ids[i%3]), "/api/orders/{id}", 200, 950)
+			}
+		},
+	},
+	{
+		name: "bola sequential low and slow", wantKind: models.KindBOLAEnumeration, subject: "user006",
+		abuse: func(w *world) {
+			cl := human(6)
+			for i := 0; i < 40; i++ {
+				w.call(cl, attackStart+time.Duration(i)*20*time.Second, "GET", fmt.Sprintf("/api/orders/%d", 3000+i), "/api/orders/{id}", 200, 900)
+			}
+		},
+		twin: func(w *world) {
+			cl := human(6)
+			for i := 0; i < 20; i++ {
+				w.call(cl, attackStart+time.Duration(i)*40*time.Second, "GET", "/api/orders", "/api/orders", 200, 2400)
+				w.call(cl, attackStart+time.Duration(i)*40*time.Second+3*time.Second, "GET", fmt.Sprintf("/api/orders/%d", cl.ids[i%3]), "/api/orders/{id}", 200, 900)
+			}
+		},
+	},
+	{
+		name: "scraping", wantKind: models.KindRateSpike, subject: "key:partner01",
+		abuse: func(w *world) {
+			cl := integration(1)
+			for i := 0; i < 400; i++ {
+				w.call(cl, attackStart+time.Duration(i)*400*time.Millisecond, "GET", fmt.Sprintf("/api/products?page=%d", i+2), "/api/products", 200, 12000)
+			}
+		},
+		twin: func(w *world) {
+			// A new, heavy but steady integration appearing late.
+			cl := integration(9)
+			for at := attackStart; at < attackStart+20*time.Minute; at += 5 * time.Second {
+				w.call(cl, at, "GET", "/api/inventory", "/api/inventory", 200, 3000)
+			}
+		},
+	},
+	{
+		name: "exfiltration by response size", wantKind: models.KindDataVolume, subject: "user007",
+		abuse: func(w *world) {
+			cl := human(7)
+			for i := 0; i < 3; i++ {
+				w.call(cl, attackStart+time.Duration(i)*20*time.Second, "GET", "/api/orders?limit=100000", "/api/orders", 200, 6<<20)
+			}
+		},
+		twin: func(w *world) {
+			cl := human(7)
+			for i := 0; i < 3; i++ {
+				w.call(cl, attackStart+time.Duration(i)*20*time.Second, "GET", "/api/orders?limit=20", "/api/orders", 200, 2600)
+			}
+		},
+	},
+	{
+		name: "credential stuffing from one source", wantKind: models.KindAuthFailures, subject: "ip:192.0.2.66",
+		abuse: func(w *world) {
+			for i := 0; i < 80; i++ {
+				cl := client{id: "ip:192.0.2.66", ip: "192.0.2.66", ua: "python-requests/2.31", auth: models.AuthNone}
+				c := w.call(cl, attackStart+time.Duration(i)*2*time.Second, "POST", "/api/login", "/api/login", 401, 80)
+				c.Principal = fmt.Sprintf("victim%d@example.com", i)
+			}
+		},
+		twin: func(w *world) {
+			for i := 0; i < 3; i++ {
+				cl := client{id: "ip:192.0.2.66", ip: "192.0.2.66", ua: "Mozilla/5.0 Firefox/120.0", auth: models.AuthNone}
+				w.call(cl, attackStart+time.Duration(i)*20*time.Second, "POST", "/api/login", "/api/login", 401, 80)
+			}
+		},
+	},
+	{
+		name: "distributed credential stuffing", wantKind: models.KindAuthFailures, subject: "population:auth",
+		abuse: func(w *world) {
+			for i := 0; i < 120; i++ {
+				ip := fmt.Sprintf("100.64.%d.%d", i/200, i%200+1)
+				cl := client{id: "ip:" + ip, ip: ip, ua: "Mozilla/5.0 Chrome/119", auth: models.AuthNone}
+				for j := 0; j < 2; j++ {
+					w.call(cl, attackStart+time.Duration(i)*4*time.Second+time.Duration(j)*time.Second, "POST", "/api/login", "/api/login", 401, 80)
+				}
+			}
+		},
+		twin: func(w *world) {
+			for i := 0; i < 6; i++ {
+				ip := fmt.Sprintf("100.64.9.%d", i+1)
+				cl := client{id: "ip:" + ip, ip: ip, ua: "Mozilla/5.0 Chrome/119", auth: models.AuthNone}
+				w.call(cl, attackStart+time.Duration(i)*90*time.Second, "POST", "/api/login", "/api/login", 401, 80)
+				w.call(cl, attackStart+time.Duration(i)*90*time.Second+5*time.Second, "POST", "/api/login", "/api/login", 200, 300)
+			}
+		},
+	},
+	{
+		name: "token replayed from a new address", wantKind: models.KindCredentialShared, subject: "user010",
+		abuse: func(w *world) {
+			thief := human(10)
+			thief.ip, thief.ua = "192.0.2.200", "curl/8.4.0"
+			for i := 0; i < 5; i++ {
+				w.call(thief, attackStart+time.Duration(i)*30*time.Second, "GET", "/api/me", "/api/me", 200, 600)
+			}
+			w.session(human(10), attackStart+40*time.Second)
+		},
+		twin: func(w *world) {
+			// Same client roaming to a new address with its usual browser.
+			roam := human(10)
+			roam.ip = "192.0.2.200"
+			w.session(roam, attackStart)
+		},
+	},
+	{
+		name: "retry storm", wantKind: models.KindErrorBurst, subject: "user012",
+		abuse: func(w *world) {
+			cl := human(12)
+			for i := 0; i < 120; i++ {
+				w.call(cl, attackStart+time.Duration(i)*500*time.Millisecond, "POST", "/api/payments", "/api/payments", 503, 40)
+			}
+		},
+		twin: func(w *world) {
+			// An outage: everyone gets 503s and retries a little.
+			for i := 0; i < 30; i++ {
+				cl := human(i)
+				for j := 0; j < 25; j++ {
+					w.call(cl, attackStart+time.Duration(j)*2*time.Second+time.Duration(i)*50*time.Millisecond, "GET", "/api/orders", "/api/orders", 503, 40)
+				}
+			}
+		},
+	},
+	{
+		name: "sql injection", wantKind: models.KindInjectionProbe, subject: "user003",
+		abuse: func(w *world) {
+			w.call(human(3), attackStart, "GET", "/api/products?q=%27%20OR%201%3D1--", "/api/products", 500, 100)
+		},
+		twin: func(w *world) {
+			w.call(human(3), attackStart, "GET", "/api/orders?q=O%27Brien%20books&sort=price", "/api/orders", 200, 2400)
+		},
+	},
+	{
+		name: "endpoint fuzzing", wantKind: models.KindInjectionProbe, subject: "ip:192.0.2.77",
+		abuse: func(w *world) {
+			cl := client{id: "ip:192.0.2.77", ip: "192.0.2.77", ua: "Mozilla/5.0", auth: models.AuthNone}
+			for i := 0; i < 40; i++ {
+				p := fmt.Sprintf("/%s%d", []string{"backup", "old", "test", "wp-admin", "git", "env"}[i%6], i)
+				w.call(cl, attackStart+time.Duration(i)*time.Second, "GET", p, p, 404, 50)
+			}
+		},
+		twin: func(w *world) {
+			cl := human(2)
+			w.call(cl, attackStart, "GET", "/favicon.ico", "/favicon.ico", 404, 50)
+			w.call(cl, attackStart+time.Second, "GET", "/api/helpp", "/api/helpp", 404, 50)
+		},
+	},
+	{
+		name: "undocumented endpoint", wantKind: models.KindShadowEndpoint, subject: "user004",
+		abuse: func(w *world) {
+			w.call(human(4), attackStart, "GET", "/internal/debug/config", "/internal/debug/config", 200, 3000)
+		},
+		twin: func(w *world) {
+			// A deploy: everyone starts calling a new endpoint at once.
+			for i := 0; i < 30; i++ {
+				w.call(human(i), attackStart+time.Duration(i)*3*time.Second, "GET", "/api/v2/recommendations", "/api/v2/recommendations", 200, 1500)
+			}
+		},
+	},
+	{
+		name: "function of another role", wantKind: models.KindNewEndpointForClient, subject: "user008",
+		abuse: func(w *world) {
+			w.call(human(8), attackStart, "GET", "/admin/users", "/admin/users", 200, 8000)
+		},
+		twin: func(w *world) {
+			// A user trying a feature other users use.
+			w.call(human(8), attackStart, "POST", "/api/cart/items", "/api/cart/items", 201, 300)
+		},
+	},
+	{
+		name: "agent widening its scope", wantKind: models.KindScopeDrift, subject: "agent01",
+		abuse: func(w *world) {
+			w.agent(1, 60*time.Minute)
+			ag := agentClient(1)
+			for i, p := range []string{"/api/orders", "/api/customers", "/api/invoices", "/api/refunds", "/api/exports"} {
+				w.call(ag, attackStart+time.Duration(i)*3*time.Minute, "GET", p, p, 200, 2000)
+			}
+		},
+		twin: func(w *world) { w.agent(1, 60*time.Minute) },
+	},
+	{
+		name: "business flow abuse", wantKind: models.KindSequenceAnomaly, subject: "user009",
+		abuse: func(w *world) {
+			// Payments straight after the profile, again and again: checkout skipped.
+			cl := human(9)
+			for i := 0; i < 12; i++ {
+				at := attackStart + time.Duration(i)*15*time.Second
+				w.call(cl, at, "GET", "/api/me", "/api/me", 200, 600)
+				w.call(cl, at+3*time.Second, "POST", "/api/payments", "/api/payments", 201, 400)
+			}
+		},
+		twin: func(w *world) {
+			cl := human(9)
+			at := attackStart
+			for i := 0; i < 3; i++ {
+				at = w.session(cl, at) + 20*time.Second
+			}
+		},
+	},
+}
+
+func agentClient(i int) client {
+	return client{id: fmt.Sprintf("agent%02d", i), ip: fmt.Sprintf("203.0.114.%d", i+1), ua: "support-agent/1.0 (langchain)", auth: models.AuthJWT, actor: "support-bot"}
+}
+
+// agent adds a support agent that looks up tickets and the knowledge base.
+func (w *world) agent(i int, dur time.Duration) {
+	ag := agentClient(i)
+	for at := time.Duration(i) * time.Second; at < dur; at += time.Duration(40+w.rng.IntN(40)) * time.Second {
+		w.call(ag, at, "GET", "/api/tickets", "/api/tickets", 200, 3000)
+		w.call(ag, at+time.Second, "GET", fmt.Sprintf("/api/tickets/%d", 700+w.rng.IntN(4)), "/api/tickets/{id}", 200, 1200)
+		w.call(ag, at+2*time.Second, "GET", "/api/kb/search?q=refund", "/api/kb/search", 200, 5000)
+	}
+}
+
+func TestDetectors(t *testing.T) {
+	for _, tc := range detectorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(42)
+			w.background(30, 60*time.Minute)
+			tc.abuse(w)
+			got := alerts(run(t, Config{}, w.sorted()))
+			var hit bool
+			for _, f := range got[tc.subject] {
+				hit = hit || f.Kind == tc.wantKind
+			}
+			if !hit {
+				t.Errorf("abuse: no %s finding for %s; medium+ findings: %v", tc.wantKind, tc.subject, summarize(got))
+			}
+			for c, fs := range got {
+				if c != tc.subject && !(tc.subject == "population:auth" && len(fs) > 0 && fs[0].Kind == models.KindAuthFailures) {
+					t.Errorf("abuse: bystander %s alerted:\n  %s", c, kinds(fs))
+				}
+			}
+
+			w = newWorld(42)
+			w.background(30, 60*time.Minute)
+			tc.twin(w)
+			if got := alerts(run(t, Config{}, w.sorted())); len(got) > 0 {
+				t.Errorf("benign twin alerted: %v", summarize(got))
+			}
+		})
+	}
+}
+
+func summarize(m map[string][]models.Finding) string {
+	s := ""
+	for c, fs := range m {
+		s += "\n  " + c + ": " + kinds(fs)
+	}
+	return s
+}

@@ -1,0 +1,84 @@
+package analyzer
+
+// population is what every client does together: the endpoint inventory, transitions,
+// how many clients are active and how many see errors, so that changes affecting
+// everyone (a deploy, an outage) are told apart from one client's deviation.
+type population struct {
+	Endpoints *endpointTable
+	Cohorts   [nKinds]*cohort
+	All       *cohort
+	Calls     float64
+	Start     int64 // capture time of the first call
+	// Activity in one-minute windows: distinct active clients and distinct clients that
+	// saw server errors, current and previous window.
+	Win                    int64
+	Active, PrevActive     uint32
+	ErrClients, PrevErrCli uint32
+	OutageUntil            int64
+	OutageSince            int64
+}
+
+func newPopulation() *population {
+	p := &population{Endpoints: newEndpointTable(), All: newCohort()}
+	for i := range p.Cohorts {
+		p.Cohorts[i] = newCohort()
+	}
+	return p
+}
+
+// outageWindowNS is the length of an activity window.
+const outageWindowNS = int64(60e9)
+
+// roll advances the activity windows to ts.
+func (pp *population) roll(ts int64) {
+	w := ts / outageWindowNS
+	if w == pp.Win {
+		return
+	}
+	if w == pp.Win+1 {
+		pp.PrevActive, pp.PrevErrCli = pp.Active, pp.ErrClients
+	} else {
+		pp.PrevActive, pp.PrevErrCli = 0, 0
+	}
+	pp.Active, pp.ErrClients = 0, 0
+	pp.Win = w
+}
+
+// activeClients is the larger of the current and previous window's active clients.
+func (pp *population) activeClients() uint32 {
+	return max(pp.Active, pp.PrevActive)
+}
+
+// noteError records a client seeing a server error and declares an outage when a
+// sizeable share of the active clients see errors in the same minute.
+func (pp *population) noteError(ts int64) {
+	errs := max(pp.ErrClients, pp.PrevErrCli)
+	act := pp.activeClients()
+	if errs >= 3 && float64(errs) >= 0.1*float64(act) {
+		if pp.OutageUntil < ts {
+			pp.OutageSince = ts
+		}
+		pp.OutageUntil = ts + 3*outageWindowNS
+	}
+}
+
+// inOutage reports whether a population-wide error episode covers ts.
+func (pp *population) inOutage(ts int64) bool { return ts <= pp.OutageUntil }
+
+// probability returns P(to | from) for a client, backed off to its cohort, then the
+// population, then the endpoint's overall frequency. Smoothing weights are pseudo-counts.
+func (pp *population) probability(p *Profile, from, to uint32, ts int64) float64 {
+	const betaClient, betaCohort, betaPop = 4.0, 4.0, 1.0
+	nEP := float64(len(pp.Endpoints.List))
+	var epCalls float64
+	if int(to) < len(pp.Endpoints.List) {
+		epCalls = float64(pp.Endpoints.List[to].Calls)
+	}
+	uni := (epCalls + 1) / (pp.Calls + nEP)
+	all := pp.All
+	pAll := (float64(all.Trans[transKey(from, to)]) + betaPop*uni) / (float64(all.From[from]) + betaPop)
+	co := pp.Cohorts[p.Kind]
+	pCo := (float64(co.Trans[transKey(from, to)]) + betaCohort*pAll) / (float64(co.From[from]) + betaCohort)
+	n, out := p.transition(from, to, ts)
+	return (n + betaClient*pCo) / (out + betaClient)
+}
