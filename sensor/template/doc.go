@@ -43,6 +43,12 @@
 // apiscope_template_late_total, which stays 0 whenever the guarantee held. The cost is
 // that a merge takes effect LearnDelay of capture time after it is learned.
 //
+// The clock passed to Template should be when the call became known on its worker, so
+// that workers advance together: the sensor passes the response's first byte. A call
+// emitted long after its time (no response, flushed at an idle timeout) goes through
+// Lookup instead: it is templated with what was learned before its time and teaches
+// nothing, so it cannot arrive late.
+//
 // # OpenAPI
 //
 // Documents given with LoadOpenAPI name templates exactly. A call to a host a document

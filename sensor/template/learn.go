@@ -157,6 +157,13 @@ func (l *learner) host(name string) *hostState {
 	return h
 }
 
+// existingHost returns the state of host if it is known, nil otherwise.
+func (l *learner) existingHost(name string) *hostState {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.hosts[name]
+}
+
 // advance moves the watermark to ts and reports whether ts is late: earlier than the
 // watermark by more than the learning delay, so decisions already taken may not have
 // seen it (output may then depend on scheduling).
@@ -172,12 +179,16 @@ func (l *learner) advance(ts int64) (late bool) {
 	}
 }
 
-// step observes value at the position keyed by key and reports whether a call at ts
-// renders that position as {param}.
-func (l *learner) step(h *hostState, key []byte, value string, ts int64) bool {
+// step observes value at the position keyed by key (unless !learn) and reports whether
+// a call at ts renders that position as {param}.
+func (l *learner) step(h *hostState, key []byte, value string, ts int64, learn bool) bool {
 	s := &h.stripes[maphash.Bytes(l.seed, key)%hostStripes]
 	s.mu.Lock()
 	p := s.keys[string(key)]
+	if p == nil && !learn {
+		s.mu.Unlock()
+		return false
+	}
 	if p == nil {
 		if h.nkeys.Load() >= l.maxKeysByHost || l.nkeys.Load() >= l.maxKeys {
 			s.mu.Unlock()
@@ -189,7 +200,7 @@ func (l *learner) step(h *hostState, key []byte, value string, ts int64) bool {
 		p = &position{values: make(map[string]int64, 4), crossAt: notFull}
 		s.keys[string(key)] = p
 	}
-	if p.observe(value, ts, l.limit) {
+	if learn && p.observe(value, ts, l.limit) {
 		l.generation.Add(1)
 		l.m.learned.Inc()
 	}

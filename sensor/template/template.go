@@ -95,12 +95,25 @@ func New(cfg Config) (*Templater, error) {
 }
 
 // Template returns the template of path (the request path without query) for a call to
-// host with method at capture time ts. host is the Host header as sent (case and port are
-// ignored). It also records the call for learning.
+// host with method at capture time ts, and records the call for learning. host is the
+// Host header as sent (case and port are ignored). ts is the learning clock: it should
+// advance the same way on every worker (the sensor passes the time the call became
+// known, its response's first byte).
 //
 // The returned string is path itself when nothing was replaced, so the common case does
 // not allocate.
 func (t *Templater) Template(host, method, path string, ts time.Time) Result {
+	return t.template(host, method, path, ts, true)
+}
+
+// Lookup is Template without learning: the call is templated with what was learned
+// before ts - LearnDelay and leaves no trace. The sensor uses it for calls emitted long
+// after their time (no response, flushed at a timeout), which would otherwise arrive late.
+func (t *Templater) Lookup(host, method, path string, ts time.Time) Result {
+	return t.template(host, method, path, ts, false)
+}
+
+func (t *Templater) template(host, method, path string, ts time.Time, learn bool) Result {
 	if path == "" {
 		path = "/"
 	}
@@ -120,24 +133,28 @@ func (t *Templater) Template(host, method, path string, ts time.Time) Result {
 			return res
 		}
 	}
-	res.Template = t.heuristic(hostKey, method, path, ts)
+	res.Template = t.heuristic(hostKey, method, path, ts, learn)
 	return res
 }
 
 // heuristic classifies each segment and applies learned merges.
-func (t *Templater) heuristic(hostKey, method, path string, ts time.Time) string {
+func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, learn bool) string {
 	if path[0] != '/' {
 		return path // "*" (OPTIONS) or an authority: nothing to template
 	}
 	var h *hostState
 	var tsn int64
 	if t.learn != nil {
-		h = t.learn.host(hostKey)
 		if !ts.IsZero() {
 			tsn = ts.UnixNano()
 		}
-		if t.learn.advance(tsn) {
-			t.m.late.Inc()
+		if learn {
+			h = t.learn.host(hostKey)
+			if t.learn.advance(tsn) {
+				t.m.late.Inc()
+			}
+		} else {
+			h = t.learn.existingHost(hostKey)
 		}
 	}
 	bp := t.scratch.Get().(*[]byte)
@@ -162,7 +179,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time) string
 		case c.IsID():
 			buf = append(buf, '/')
 			buf = append(buf, ID...)
-		case h != nil && seg != "" && c == Literal && i < t.maxSeg && t.learn.step(h, buf, seg, tsn):
+		case h != nil && seg != "" && c == Literal && i < t.maxSeg && t.learn.step(h, buf, seg, tsn, learn):
 			buf = append(buf, '/')
 			buf = append(buf, Param...)
 		default:

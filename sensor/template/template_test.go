@@ -386,3 +386,19 @@ func TestOpenAPIErrors(t *testing.T) {
 		t.Errorf("swagger 2: %+v", got)
 	}
 }
+
+func TestLookupDoesNotLearn(t *testing.T) {
+	tp := newT(t, Config{Threshold: 2, LearnDelay: -1})
+	for i := 0; i < 10; i++ {
+		tp.Lookup("h", "GET", fmt.Sprintf("/u/n%c", 'a'+i), t0.Add(time.Duration(i)))
+	}
+	if got := tp.Template("h", "GET", "/u/zz", t0.Add(time.Hour)).Template; got != "/u/zz" {
+		t.Errorf("Lookup learned: %q", got)
+	}
+	for i := 0; i < 10; i++ {
+		tp.Template("h", "GET", fmt.Sprintf("/u/n%c", 'a'+i), t0.Add(time.Duration(i)))
+	}
+	if got := tp.Lookup("h", "GET", "/u/zz", t0.Add(time.Hour)).Template; got != "/u/{param}" {
+		t.Errorf("Lookup does not apply what was learned: %q", got)
+	}
+}
