@@ -58,21 +58,29 @@ func (basicBuilder) Build(tx *httpwire.Transaction, client, server netip.AddrPor
 
 // simpleTemplate replaces path segments that are all digits or a UUID with {id}.
 func simpleTemplate(path string) string {
-	if !strings.ContainsAny(path, "0123456789") {
+	var b []byte
+	last := 0 // path[:last] is already in b (when b is in use)
+	for start := 0; start <= len(path); {
+		end := strings.IndexByte(path[start:], '/')
+		if end < 0 {
+			end = len(path)
+		} else {
+			end += start
+		}
+		if seg := path[start:end]; isNumber(seg) || isUUID(seg) {
+			if b == nil {
+				b = make([]byte, 0, len(path)+8)
+			}
+			b = append(b, path[last:start]...)
+			b = append(b, "{id}"...)
+			last = end
+		}
+		start = end + 1
+	}
+	if b == nil {
 		return path
 	}
-	var b strings.Builder
-	for i, seg := range strings.Split(path, "/") {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		if isNumber(seg) || isUUID(seg) {
-			b.WriteString("{id}")
-		} else {
-			b.WriteString(seg)
-		}
-	}
-	return b.String()
+	return string(append(b, path[last:]...))
 }
 
 func isNumber(s string) bool {

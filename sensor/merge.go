@@ -13,7 +13,7 @@ type Sink interface {
 // every worker's horizon has passed its event, so no worker can still produce a call
 // that sorts before it. Owned by the merge goroutine.
 type merger struct {
-	queues  [][]entry
+	queues  [][]output // per worker, outputs not yet fully written
 	heads   []int
 	horizon []uint64
 	sink    Sink
@@ -24,7 +24,7 @@ type merger struct {
 
 func newMerger(workers int, sink Sink) *merger {
 	return &merger{
-		queues:  make([][]entry, workers),
+		queues:  make([][]output, workers),
 		heads:   make([]int, workers),
 		horizon: make([]uint64, workers),
 		sink:    sink,
@@ -33,13 +33,9 @@ func newMerger(workers int, sink Sink) *merger {
 
 // add takes one worker output and writes every call that has become final.
 func (m *merger) add(o output) {
-	q := m.queues[o.worker][m.heads[o.worker]:]
-	if len(q) == 0 {
-		q = o.entries
-	} else {
-		q = append(q, o.entries...)
+	if len(o.entries) > 0 {
+		m.queues[o.worker] = append(m.queues[o.worker], o)
 	}
-	m.queues[o.worker], m.heads[o.worker] = q, 0
 	m.horizon[o.worker] = o.horizon
 	m.release()
 }
@@ -53,10 +49,10 @@ func (m *merger) release() {
 		best := -1
 		var be *entry
 		for i, q := range m.queues {
-			if m.heads[i] >= len(q) {
+			if len(q) == 0 {
 				continue
 			}
-			e := &q[m.heads[i]]
+			e := &q[0].entries[m.heads[i]]
 			if e.event > limit {
 				continue
 			}
@@ -68,10 +64,18 @@ func (m *merger) release() {
 			return
 		}
 		m.write(&be.call)
-		be.call = models.APICall{} // drop the strings now; the slice lives on
 		m.heads[best]++
-		if m.heads[best] == len(m.queues[best]) {
-			m.queues[best], m.heads[best] = nil, 0
+		if q := m.queues[best]; m.heads[best] == len(q[0].entries) {
+			// Every call of this output is written: hand its slice back, cleared so it
+			// pins no strings, and move on to the worker's next output.
+			done := q[0]
+			clear(done.entries)
+			select {
+			case done.free <- done.entries[:0]:
+			default:
+			}
+			q[0] = output{}
+			m.queues[best], m.heads[best] = q[1:], 0
 		}
 	}
 }

@@ -249,8 +249,12 @@ func TestBadConfig(t *testing.T) {
 }
 
 func BenchmarkPipeline(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "bench.pcap")
-	writeMixedCapture(b, path, 200, 20)
+	// APISCOPE_BENCH_PCAP points the benchmark at a larger capture (scripts/bench.sh).
+	path := os.Getenv("APISCOPE_BENCH_PCAP")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "bench.pcap")
+		writeMixedCapture(b, path, 200, 20)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	var pkts uint64

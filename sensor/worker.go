@@ -50,6 +50,7 @@ type output struct {
 	worker  int
 	entries []entry
 	horizon uint64
+	free    chan<- []entry // where the merge hands entries back once written
 }
 
 // worker owns one Assembler and every connection hashed to it; one goroutine runs it.
@@ -60,10 +61,11 @@ type worker struct {
 	builder CallBuilder
 	event   uint64 // event being processed: stamps the calls it completes
 	out     []entry
+	free    chan []entry // emptied entry slices handed back by the merge
 }
 
 func newWorker(id int, cfg *Config, builder CallBuilder, log *zap.Logger) *worker {
-	w := &worker{id: id, http: &cfg.HTTP, builder: builder}
+	w := &worker{id: id, http: &cfg.HTTP, builder: builder, free: make(chan []entry, 8)}
 	w.asm = tcpstream.NewAssembler(&cfg.TCP, w.newConn, log.With(zap.Int("worker", id)))
 	return w
 }
@@ -77,6 +79,13 @@ func (w *worker) newConn(c tcpstream.Conn) tcpstream.Handler {
 			client, server = server, client
 		}
 		pos++
+		if w.out == nil {
+			select {
+			case w.out = <-w.free:
+			default:
+				w.out = make([]entry, 0, 64)
+			}
+		}
 		w.out = append(w.out, entry{event: w.event, pos: pos})
 		w.builder.Build(tx, client, server, &w.out[len(w.out)-1].call)
 	})
@@ -109,7 +118,7 @@ func (w *worker) run(sh *flow.Sharder, merge chan<- output, final func() uint64)
 }
 
 func (w *worker) send(merge chan<- output, horizon uint64) {
-	out := output{worker: w.id, entries: w.out, horizon: horizon}
+	out := output{worker: w.id, entries: w.out, horizon: horizon, free: w.free}
 	// Calls come out in event order already; only calls completed by the same event (a
 	// tick or the final flush ending many connections) may need sorting.
 	if byKey := entryOrder(out.entries); !sort.IsSorted(byKey) {
