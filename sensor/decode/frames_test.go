@@ -83,7 +83,9 @@ func ip6(src, dst net.IP, nh layers.IPProtocol) *layers.IPv6 {
 	return &layers.IPv6{Version: 6, HopLimit: 64, SrcIP: src, DstIP: dst, NextHeader: nh}
 }
 
-func udp(dport uint16) *layers.UDP { return &layers.UDP{SrcPort: 51000, DstPort: layers.UDPPort(dport)} }
+func udp(dport uint16) *layers.UDP {
+	return &layers.UDP{SrcPort: 51000, DstPort: layers.UDPPort(dport)}
+}
 
 // tcpOver returns the TCP segment (with a request as payload) over an IP layer.
 func tcpOver(ip gopacket.NetworkLayer) []gopacket.SerializableLayer {
@@ -94,8 +96,12 @@ func tcpOver(ip gopacket.NetworkLayer) []gopacket.SerializableLayer {
 }
 
 // inner4 is the innermost IPv4/TCP packet every tunnel case carries.
-func inner4() []gopacket.SerializableLayer { return tcpOver(ip4(innerSrc4, innerDst4, layers.IPProtocolTCP)) }
-func inner6() []gopacket.SerializableLayer { return tcpOver(ip6(innerSrc6, innerDst6, layers.IPProtocolTCP)) }
+func inner4() []gopacket.SerializableLayer {
+	return tcpOver(ip4(innerSrc4, innerDst4, layers.IPProtocolTCP))
+}
+func inner6() []gopacket.SerializableLayer {
+	return tcpOver(ip6(innerSrc6, innerDst6, layers.IPProtocolTCP))
+}
 
 func join(parts ...any) []gopacket.SerializableLayer {
 	var out []gopacket.SerializableLayer
@@ -111,7 +117,9 @@ func join(parts ...any) []gopacket.SerializableLayer {
 }
 
 // ethIPv4TCP is an ordinary frame: Ethernet, IPv4, TCP with a request.
-func ethIPv4TCP(t testing.TB) []byte { return serialize(t, join(eth(layers.EthernetTypeIPv4), inner4())...) }
+func ethIPv4TCP(t testing.TB) []byte {
+	return serialize(t, join(eth(layers.EthernetTypeIPv4), inner4())...)
+}
 
 // vxlanFrame is the same packet as AWS VPC Traffic Mirroring delivers it.
 func vxlanFrame(t testing.TB) []byte {
