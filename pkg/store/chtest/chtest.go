@@ -176,8 +176,15 @@ func (s *Server) Query(t testing.TB, sql string) string {
 }
 
 // QueryErr runs sql through the HTTP interface.
-func (s *Server) QueryErr(sql string) (string, error) {
+func (s *Server) QueryErr(sql string) (string, error) { return s.QueryIn("", sql) }
+
+// QueryIn runs sql through the HTTP interface with db as the current database ("" for
+// the default).
+func (s *Server) QueryIn(db, sql string) (string, error) {
 	u := fmt.Sprintf("http://127.0.0.1:%d/", s.HTTPPort)
+	if db != "" {
+		u += "?database=" + url.QueryEscape(db)
+	}
 	resp, err := httpClient.Post(u, "text/plain", strings.NewReader(sql))
 	if err != nil {
 		return "", err
