@@ -1,0 +1,242 @@
+package call
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/metrics"
+	"github.com/apiscope/apiscope/sensor/httpwire"
+	"github.com/apiscope/apiscope/sensor/identity"
+	"github.com/apiscope/apiscope/sensor/template"
+)
+
+// Config configures a Builder. The zero value works: default identity rules, a key kept
+// in the state file, learning templates, no OpenAPI document.
+type Config struct {
+	// Identity configures attribution. When Identity.Key is empty the key comes from Key.
+	Identity identity.Config
+	// Key says where the fingerprint key comes from (see identity.ResolveKey).
+	Key identity.KeySource
+	// Template configures templating; OpenAPI documents are added to Template.Specs.
+	Template template.Config
+	// OpenAPI lists OpenAPI documents as FILE or HOST=FILE (see template.LoadOpenAPI).
+	OpenAPI []string
+	// TemplatesFile, when set, is loaded by NewBuilder if it exists and written by Close.
+	TemplatesFile string
+	// Metrics receives the counters; nil means metrics.Default.
+	Metrics *metrics.Registry
+}
+
+// Builder builds calls. Safe for concurrent use by every sensor worker.
+type Builder struct {
+	ids       *identity.Resolver
+	templates *template.Templater
+	file      string
+	log       *zap.Logger
+	noReq     *metrics.Counter
+}
+
+// NewBuilder resolves the fingerprint key, loads the OpenAPI documents and the saved
+// templates, and returns a Builder. Errors name the flag-level cause in one line.
+func NewBuilder(cfg Config, log *zap.Logger) (*Builder, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = metrics.Default
+	}
+	idc := cfg.Identity
+	if len(idc.Key) == 0 {
+		k, err := identity.ResolveKey(cfg.Key, log)
+		if err != nil {
+			return nil, err
+		}
+		idc.Key = k
+	}
+	if idc.Metrics == nil {
+		idc.Metrics = reg
+	}
+	ids, err := identity.New(idc, log)
+	if err != nil {
+		return nil, err
+	}
+	tc := cfg.Template
+	tc.Specs = append([]*template.Spec(nil), tc.Specs...)
+	for _, arg := range cfg.OpenAPI {
+		s, err := template.LoadOpenAPI(arg)
+		if err != nil {
+			return nil, err
+		}
+		tc.Specs = append(tc.Specs, s)
+	}
+	if tc.Metrics == nil {
+		tc.Metrics = reg
+	}
+	tp, err := template.New(tc)
+	if err != nil {
+		return nil, err
+	}
+	b := &Builder{
+		ids: ids, templates: tp, file: cfg.TemplatesFile,
+		log:   log.With(zap.String("component", "call")),
+		noReq: reg.Counter("apiscope_call_build_errors_total", "Transactions the call builder could not use.", "reason", "no_request"),
+	}
+	if b.file != "" {
+		data, err := os.ReadFile(b.file)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			log.Info("templates file does not exist yet; it will be written at exit", zap.String("file", b.file))
+		case err != nil:
+			return nil, fmt.Errorf("cannot read templates file: %w", err)
+		default:
+			if err := tp.Load(bytes.NewReader(data)); err != nil {
+				return nil, fmt.Errorf("%s: %w", b.file, err)
+			}
+			log.Info("templates loaded", zap.String("file", b.file), zap.Uint64("generation", tp.Generation()))
+		}
+	}
+	return b, nil
+}
+
+// Templater returns the Builder's templater (for saving or inspection).
+func (b *Builder) Templater() *template.Templater { return b.templates }
+
+// Build fills out from tx, the transaction of the connection between client and server.
+// out is overwritten entirely. tx is not retained; out's strings may share memory with
+// tx's (strings are immutable).
+func (b *Builder) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
+	*out = models.APICall{}
+	if tx == nil || tx.Req == nil {
+		b.noReq.Inc()
+		return
+	}
+	req := tx.Req
+	out.TS = req.TS.UTC()
+	out.SrcIP, out.SrcPort = addrString(client.Addr()), client.Port()
+	out.DstIP, out.DstPort = addrString(server.Addr()), server.Port()
+	out.Method = req.Method
+
+	path, query := req.URI, ""
+	hasQuery := false
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query, hasQuery = path[:i], path[i+1:], true
+	}
+	var id identity.Identity
+	b.ids.Resolve(req.Header, query, client.Addr(), &id)
+	out.Query = b.ids.RedactQuery(query)
+	out.Path = path
+	out.URI = req.URI
+	if hasQuery && out.Query != query {
+		out.URI = path + "?" + out.Query
+	}
+
+	out.Host = req.Header.Get("Host")
+	originPath, authority := splitAbsolute(path)
+	if out.Host == "" {
+		out.Host = authority
+	}
+	var tr template.Result
+	if resp := tx.Resp; resp != nil && !resp.TS.IsZero() {
+		tr = b.templates.Template(out.Host, req.Method, originPath, resp.TS)
+	} else {
+		tr = b.templates.Lookup(out.Host, req.Method, originPath, req.TS)
+	}
+	out.Template, out.Shadow = tr.Template, tr.Shadow
+
+	out.ReqBytes = req.BodyBytes
+	out.UserAgent = req.Header.Get("User-Agent")
+	out.Partial, out.Truncated = req.Partial, req.Truncated
+	if resp := tx.Resp; resp != nil {
+		out.Status = resp.Status
+		out.RespBytes = resp.BodyBytes
+		out.ContentType = resp.Header.Get("Content-Type")
+		if d := resp.TS.Sub(req.TS); d > 0 {
+			out.LatencyMS = float64(d.Microseconds()) / 1000
+		}
+		out.Partial = out.Partial || resp.Partial
+		out.Truncated = out.Truncated || resp.Truncated
+	}
+	if out.ContentType == "" {
+		out.ContentType = req.Header.Get("Content-Type")
+	}
+
+	out.ClientID, out.Principal, out.Actor = id.ClientID, id.Principal, id.Actor
+	out.Auth, out.CredFP, out.TraceID = id.Auth, id.CredFP, id.TraceID
+	out.Scope, out.Issuer, out.XFF = id.Scope, id.Issuer, id.XFF
+
+	if ce := b.log.Check(zap.DebugLevel, "call built"); ce != nil {
+		ce.Write(zap.String("client_id", out.ClientID), zap.String("auth", out.Auth),
+			zap.String("cred_fp", out.CredFP), zap.String("method", out.Method),
+			zap.String("host", out.Host), zap.String("template", out.Template),
+			zap.Int("status", out.Status), zap.Bool("shadow", out.Shadow))
+	}
+}
+
+// splitAbsolute returns the origin-form path and the authority of an absolute-form
+// request-target (http://host/path, as sent to proxies); other paths come back as they
+// are with no authority.
+func splitAbsolute(p string) (path, authority string) {
+	var rest string
+	switch {
+	case len(p) >= 7 && strings.EqualFold(p[:7], "http://"):
+		rest = p[7:]
+	case len(p) >= 8 && strings.EqualFold(p[:8], "https://"):
+		rest = p[8:]
+	default:
+		return p, ""
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return rest[i:], rest[:i]
+	}
+	return "/", rest
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.Unmap().String()
+}
+
+// SaveTemplates writes the learned templates to the templates file (replacing it
+// atomically). It does nothing when no file is configured.
+func (b *Builder) SaveTemplates() error {
+	if b.file == "" {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := b.templates.Save(&buf); err != nil {
+		return err
+	}
+	dir := filepath.Dir(b.file)
+	tmp, err := os.CreateTemp(dir, ".templates-*.json")
+	if err != nil {
+		return fmt.Errorf("cannot write templates file: %w", err)
+	}
+	_, werr := tmp.Write(buf.Bytes())
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), b.file)
+	}
+	if werr != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("cannot write templates file: %w", werr)
+	}
+	b.log.Info("templates saved", zap.String("file", b.file), zap.Uint64("generation", b.templates.Generation()))
+	return nil
+}
+
+// Close saves the learned templates when a templates file is configured.
+func (b *Builder) Close() error { return b.SaveTemplates() }
