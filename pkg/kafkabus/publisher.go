@@ -36,12 +36,13 @@ type PublisherConfig struct {
 	// (reading a capture file: backpressure, no loss). Live capture leaves it false.
 	Blocking bool
 
-	// BatchMessages bounds the records sent in one request. Zero means 10 000.
+	// BatchMessages bounds the records sent in one request. Zero means 4096.
 	BatchMessages int
 	// BatchBytes bounds the bytes of one request, and so the largest record. Zero means
 	// 1 MiB, under Kafka's default message.max.bytes.
 	BatchBytes int64
-	// BatchTimeout is how long a partial batch waits for more records. Zero means 5 ms.
+	// BatchTimeout is how long a small batch (under an eighth of BatchMessages) waits
+	// for more records before it is sent. Zero means 5 ms.
 	BatchTimeout time.Duration
 	// WriteTimeout bounds one write attempt. Zero means 10 s.
 	WriteTimeout time.Duration
@@ -71,7 +72,7 @@ func (c *PublisherConfig) withDefaults() PublisherConfig {
 		d.QueueBytes = 64 << 20
 	}
 	if d.BatchMessages <= 0 {
-		d.BatchMessages = 10_000
+		d.BatchMessages = 4096
 	}
 	if d.BatchBytes <= 0 {
 		d.BatchBytes = 1 << 20
@@ -155,7 +156,9 @@ func NewPublisher(cfg PublisherConfig, log *zap.Logger) (*Publisher, error) {
 		Balancer:     &kafka.Murmur2Balancer{},
 		BatchSize:    c.BatchMessages,
 		BatchBytes:   c.BatchBytes,
-		BatchTimeout: c.BatchTimeout,
+		// The send loop does the waiting (BatchTimeout) and hands kafka-go whole
+		// batches: kafka-go must send each at once rather than linger again.
+		BatchTimeout: time.Microsecond,
 		WriteTimeout: c.WriteTimeout,
 		ReadTimeout:  c.WriteTimeout,
 		RequiredAcks: acks,
@@ -195,13 +198,23 @@ func (p *Publisher) Publish(key, value []byte, headers ...Header) error {
 
 // PublishCall queues c as APICall JSON keyed by its client_id. It does not retain c.
 func (p *Publisher) PublishCall(c *models.APICall) error {
-	v, err := models.MarshalAPICall(c)
+	bp := encBufs.Get().(*[]byte)
+	b, err := appendCall((*bp)[:0], c)
 	if err != nil {
+		encBufs.Put(bp)
 		p.m.dropped[ReasonEncode].Inc()
 		return fmt.Errorf("kafka: encoding call: %w", err)
 	}
-	return p.enqueue(entry{key: []byte(c.ClientID), value: v})
+	// One allocation holds key and value; the queue owns it from here.
+	kv := make([]byte, 0, len(c.ClientID)+len(b))
+	kv = append(append(kv, c.ClientID...), b...)
+	*bp = b
+	encBufs.Put(bp)
+	return p.enqueue(entry{key: kv[:len(c.ClientID):len(c.ClientID)], value: kv[len(c.ClientID):]})
 }
+
+// encBufs holds scratch buffers for encoding calls.
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // PublishFinding queues f as Finding JSON keyed by its client_id. It does not retain f.
 func (p *Publisher) PublishFinding(f *models.Finding) error {
@@ -255,10 +268,17 @@ func (p *Publisher) sendLoop() {
 	)
 	for {
 		batch = p.q.pop(batch, p.cfg.BatchMessages, p.cfg.BatchBytes)
-		p.updateDepth()
 		if len(batch) == 0 {
 			return
 		}
+		if len(batch) < p.cfg.BatchMessages/8 && p.hard.Err() == nil {
+			// A small batch: records are trickling in. Wait BatchTimeout for more so a
+			// quiet sensor sends a few requests a second, not one per call. Under load
+			// batches are large and this never waits.
+			time.Sleep(p.cfg.BatchTimeout)
+			batch = p.q.popMore(batch, p.cfg.BatchMessages, p.cfg.BatchBytes)
+		}
+		p.updateDepth()
 		msgs = msgs[:0]
 		for i := range batch {
 			msgs = append(msgs, kafka.Message{Key: batch[i].key, Value: batch[i].value, Headers: batch[i].headers})

@@ -141,6 +141,30 @@ func (q *queue) pop(dst []entry, maxMsgs int, maxBytes int64) []entry {
 	return dst
 }
 
+// popMore appends to batch, without waiting, queued entries up to the same limits as pop.
+func (q *queue) popMore(batch []entry, maxMsgs int, maxBytes int64) []entry {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var bytes int64
+	for i := range batch {
+		bytes += batch[i].batchSize()
+	}
+	n := len(batch)
+	for q.n > 0 && len(batch) < maxMsgs {
+		sz := q.buf[q.head].batchSize()
+		if bytes+sz > maxBytes {
+			break
+		}
+		batch = append(batch, q.popFrontLocked())
+		bytes += sz
+	}
+	q.inflight = len(batch)
+	if len(batch) > n {
+		q.notFull.Broadcast()
+	}
+	return batch
+}
+
 // done marks the batch returned by the last pop as finished (written or dropped).
 func (q *queue) done() {
 	q.mu.Lock()
