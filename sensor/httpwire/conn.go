@@ -9,12 +9,14 @@ import (
 // entry is one request awaiting its response and its emission. The Transaction, Request
 // and Response live in one allocation; the emitted *Transaction points into it.
 type entry struct {
-	tx       Transaction
-	req      Request
-	resp     Response
-	answered bool // a final response's headers were matched to it
-	reqDone  bool // the request's body ended (or was given up)
-	respDone bool // the response's body ended (or was given up)
+	tx          Transaction
+	req         Request
+	resp        Response
+	answered    bool // a final response's headers were matched to it
+	reqDone     bool // the request's body ended (or was given up)
+	respDone    bool // the response's body ended (or was given up)
+	respLost    bool // the response began in a capture gap: emitted without one
+	placeholder bool // stands for a request lost in a gap: never emitted
 }
 
 // Conn parses the two directions of one TCP connection and pairs requests with responses.
@@ -64,6 +66,7 @@ func (c *Conn) Feed(side int, b []byte, ts time.Time) {
 			break
 		}
 		b = b[c.step(s, b, ts):]
+		s.fed = true
 	}
 	s.releaseLine()
 }
@@ -71,7 +74,14 @@ func (c *Conn) Feed(side int, b []byte, ts time.Time) {
 // Gap reports n bytes sent by side that were lost before the next Feed. In a body they
 // are skipped and the message is marked Partial; in a header section the message is kept
 // with what was parsed (marked Partial) and the side resynchronises on the next start
-// line; between messages the next message of that side is marked Partial.
+// line.
+//
+// Lost bytes that begin at a message boundary (or run past the end of a body) held the
+// start of a message, and pairing must not shift by one because of it: a lost response is
+// charged to the oldest unanswered request, which is emitted without a response and marked
+// Partial; a lost request takes a place in the queue so that its response, if seen, is
+// not paired with the next request (it is counted as unmatched). This needs the side's role
+// and a side seen from its start; otherwise the next message of the side is marked Partial.
 func (c *Conn) Gap(side int, n int, ts time.Time) {
 	if side&^1 != 0 || c.ended || n <= 0 {
 		return
@@ -82,44 +92,81 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 		return
 	}
 	s := &c.sides[side]
-	s.dropLine()
+	s.skipped = true
+	atBoundary, inHeaders := false, false
 	switch s.state {
 	case stateStart:
-		s.gapNext = true
-		c.resync(s)
+		atBoundary = !s.resyncing
 	case stateHeaders:
+		// The message is kept with what was parsed; whether the gap also took the
+		// start of the next one cannot be told.
+		inHeaders = true
 		s.partial = true
 		c.endHeaders(s, true)
-		c.resync(s)
 	case stateBody, stateChunkData:
 		s.partial = true
 		if int64(n) <= s.remaining {
 			s.bodyN += int64(n)
 			s.remaining -= int64(n)
-			if s.remaining > 0 {
-				return
-			}
-			if s.state == stateChunkData {
+			switch {
+			case s.remaining > 0:
+			case s.state == stateChunkData:
 				s.state = stateChunkLine
-				return
+			default:
+				c.finish(s)
 			}
-			c.finish(s)
+			s.fed = true
 			return
 		}
-		// The gap ran past the body: the next message's start was lost with it.
+		// The gap ran past the body. After a Content-Length body the next message began
+		// in it; after a chunk the framing is lost and what follows is unknown.
+		atBoundary = s.state == stateBody
 		s.bodyN += s.remaining
 		c.finish(s)
-		s.gapNext = true
-		c.resync(s)
 	case stateChunkLine, stateTrailers:
 		s.partial = true
 		c.finish(s)
-		s.gapNext = true
-		c.resync(s)
 	case stateBodyClose:
 		s.partial = true
 		s.bodyN += int64(n)
+		s.fed = true
+		return
 	}
+	s.dropLine()
+	if !inHeaders && (!atBoundary || !c.lostMessage(s, ts)) {
+		s.gapNext = true
+	}
+	c.resync(s)
+	s.fed = true
+}
+
+// lostMessage accounts for a message whose start was lost on s (see Gap). It reports
+// whether it could.
+func (c *Conn) lostMessage(s *side, ts time.Time) bool {
+	if c.client < 0 {
+		return false
+	}
+	if s.id == c.client {
+		if !s.fed {
+			return false // bytes before the capture began: their responses may be lost too
+		}
+		e := &entry{placeholder: true, reqDone: true}
+		e.tx.Req, e.tx.ClientSide = &e.req, s.id
+		e.req.TS = ts
+		c.push(e)
+		return true
+	}
+	if !s.fed && !c.sides[c.client].cleanStart {
+		return false // the lost bytes may answer requests sent before the capture began
+	}
+	e := c.firstUnanswered()
+	if e == nil {
+		return false
+	}
+	e.answered, e.respDone, e.respLost = true, true, true
+	e.req.Partial = true
+	c.tryEmit()
+	return true
 }
 
 // Close reports that side sent FIN or RST: a response body delimited by the connection's
@@ -232,8 +279,14 @@ func (c *Conn) tryEmit() {
 }
 
 func (c *Conn) emitEntry(e *entry) {
+	if e.placeholder {
+		if e.respDone {
+			mUnmatched.Inc()
+		}
+		return
+	}
 	e.tx.Resp = nil
-	if e.respDone {
+	if e.respDone && !e.respLost {
 		e.tx.Resp = &e.resp
 	} else {
 		mNoResponse.Inc()
@@ -251,6 +304,16 @@ func (c *Conn) parseError(side, reason int) {
 		c.lim.log.Debug("http parse error", zap.String("reason", reasonNames[reason]), zap.Int("side", side))
 	}
 }
+
+// Upgrade kinds (label values of apiscope_sensor_http_upgrades_total).
+const (
+	upgradeProtocol = iota // 101 Switching Protocols (WebSocket, h2c)
+	upgradeConnect         // 2xx answer to CONNECT
+	upgradeH2              // HTTP/2 connection preface
+)
+
+// h2Preface is the first line of the HTTP/2 connection preface.
+const h2Preface = "PRI * HTTP/2.0"
 
 // upgrade stops HTTP parsing after e's final response: the bytes that follow belong to
 // another protocol (WebSocket, a CONNECT tunnel).

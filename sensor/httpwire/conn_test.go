@@ -316,10 +316,10 @@ var connTests = []struct {
 		want: []string{`c0 BREW "/pot" HTTP/1.1 req=1 -> 418 HTTP/1.1 resp=1`},
 	},
 	{
-		name: "identical content-lengths accepted, conflicting use the first",
+		name: "identical content-lengths accepted, conflicting use the last",
 		script: []ev{
 			req("POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3, 3\r\n\r\nabc"),
-			req("POST /b HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\nxy"),
+			req("POST /b HTTP/1.1\r\nContent-Length: 40\r\nContent-Length: 2\r\n\r\nxy"),
 			resp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n"),
 		},
 		want: []string{
@@ -353,12 +353,14 @@ var connTests = []struct {
 			req("GET /HTTP/1.1\r\nHost: h\r\n\r\n"), resp("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
 			req("OPTIONS\r\nHost: h\r\n\r\n"), resp("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
 			req("GET /images/a.gif HTT\r\n\r\n"), resp(okBody),
+			req("PUT / HTTP/1.\r\n\r\n"), resp("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"),
 		},
 		want: []string{
 			`c0 GET "/" HTTP/1. req=0 -> 200 HTTP/1.1 resp=5`,
 			`c0 GET "/HTTP/1.1"  req=0 -> 403 HTTP/1.1 resp=0`,
 			`c0 OPTIONS ""  req=0 -> 400 HTTP/1.1 resp=0`,
 			`c0 GET "/images/a.gif" HTT req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 PUT "/" HTTP/1. req=0 -> 405 HTTP/1.1 resp=0`,
 		},
 	},
 	{
@@ -406,6 +408,22 @@ var connTests = []struct {
 			req("e\r\nHost: h\r\n\r\nGET /x HTTP/1.1\r\n\r\n"), resp(okBody),
 		},
 		want: []string{`c0 GET "/x" HTTP/1.1 req=0 partial -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "http/2 preface ends parsing",
+		script: []ev{
+			req("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04"),
+			resp("\x00\x00\x06\x04\x00\x00\x00\x00\x00"),
+		},
+		want: nil,
+	},
+	{
+		name: "other protocols are not requests",
+		script: []ev{
+			req("OPTIONS sip:probe@edge.test SIP/2.0\r\nVia: x\r\n\r\nEHLO client.example.com\r\nNICK testnick\r\n"),
+			resp("SIP/2.0 200 OK\r\n\r\n"),
+		},
+		want: nil,
 	},
 	{
 		name:   "header over limit",
@@ -501,10 +519,11 @@ var connTests = []struct {
 			{side: 1, gap: 30},
 			resp("ength: 5\r\n\r\nhello" + okBody),
 		},
+		// The 25 lost bytes past a's body were the head of b's response.
 		want: []string{
 			`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=10 partial`,
-			`c0 GET "/b" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5 partial`,
-			`c0 GET "/c" HTTP/1.1 req=0 -> none`,
+			`c0 GET "/b" HTTP/1.1 req=0 partial -> none`,
+			`c0 GET "/c" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
 		},
 	},
 	{
@@ -534,16 +553,38 @@ var connTests = []struct {
 		},
 	},
 	{
-		name: "gap between messages marks the next",
+		name: "request lost between messages",
 		script: []ev{
 			req("GET /a HTTP/1.1\r\n\r\n"), resp(okBody),
-			{side: 0, gap: 7},
-			req("GET /b HTTP/1.1\r\n\r\n"), resp(okBody),
+			{side: 0, gap: 22}, // GET /lost HTTP/1.1 CRLF CRLF
+			req("GET /b HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n" + okBody),
 		},
 		want: []string{
 			`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
-			`c0 GET "/b" HTTP/1.1 req=0 partial -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/b" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
 		},
+	},
+	{
+		name: "response lost between messages",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), resp(okBody),
+			{side: 1, gap: 43},
+			req("GET /c HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{
+			`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/b" HTTP/1.1 req=0 partial -> none`,
+			`c0 GET "/c" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "gap at the start of a side marks its first message",
+		script: []ev{
+			{side: 1, gap: 10},
+			req("GET /a HTTP/1.1\r\n\r\n"), resp(okBody),
+		},
+		want: []string{`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5 partial`},
 	},
 	{
 		name: "gap in close-delimited body",

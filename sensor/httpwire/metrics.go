@@ -56,11 +56,13 @@ var (
 		"Bytes ignored after a connection left HTTP (101 Switching Protocols, CONNECT).")
 	mParseErrors [numReasons]*metrics.Counter
 	mTruncated   [numLimits]*metrics.Counter
-	mUpgrades    = [2]*metrics.Counter{
-		metrics.Default.Counter("apiscope_sensor_http_upgrades_total",
-			"Connections that left HTTP.", "kind", "upgrade"),
-		metrics.Default.Counter("apiscope_sensor_http_upgrades_total",
-			"Connections that left HTTP.", "kind", "connect"),
+	mUpgrades    = [...]*metrics.Counter{
+		upgradeProtocol: metrics.Default.Counter("apiscope_sensor_http_upgrades_total",
+			"Connections that left HTTP/1.x.", "kind", "upgrade"),
+		upgradeConnect: metrics.Default.Counter("apiscope_sensor_http_upgrades_total",
+			"Connections that left HTTP/1.x.", "kind", "connect"),
+		upgradeH2: metrics.Default.Counter("apiscope_sensor_http_upgrades_total",
+			"Connections that left HTTP/1.x.", "kind", "h2"),
 	}
 )
 

@@ -54,6 +54,10 @@ type side struct {
 	resyncing  bool      // bytes were skipped or lost since the last message: accept only proper start lines
 	quiet      bool      // skipped bytes are expected (capture start, after a gap): no parse error
 	gapNext    bool      // a gap came before the next message: mark it Partial
+	fed        bool      // bytes or a gap were seen on this side
+	cleanStart bool      // the side's first bytes were a start line: nothing before was lost
+	begun      bool      // a message was begun on this side
+	skipped    bool      // bytes were skipped or lost on this side
 
 	// Message in progress.
 	isReq     bool
@@ -158,6 +162,11 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 	if len(line) == 0 {
 		return n // blank lines between messages are allowed (RFC 9112 section 2.2)
 	}
+	if wantReq && string(line) == h2Preface {
+		// Prior-knowledge HTTP/2 (RFC 9113 section 3.3): not HTTP/1.x from here on.
+		c.upgrade(nil, upgradeH2)
+		return n
+	}
 	p, kind := findStart(line, wantReq, wantResp, s.resyncing)
 	if kind == kindNone {
 		c.skipGarbage(s, raw)
@@ -217,6 +226,7 @@ func (c *Conn) startTooLong(s *side, prefix []byte, wantReq, wantResp bool) {
 
 func (c *Conn) skipGarbage(s *side, n int) {
 	mResyncBytes.Add(uint64(n))
+	s.skipped = true
 	if !s.resyncing {
 		s.resyncing = true
 		if !s.quiet {
@@ -235,6 +245,9 @@ func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
 	}
 	if isReq {
 		mRequests.Inc()
+	}
+	if !s.begun {
+		s.begun, s.cleanStart = true, !s.skipped
 	}
 	s.isReq = isReq
 	s.msgTS = ts
@@ -359,11 +372,14 @@ func (c *Conn) framing(s *side, kind uint8, v []byte) {
 			}
 		case !s.clSeen:
 			s.clSeen, s.cl = true, n
-		case n != s.cl && !s.clConfl:
-			// Differing lengths are a smuggling vector; the first is used, as most
-			// lenient servers do, and the error is counted.
-			s.clConfl = true
-			c.parseError(s.id, reasonConflictingCL)
+		case n != s.cl:
+			// Differing lengths are a smuggling vector with no right answer; the last
+			// is used, as Wireshark does, and the error is counted once.
+			s.cl = n
+			if !s.clConfl {
+				s.clConfl = true
+				c.parseError(s.id, reasonConflictingCL)
+			}
 		}
 	}
 }
@@ -443,6 +459,11 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 	}
 	mResponses.Inc()
 	e := c.firstUnanswered()
+	if e != nil && e.req.TS.After(s.msgTS) {
+		// A response cannot begin before its request: this one answers a request the
+		// capture did not see.
+		e = nil
+	}
 	method := ""
 	if e == nil {
 		mUnmatched.Inc()
@@ -464,10 +485,10 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 		c.finish(s)
 	case st == 101:
 		c.finish(s)
-		c.upgrade(e, 0)
+		c.upgrade(e, upgradeProtocol)
 	case method == "CONNECT" && st/100 == 2:
 		c.finish(s)
-		c.upgrade(e, 1)
+		c.upgrade(e, upgradeConnect)
 	case method == "HEAD" || st == 204 || st == 304:
 		c.finish(s)
 	case s.te && s.teChunked:
@@ -631,6 +652,7 @@ func (s *side) reset() {
 	*s = side{
 		id: s.id, line: s.line, lineP: s.lineP, lineTS: s.lineTS, curOff: s.curOff,
 		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, quiet: s.quiet, gapNext: s.gapNext,
+		fed: s.fed, cleanStart: s.cleanStart, begun: s.begun, skipped: s.skipped,
 	}
 }
 

@@ -15,7 +15,7 @@ var knownMethods = [...]string{
 	"MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE",
 	"PURGE", "LINK", "UNLINK", "ACL", "BIND", "REBIND", "UNBIND", "MKCALENDAR", "ORDERPATCH",
 	"VERSION-CONTROL", "LABEL", "UPDATE", "MKWORKSPACE", "BASELINE-CONTROL", "UNCHECKOUT",
-	"CHECKIN", "MKREDIRECTREF", "UPDATEREDIRECTREF", "PRI",
+	"CHECKIN", "MKREDIRECTREF", "UPDATEREDIRECTREF",
 }
 
 // methodStart marks bytes that begin a known method, to keep the resync scan cheap.
@@ -103,8 +103,9 @@ func parseRequestLine(line []byte, accept int) (reqLine, bool) {
 }
 
 // parseLenientRequestLine accepts what servers answer although it is not HTTP/1.x: a
-// known method followed by a target and a broken or missing version ("GET / HTTP/1.",
-// "GET /HTTP/1.1", "OPTIONS"). Used only where a request is expected, never inside garbage.
+// known method (an unknown one would match SMTP, IRC, FTP commands) followed by a target and a broken or missing version ("GET /
+// HTTP/1.", "GET /HTTP/1.1", "OPTIONS"). Another protocol's version (SIP/2.0, RTSP/1.0,
+// HTTP/2.0) refuses the line. Used only where a request is expected, never inside garbage.
 func parseLenientRequestLine(line []byte) (reqLine, bool) {
 	var r reqLine
 	sp := 0
@@ -128,12 +129,15 @@ func parseLenientRequestLine(line []byte) (reqLine, bool) {
 	for last > ta && !isSpace(line[last-1]) {
 		last--
 	}
-	if last > ta && versionLike(line[last:end]) {
+	switch w := line[last:end]; {
+	case last > ta && versionLike(w):
 		va = last
 		tb = last
 		for tb > ta && isSpace(line[tb-1]) {
 			tb--
 		}
+	case otherProtocol(w):
+		return r, false
 	}
 	if hasCTL(line[ta:tb]) {
 		return r, false
@@ -141,13 +145,34 @@ func parseLenientRequestLine(line []byte) (reqLine, bool) {
 	return reqLine{methodEnd: sp, targetA: ta, targetB: tb, versionA: va, versionB: end}, true
 }
 
-// versionLike reports whether w is "HTTP/" followed by at most 4 bytes, or a prefix of
-// "HTTP/" of at least three bytes (a version cut by the snap length).
+// versionLike reports whether w is "HTTP/1." followed by at most 2 bytes, or a prefix of
+// "HTTP/1." of at least three bytes (a version cut by the snap length).
 func versionLike(w []byte) bool {
-	if len(w) >= 5 {
-		return string(w[:5]) == "HTTP/" && len(w) <= 9
+	const v = "HTTP/1."
+	if len(w) >= len(v) {
+		return string(w[:len(v)]) == v && len(w) <= len(v)+2
 	}
-	return len(w) >= 3 && string(w) == "HTTP/"[:len(w)]
+	return len(w) >= 3 && string(w) == v[:len(w)]
+}
+
+// otherProtocol reports whether w looks like a protocol version (NAME/1.0) that is not
+// HTTP/1.x.
+func otherProtocol(w []byte) bool {
+	i := bytes.IndexByte(w, '/')
+	if i <= 0 || i == len(w)-1 || versionLike(w) {
+		return false
+	}
+	for _, c := range w[:i] {
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	for _, c := range w[i+1:] {
+		if (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func methodOK(m []byte, accept int) bool {
