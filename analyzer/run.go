@@ -1,0 +1,208 @@
+package analyzer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/models"
+)
+
+// Record is one consumed message. Ack is the source's own handle for committing it.
+type Record struct {
+	Partition int
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Ack       any
+}
+
+// Source is the consumed stream (pkg/kafkabus's consumer through a small adapter):
+// Fetch blocks for the next record; Commit marks records done. Commit gets, per
+// partition, the last record processed.
+type Source interface {
+	Fetch(ctx context.Context) (Record, error)
+	Commit(ctx context.Context, recs []Record) error
+}
+
+// Durable is an output whose writes become durable only on Flush (ClickHouse batches,
+// a Kafka publisher, a file).
+type Durable interface {
+	Flush(ctx context.Context) error
+}
+
+// Store keeps calls, findings and profile snapshots (pkg/store through an adapter).
+type Store interface {
+	AddCalls(ctx context.Context, calls ...models.APICall) error
+	AddFindings(ctx context.Context, fs ...models.Finding) error
+	AddProfiles(ctx context.Context, ps ...ProfileSnapshot) error
+	Flush(ctx context.Context) error
+}
+
+// RunConfig wires the consumer loop. Only the engine and the source are required.
+type RunConfig struct {
+	// StateDir holds the checkpoint; empty means no checkpoints (a restart relearns).
+	StateDir string
+	// Store, when set, receives every call, every finding and profile snapshots.
+	Store Store
+	// Durables are flushed before every commit (the outputs the engine writes to).
+	Durables []Durable
+	// DeadLetter receives records that cannot be decoded. Its failure is logged and
+	// counted, never retried: a bad record must not stall its partition.
+	DeadLetter func(ctx context.Context, rec Record, reason error) error
+	// CommitRecords is the number of records between commits. Zero means 20000.
+	CommitRecords int
+	// IdleCommit commits what was processed when no record arrives for this long (wall
+	// clock: it decides only when state is saved, never what is found). Zero means 2 s.
+	IdleCommit time.Duration
+	Log        *zap.Logger
+}
+
+// ErrUnknownSchema is the dead-letter reason of a record that is JSON but not a call.
+var ErrUnknownSchema = errors.New("analyzer: record is not an APICall of a known schema")
+
+// DecodeCall decodes one record value into c, refusing what is not a call.
+func DecodeCall(b []byte, c *models.APICall) error {
+	*c = models.APICall{}
+	if err := models.UnmarshalAPICall(b, c); err != nil {
+		return fmt.Errorf("decode call: %w", err)
+	}
+	if c.TS.IsZero() || c.Method == "" || c.ClientID == "" && c.SrcIP == "" {
+		return ErrUnknownSchema
+	}
+	return nil
+}
+
+// Run consumes src into the engine until ctx ends or an output fails. Commits happen only
+// after the store and durable outputs are flushed and the checkpoint is written, so a
+// crash re-delivers what was not yet durable, and deterministic ids make the repeats
+// harmless. On return the state is checkpointed (without flushing the reorder buffer:
+// the checkpoint carries it).
+func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
+	log := rc.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	every := rc.CommitRecords
+	if every <= 0 {
+		every = 20000
+	}
+	idle := rc.IdleCommit
+	if idle <= 0 {
+		idle = 2 * time.Second
+	}
+	if rc.StateDir != "" {
+		ok, err := e.ReadCheckpoint(rc.StateDir)
+		if err != nil {
+			return fmt.Errorf("restore analyzer state from %s: %w", rc.StateDir, err)
+		}
+		if ok {
+			log.Info("analyzer state restored", zap.String("dir", rc.StateDir), zap.Int("clients", e.Stats().Clients),
+				zap.Time("clock", e.Clock()))
+		}
+	}
+	last := map[int]Record{}
+	var pending int
+	var calls []models.APICall
+	lastSnap := e.maxTS
+	nextCkpt := e.maxTS + int64(e.cfg.checkpointEvery())
+	var c models.APICall
+
+	commit := func(ctx context.Context) error {
+		if rc.Store != nil {
+			if len(calls) > 0 {
+				if err := rc.Store.AddCalls(ctx, calls...); err != nil {
+					return fmt.Errorf("store calls: %w", err)
+				}
+				calls = calls[:0]
+			}
+			if snaps := e.Snapshots(lastSnap); len(snaps) > 0 {
+				if err := rc.Store.AddProfiles(ctx, snaps...); err != nil {
+					return fmt.Errorf("store profiles: %w", err)
+				}
+			}
+			lastSnap = e.maxTS
+			if err := rc.Store.Flush(ctx); err != nil {
+				return fmt.Errorf("store flush: %w", err)
+			}
+		}
+		for _, d := range rc.Durables {
+			if err := d.Flush(ctx); err != nil {
+				return fmt.Errorf("flush outputs: %w", err)
+			}
+		}
+		if rc.StateDir != "" {
+			if err := e.WriteCheckpoint(rc.StateDir); err != nil {
+				return err
+			}
+		}
+		if len(last) > 0 {
+			recs := make([]Record, 0, len(last))
+			for p := 0; len(recs) < len(last); p++ {
+				if r, ok := last[p]; ok {
+					recs = append(recs, r)
+				}
+			}
+			if err := src.Commit(ctx, recs); err != nil {
+				return fmt.Errorf("commit offsets: %w", err)
+			}
+			clear(last)
+		}
+		pending = 0
+		return nil
+	}
+
+	for {
+		fctx, cancel := context.WithTimeout(ctx, idle)
+		rec, err := src.Fetch(fctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				// Shutdown: make what was processed durable, then stop.
+				sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+				cerr := commit(sctx)
+				scancel()
+				return cerr
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				if pending > 0 {
+					if err := commit(ctx); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			return fmt.Errorf("fetch: %w", err)
+		}
+		if derr := DecodeCall(rec.Value, &c); derr != nil {
+			e.m.decodeErrors.Inc()
+			log.Warn("undecodable call record set aside", zap.Int("partition", rec.Partition),
+				zap.Int64("offset", rec.Offset), zap.Error(derr))
+			if rc.DeadLetter != nil {
+				if err := rc.DeadLetter(ctx, rec, derr); err != nil {
+					log.Error("dead-letter publish failed; record skipped", zap.Error(err))
+				} else {
+					e.m.deadLetters.Inc()
+				}
+			}
+		} else {
+			if err := e.Process(&c); err != nil {
+				return fmt.Errorf("write findings: %w", err)
+			}
+			if rc.Store != nil {
+				calls = append(calls, c)
+			}
+		}
+		last[rec.Partition] = rec
+		pending++
+		if pending >= every || e.maxTS >= nextCkpt {
+			if err := commit(ctx); err != nil {
+				return err
+			}
+			nextCkpt = e.maxTS + int64(e.cfg.checkpointEvery())
+		}
+	}
+}
