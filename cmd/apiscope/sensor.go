@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -92,6 +93,7 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 	if s.pcap != "" && (s.bpf != "" || s.snaplen != 0 || s.promisc) {
 		return errors.New("--bpf, --snaplen and --promisc apply to --interface only")
 	}
+	tuneGC()
 	cfg := s.cfg
 	cfg.Workers = s.workers
 	cfg.Logger = log
@@ -187,6 +189,19 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("%s: %w (the calls before it were written)", s.pcap, st.SourceErr)
 	}
 	return nil
+}
+
+// tuneGC trades memory for CPU unless GOGC or GOMEMLIMIT say otherwise: the sensor's
+// heap is mostly short-lived call strings, and collecting at 5x the live heap instead of
+// 2x cut CPU per packet by about a third on the benchmark capture. The soft memory limit
+// brings collection back before a large connection table grows the heap past 768 MiB.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(768 << 20)
+	}
 }
 
 // teeSink writes every call to each sink in turn.

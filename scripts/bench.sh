@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Sensor throughput benchmark.
+#
+# Builds two synthetic captures with scripts/benchcap (in a temporary directory, never
+# committed): keep-alive API traffic with small JSON bodies (about 1M frames), and the same
+# traffic over 100k connections open at once. Runs `apiscope sensor --pcap F --out /dev/null`
+# with 1 and 2 workers and `tshark -r F -Y http.request -T fields -e http.request.uri` on the
+# first capture, and rewrites the "Sensor" section of docs/BENCHMARKS.md with the figures,
+# the machine and the commands.
+#
+#   scripts/bench.sh            # full run
+#   BENCH_SMALL=1 scripts/bench.sh   # a tenth of the traffic, for a quick look
+#
+# Timings depend on the machine and on what else runs on it; they are reported, never
+# asserted. Rates are given per wall-clock second and per CPU second (user + system),
+# the latter being what "per core" means on a shared machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v /usr/bin/time >/dev/null || { echo "bench.sh: /usr/bin/time (GNU time) is needed" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+conns=1000 calls=340 open=100000 opencalls=3
+if [[ -n "${BENCH_SMALL:-}" ]]; then conns=100 calls=340 open=10000; fi
+
+echo "building apiscope and the captures in $tmp" >&2
+go build -o "$tmp/apiscope" ./cmd/apiscope
+go run ./scripts/benchcap -conns "$conns" -calls "$calls" -out "$tmp/keepalive.pcap"
+go run ./scripts/benchcap -conns "$open" -calls "$opencalls" -out "$tmp/open.pcap"
+
+# field FILE REGEX: first capture group of the first matching line.
+field() { sed -nE "s/$2/\1/p" "$1" | head -1; }
+
+# run NAME FILE CMD...: runs CMD under GNU time, leaves "$tmp/NAME.txt".
+run() {
+	local name=$1; shift
+	echo "running: $*" >&2
+	/usr/bin/time -v "$@" >"$tmp/$name.out" 2>"$tmp/$name.txt"
+}
+
+rows=()
+# sensor_row NAME CAPTURE WORKERS
+sensor_row() {
+	local name=$1 cap=$2 w=$3
+	run "$name" "$tmp/apiscope" sensor --pcap "$cap" --out /dev/null --workers "$w" --no-progress
+	local f="$tmp/$name.txt"
+	local pk calls wall user sys rss
+	pk=$(field "$f" '^packets ([0-9]+) .*')
+	calls=$(field "$f" '.* calls ([0-9]+) \(.*')
+	wall=$(field "$f" '.*Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)')
+	user=$(field "$f" '.*User time \(seconds\): (.*)')
+	sys=$(field "$f" '.*System time \(seconds\): (.*)')
+	rss=$(field "$f" '.*Maximum resident set size \(kbytes\): (.*)')
+	rows+=("$(awk -v n="$name" -v w="$w" -v pk="$pk" -v c="$calls" -v wall="$wall" -v u="$user" -v s="$sys" -v rss="$rss" 'BEGIN {
+		k = split(wall, p, ":"); secs = 0; for (i = 1; i <= k; i++) secs = secs * 60 + p[i]
+		cpu = u + s
+		printf "| %s | %d | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f |", n, w, pk, c, secs, cpu, pk / secs, c / secs, pk / cpu, c / cpu, rss / 1024
+	}')")
+	echo "${rows[-1]}" >&2
+}
+
+sensor_row "keep-alive" "$tmp/keepalive.pcap" 1
+sensor_row "keep-alive" "$tmp/keepalive.pcap" 2
+sensor_row "${open} open" "$tmp/open.pcap" 1
+sensor_row "${open} open" "$tmp/open.pcap" 2
+sensor_secs=$(awk -F'|' 'NR == 1 {gsub(/ /, "", $6); print $6}' <<<"${rows[0]}")
+sensor_calls=$(awk -F'|' 'NR == 1 {gsub(/ /, "", $5); print $5}' <<<"${rows[0]}")
+
+tshark_row="tshark not installed"
+if command -v tshark >/dev/null; then
+	run tshark tshark -r "$tmp/keepalive.pcap" -Y http.request -T fields -e http.request.uri
+	tcalls=$(wc -l <"$tmp/tshark.out")
+	f="$tmp/tshark.txt"
+	wall=$(field "$f" '.*Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)')
+	user=$(field "$f" '.*User time \(seconds\): (.*)')
+	sys=$(field "$f" '.*System time \(seconds\): (.*)')
+	rss=$(field "$f" '.*Maximum resident set size \(kbytes\): (.*)')
+	tshark_row=$(awk -v c="$tcalls" -v wall="$wall" -v u="$user" -v s="$sys" -v rss="$rss" -v ss="$sensor_secs" -v sc="$sensor_calls" 'BEGIN {
+		k = split(wall, p, ":"); secs = 0; for (i = 1; i <= k; i++) secs = secs * 60 + p[i]
+		printf "| %d | %.2f | %.2f | %.0f | %s | %.1fx |", c, secs, u + s, rss / 1024, sc, secs / ss
+	}')
+	echo "$tshark_row" >&2
+fi
+
+section=$(cat <<MD
+## Sensor
+
+Measured by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD).
+Machine: $(nproc) cores ($(lscpu | sed -nE 's/^Model name: *//p' | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); $(go version | cut -d' ' -f3).
+Captures from \`go run ./scripts/benchcap\`: "keep-alive" is ${conns} connections × ${calls} calls
+(request, response, ACK: three frames a call, small JSON bodies); "${open} open" is ${open} connections
+× ${opencalls} calls, all opened before the first request and closed after the last.
+
+Command: \`apiscope sensor --pcap F --out /dev/null --workers N\`, under \`/usr/bin/time -v\`.
+"per CPU s" divides by user + system time, which is what one core does; wall-clock rates on a
+shared machine understate it.
+
+| capture | workers | packets | calls | wall s | CPU s | packets/s (wall) | calls/s (wall) | packets per CPU s | calls per CPU s | peak RSS MiB |
+|---|---|---|---|---|---|---|---|---|---|---|
+$(printf '%s\n' "${rows[@]}")
+
+tshark on the keep-alive capture: \`tshark -r F -Y http.request -T fields -e http.request.uri\`
+
+| tshark calls | wall s | CPU s | peak RSS MiB | sensor calls (1 worker) | sensor speed-up (wall) |
+|---|---|---|---|---|---|
+$tshark_row
+MD
+)
+
+doc=docs/BENCHMARKS.md
+mkdir -p docs
+[[ -f $doc ]] || printf '# Benchmarks\n\n' >"$doc"
+# Replace the Sensor section (from "## Sensor" to the next "## " heading) or append it.
+awk -v sec="$section" '
+	/^## / { if (skip) skip = 0; if ($0 == "## Sensor") { print sec; print ""; skip = 1; done = 1; next } }
+	!skip { print }
+	END { if (!done) { print ""; print sec } }
+' "$doc" >"$tmp/doc.md"
+mv "$tmp/doc.md" "$doc"
+echo "wrote the Sensor section of $doc" >&2
