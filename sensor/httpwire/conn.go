@@ -36,6 +36,12 @@ type Conn struct {
 	q    []*entry // pending requests in order; q[head:] are live
 	head int
 
+	// lostResps counts responses that came (or were lost in a gap) while no request
+	// awaited one, since the last response paired with a seen request. A request lost in
+	// a gap, reported later, takes one of them instead of the next response: gaps and
+	// data of the two sides do not reach the parser in capture order.
+	lostResps int
+
 	upgraded bool // 101 or CONNECT 2xx: later bytes are not HTTP
 	ended    bool
 	logged   bool
@@ -153,7 +159,12 @@ func (c *Conn) lostMessage(s *side, ts time.Time) bool {
 		e := &entry{placeholder: true, reqDone: true}
 		e.tx.Req, e.tx.ClientSide = &e.req, s.id
 		e.req.TS = ts
+		if c.lostResps > 0 {
+			c.lostResps--
+			e.answered, e.respDone, e.respLost = true, true, true
+		}
 		c.push(e)
+		c.tryEmit()
 		return true
 	}
 	if !s.fed && !c.sides[c.client].cleanStart {
@@ -161,7 +172,8 @@ func (c *Conn) lostMessage(s *side, ts time.Time) bool {
 	}
 	e := c.firstUnanswered()
 	if e == nil {
-		return false
+		c.lostResps = min(c.lostResps+1, c.lim.maxPending)
+		return true
 	}
 	e.answered, e.respDone, e.respLost = true, true, true
 	e.req.Partial = true
@@ -280,7 +292,7 @@ func (c *Conn) tryEmit() {
 
 func (c *Conn) emitEntry(e *entry) {
 	if e.placeholder {
-		if e.respDone {
+		if e.respDone && !e.respLost {
 			mUnmatched.Inc()
 		}
 		return

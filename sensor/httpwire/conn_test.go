@@ -633,3 +633,37 @@ func playFull(cfg *Config, script []ev, splitEv, splitAt, chunk int) string {
 	out := playWith(cfg, script, splitEv, splitAt, chunk, full)
 	return strings.Join(out, "\n")
 }
+
+// A response that begins before its request did answers an unseen request.
+func TestConnCausalPairing(t *testing.T) {
+	c, out := collect(nil)
+	c.Feed(1, []byte(okBody), t0)                                     // answers a request sent before capture
+	c.Feed(0, []byte("GET /a HTTP/1.1\r\n\r\n"), t0.Add(time.Second)) // fed late, sent later
+	c.Feed(1, []byte("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"), t0.Add(2*time.Second))
+	c.End(t0.Add(3 * time.Second))
+	if len(*out) != 1 || (*out)[0].Resp == nil || (*out)[0].Resp.BodyBytes != 1 {
+		t.Fatalf("got %v; want /a paired with the second response", *out)
+	}
+
+	// Data and gaps of the two sides are not reported in capture order: a response seen
+	// while no request waited is the answer to a request whose loss is reported later.
+	c, out = collect(nil)
+	c.Feed(0, []byte("GET /a HTTP/1.1\r\n\r\n"), t0)
+	c.Feed(1, []byte(okBody), t0)
+	c.Feed(1, []byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"), t0) // for the lost request
+	c.Gap(0, 22, t0)
+	c.Feed(0, []byte("GET /b HTTP/1.1\r\n\r\n"), t0)
+	c.Feed(1, []byte(okBody), t0)
+	c.End(t0)
+	var got []string
+	for _, tx := range *out {
+		got = append(got, describe(tx))
+	}
+	want := []string{
+		`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		`c0 GET "/b" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

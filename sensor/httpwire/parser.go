@@ -467,8 +467,12 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 	method := ""
 	if e == nil {
 		mUnmatched.Inc()
+		c.lostResps = min(c.lostResps+1, c.lim.maxPending)
 	} else {
 		e.answered = true
+		if !e.placeholder {
+			c.lostResps = 0 // pairing is back on solid ground
+		}
 		method = e.req.Method
 		r := &e.resp
 		r.TS = s.msgTS
