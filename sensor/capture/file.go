@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -93,6 +94,9 @@ func (s *FileSource) open() error {
 		s.pcap.SetSnaplen(maxFrameLen)
 		s.lt = s.pcap.LinkType()
 	case magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a:
+		// With mixed link types pcapgo does not read ahead to the first interface, so
+		// LinkType is taken from the first interface description block here.
+		s.lt = ngFirstLinkType(br)
 		s.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		switch {
 		case errors.Is(err, io.EOF):
@@ -100,13 +104,33 @@ func (s *FileSource) open() error {
 			s.err = io.EOF
 		case err != nil:
 			return fmt.Errorf("pcapng header: %w", err)
-		default:
-			s.lt = s.ng.LinkType()
 		}
 	default:
 		return fmt.Errorf("%w: magic %x", ErrUnknownFormat, magic)
 	}
 	return nil
+}
+
+// ngFirstLinkType peeks at a pcapng file's section header and, when the next block is
+// an interface description, returns its link type; 0 (NULL) when it cannot tell.
+func ngFirstLinkType(br *bufio.Reader) layers.LinkType {
+	hdr, err := br.Peek(12)
+	if err != nil {
+		return 0
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if binary.BigEndian.Uint32(hdr[8:12]) == 0x1a2b3c4d {
+		bo = binary.BigEndian
+	}
+	shbLen := int(bo.Uint32(hdr[4:8]))
+	if shbLen < 28 || shbLen > readBufSize-16 {
+		return 0
+	}
+	b, err := br.Peek(shbLen + 10)
+	if err != nil || bo.Uint32(b[shbLen:shbLen+4]) != 1 { // interface description block
+		return 0
+	}
+	return layers.LinkType(bo.Uint16(b[shbLen+8 : shbLen+10]))
 }
 
 func isPcapMagic(m []byte) bool {
