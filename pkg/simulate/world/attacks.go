@@ -227,7 +227,7 @@ func (w *World) attackerClient(a *attack, kind string) *Client {
 	c := w.newClient(ck, 0, a.rng)
 	c.ID = "attacker-" + a.id[4:]
 	c.Benign = false
-	c.Principal = fmt.Sprintf("u-%06d", 900000+int(hash64(w.seed, c.ID)%99999))
+	c.Principal = w.userPrincipal(c.Index)
 	if c.Kind == scenario.KindAgent {
 		c.Actor = "agent-" + c.ID
 	}

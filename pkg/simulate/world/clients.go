@@ -139,7 +139,7 @@ func (w *World) newClient(ck *scenario.ClientKind, n int, rng *rand.Rand) *Clien
 	switch ck.Kind {
 	case scenario.KindUser:
 		c.rttUS = int64(logUniform(rng, scenario.Range{4000, 90000}))
-		c.Principal = fmt.Sprintf("u-%06d", 100000+int(hash64(w.seed, c.ID)%800000))
+		c.Principal = w.userPrincipal(c.Index)
 		c.scope = "openid profile orders:read orders:write payments"
 	case scenario.KindPartner:
 		c.rttUS = int64(logUniform(rng, scenario.Range{8000, 40000}))
@@ -158,6 +158,14 @@ func (w *World) newClient(ck *scenario.ClientKind, n int, rng *rand.Rand) *Clien
 		c.closeConns = rng.IntN(2) == 0
 	}
 	return c
+}
+
+// userPrincipal derives a user's JWT sub from its index: a bijection onto 800000 ids
+// (7919 is coprime with 800000), so no two clients share one and attackers' accounts
+// look like everyone else's.
+func (w *World) userPrincipal(index int) string {
+	off := hash64(w.seed, w.sc.Name) % 800000
+	return fmt.Sprintf("u-%06d", 100000+(uint64(index)*7919+off)%800000)
 }
 
 // forUser makes agent c act for user u: sub = u's principal, act.sub = the agent.

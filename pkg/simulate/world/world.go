@@ -177,6 +177,9 @@ func (w *World) buildPopulation() {
 // Run produces every call in capture-time order, calling emit for each. emit must not
 // keep the Call or its slices. It stops early when ctx is done or emit fails.
 func (w *World) Run(ctx context.Context, emit func(*Call) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	n := 0
 	for w.actors.Len() > 0 {
 		a := w.actors[0]

@@ -1,0 +1,227 @@
+package simulate_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/evaluate"
+	"github.com/apiscope/apiscope/pkg/simulate"
+	"github.com/apiscope/apiscope/pkg/simulate/scenario"
+	"github.com/apiscope/apiscope/pkg/simulate/truth"
+	"github.com/apiscope/apiscope/sensor"
+	"github.com/apiscope/apiscope/sensor/capture"
+)
+
+func generate(t *testing.T, scen string, seed uint64) (simulate.Result, string) {
+	t.Helper()
+	dir := t.TempDir()
+	res, err := simulate.Generate(context.Background(), simulate.Options{Seed: seed, Scale: "small", Scenario: scen, OutDir: dir})
+	if err != nil {
+		t.Fatalf("Generate(%s, seed %d): %v", scen, seed, err)
+	}
+	return res, dir
+}
+
+func TestSameSeedSameBytes(t *testing.T) {
+	for _, scen := range scenario.Builtins() {
+		t.Run(scen, func(t *testing.T) {
+			_, a := generate(t, scen, 42)
+			_, b := generate(t, scen, 42)
+			for _, f := range []string{simulate.PcapFile, simulate.TruthFile, simulate.LabelsFile} {
+				x, _ := os.ReadFile(filepath.Join(a, f))
+				y, _ := os.ReadFile(filepath.Join(b, f))
+				if len(x) == 0 || !bytes.Equal(x, y) {
+					t.Errorf("%s: two runs with seed 42 differ (%d vs %d bytes)", f, len(x), len(y))
+				}
+			}
+			_, c := generate(t, scen, 43)
+			x, _ := os.ReadFile(filepath.Join(a, simulate.TruthFile))
+			y, _ := os.ReadFile(filepath.Join(c, simulate.TruthFile))
+			if bytes.Equal(x, y) {
+				t.Errorf("seeds 42 and 43 gave the same truth")
+			}
+		})
+	}
+}
+
+func TestLabelsAgreeWithTruth(t *testing.T) {
+	for _, scen := range scenario.Builtins() {
+		t.Run(scen, func(t *testing.T) {
+			res, dir := generate(t, scen, 7)
+			l, err := truth.ReadLabels(filepath.Join(dir, simulate.LabelsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Calls < 2000 || res.Calls > 20000 {
+				t.Errorf("small scale made %d calls; want a few thousand", res.Calls)
+			}
+			if len(l.Incidents) < len(scenario.AttackTypes) {
+				t.Errorf("%d incidents; want at least one of each of %d attack types", len(l.Incidents), len(scenario.AttackTypes))
+			}
+			if len(l.BenignClients) < 50 {
+				t.Errorf("%d benign clients; want a population", len(l.BenignClients))
+			}
+			f, err := os.Open(filepath.Join(dir, simulate.TruthFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			perInc := map[string]int{}
+			var n int
+			prev := l.Start
+			bad, err := truth.ReadCalls(f, func(c *truth.Call) {
+				n++
+				if c.TS.Before(prev) {
+					t.Errorf("truth out of order at line %d", n)
+				}
+				prev = c.TS
+				if c.Incident != "" {
+					perInc[c.Incident]++
+				}
+			})
+			if err != nil || bad != 0 {
+				t.Fatalf("read truth: %v, %d bad lines", err, bad)
+			}
+			if int64(n) != l.Calls {
+				t.Errorf("truth has %d calls, labels say %d", n, l.Calls)
+			}
+			types := map[string]bool{}
+			for _, inc := range l.Incidents {
+				types[inc.Type] = true
+				if perInc[inc.ID] != inc.Calls || inc.Calls == 0 {
+					t.Errorf("%s: labels say %d calls, truth has %d", inc.ID, inc.Calls, perInc[inc.ID])
+				}
+				if inc.Start.Before(l.CleanUntil) || inc.End.Before(inc.Start) || inc.End.After(l.End) {
+					t.Errorf("%s: window %v..%v outside the attack period %v..%v", inc.ID, inc.Start, inc.End, l.CleanUntil, l.End)
+				}
+				if len(inc.IPs) == 0 || len(inc.Kinds) == 0 || inc.Description == "" {
+					t.Errorf("%s: missing ips, kinds or description", inc.ID)
+				}
+			}
+			for _, at := range scenario.AttackTypes {
+				if !types[at] {
+					t.Errorf("no incident of type %s", at)
+				}
+			}
+		})
+	}
+}
+
+// TestTsharkDecodes checks the capture with an independent dissector: every request in
+// truth.jsonl is decoded, and nothing is malformed.
+func TestTsharkDecodes(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tshark is required under CI=true (scripts/deps.sh installs it)")
+		}
+		t.Skip("tshark not installed; scripts/deps.sh installs it")
+	}
+	for _, scen := range scenario.Builtins() {
+		t.Run(scen, func(t *testing.T) {
+			res, dir := generate(t, scen, 3)
+			pcap := filepath.Join(dir, simulate.PcapFile)
+			out, err := exec.Command("tshark", "-n", "-r", pcap, "-Y", "http.request", "-T", "fields", "-e", "frame.number").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			if got := int64(strings.Count(string(out), "\n")); got != res.Calls {
+				t.Errorf("tshark decoded %d requests; truth has %d", got, res.Calls)
+			}
+			out, err = exec.Command("tshark", "-n", "-r", pcap, "-Y", "_ws.malformed || _ws.expert.severity >= error").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			if s := strings.TrimSpace(string(out)); s != "" {
+				lines := strings.Split(s, "\n")
+				t.Errorf("tshark reports %d malformed or error packets, first: %s", len(lines), lines[0])
+			}
+		})
+	}
+}
+
+type collectSink struct{ buf bytes.Buffer }
+
+func (s *collectSink) Write(c *models.APICall) error {
+	b, err := models.AppendAPICallJSON(nil, c)
+	s.buf.Write(b)
+	return err
+}
+func (s *collectSink) Close() error { return nil }
+
+// TestSensorFindsCalls replays the capture through the sensor pipeline and requires at
+// least 99.9% of the calls with their status.
+func TestSensorFindsCalls(t *testing.T) {
+	for _, scen := range scenario.Builtins() {
+		t.Run(scen, func(t *testing.T) {
+			_, dir := generate(t, scen, 11)
+			src, err := capture.OpenFile(filepath.Join(dir, simulate.PcapFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			sink := &collectSink{}
+			if _, err := sensor.Run(context.Background(), sensor.Config{Workers: 2}, src, sink); err != nil {
+				t.Fatalf("sensor.Run: %v", err)
+			}
+			tf, err := os.Open(filepath.Join(dir, simulate.TruthFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tf.Close()
+			rep, err := evaluate.CompareCalls(tf, &sink.buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.FoundShare < 0.999 || rep.StatusAgreement < 0.999 || rep.Extras > rep.Truth/1000 {
+				var b strings.Builder
+				_ = rep.WriteText(&b)
+				t.Errorf("sensor found too little:\n%s", b.String())
+			}
+		})
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		o    simulate.Options
+		want string
+	}{
+		{"no dir", simulate.Options{}, "output directory"},
+		{"bad scale", simulate.Options{OutDir: dir, Scale: "huge"}, "unknown scale"},
+		{"bad scenario", simulate.Options{OutDir: dir, Scenario: filepath.Join(dir, "missing.yaml")}, "neither a built-in"},
+	}
+	for _, c := range cases {
+		_, err := simulate.Generate(context.Background(), c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v; want it to mention %q", c.name, err, c.want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := simulate.Generate(ctx, simulate.Options{OutDir: dir, Scale: "small"})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Generate: err = %v; want context.Canceled", err)
+	}
+}
+
+func BenchmarkGenerateSmall(b *testing.B) {
+	b.ReportAllocs()
+	dir := b.TempDir()
+	for i := 0; i < b.N; i++ {
+		res, err := simulate.Generate(context.Background(), simulate.Options{Seed: uint64(i), Scale: "small", OutDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(res.Calls), "calls/op")
+		b.SetBytes(res.Bytes)
+	}
+}
