@@ -153,9 +153,9 @@ func NewPublisher(cfg PublisherConfig, log *zap.Logger) (*Publisher, error) {
 		Topic: c.Topic,
 		// Murmur2 is the Java client's default partitioner: a client id maps to the same
 		// partition whichever client library produced it.
-		Balancer:     &kafka.Murmur2Balancer{},
-		BatchSize:    c.BatchMessages,
-		BatchBytes:   c.BatchBytes,
+		Balancer:   &kafka.Murmur2Balancer{},
+		BatchSize:  c.BatchMessages,
+		BatchBytes: c.BatchBytes,
 		// The send loop does the waiting (BatchTimeout) and hands kafka-go whole
 		// batches: kafka-go must send each at once rather than linger again.
 		BatchTimeout: time.Microsecond,

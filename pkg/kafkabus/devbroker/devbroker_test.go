@@ -42,7 +42,8 @@ func TestAnyClientCanUseIt(t *testing.T) {
 		}
 	}
 
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: kafkabus.TopicCalls, BatchTimeout: 5 * time.Millisecond}
+	// RequireAll: kafka-go defaults to no acknowledgement, and the broker stops right after.
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: kafkabus.TopicCalls, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll}
 	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte("hello")}); err != nil {
 		t.Fatalf("WriteMessages: %v", err)
 	}
