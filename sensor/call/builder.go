@@ -113,7 +113,8 @@ func (b *Builder) Templater() *template.Templater { return b.templates }
 
 // Build fills out from tx, the transaction of the connection between client and server.
 // out is overwritten entirely. tx is not retained; out's strings may share memory with
-// tx's (strings are immutable).
+// tx's (strings are immutable). The template is the static one (classifier, OpenAPI,
+// loaded templates); Learn later applies online learning in output order.
 func (b *Builder) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
 	*out = models.APICall{}
 	if tx == nil || tx.Req == nil {
@@ -145,12 +146,7 @@ func (b *Builder) Build(tx *httpwire.Transaction, client, server netip.AddrPort,
 	if out.Host == "" {
 		out.Host = authority
 	}
-	var tr template.Result
-	if resp := tx.Resp; resp != nil && !resp.TS.IsZero() {
-		tr = b.templates.Template(out.Host, req.Method, originPath, resp.TS)
-	} else {
-		tr = b.templates.Lookup(out.Host, req.Method, originPath, req.TS)
-	}
+	tr := b.templates.Static(out.Host, req.Method, originPath)
 	out.Template, out.Shadow = tr.Template, tr.Shadow
 
 	out.ReqBytes = req.BodyBytes
@@ -206,6 +202,46 @@ func addrString(a netip.Addr) string {
 		return ""
 	}
 	return a.Unmap().String()
+}
+
+// Learn applies online template learning to c, a call made by Build, and records it for
+// learning. Call it from one goroutine in output order (Sink does): the learned templates
+// then depend only on the capture, not on how many workers built the calls. Safe for
+// concurrent use, but concurrent callers make learning depend on their scheduling.
+func (b *Builder) Learn(c *models.APICall) {
+	originPath, _ := splitAbsolute(c.Path)
+	tr := b.templates.Template(c.Host, c.Method, originPath, c.TS)
+	c.Template, c.Shadow = tr.Template, tr.Shadow
+}
+
+// Sink is what the sensor writes calls to: Write in output order from one goroutine,
+// Close once at the end. The sensor's Sink has the same methods.
+type Sink interface {
+	Write(c *models.APICall) error
+	Close() error
+}
+
+// WrapSink returns a Sink that applies Learn to every call before passing it to next,
+// and on Close saves the learned templates (when a templates file is configured) and
+// closes next. This is where the sensor's ordered output stage meets the learner.
+func (b *Builder) WrapSink(next Sink) Sink { return &learningSink{b: b, next: next} }
+
+type learningSink struct {
+	b    *Builder
+	next Sink
+}
+
+func (s *learningSink) Write(c *models.APICall) error {
+	s.b.Learn(c)
+	return s.next.Write(c)
+}
+
+func (s *learningSink) Close() error {
+	err := s.b.SaveTemplates()
+	if cerr := s.next.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // SaveTemplates writes the learned templates to the templates file (replacing it

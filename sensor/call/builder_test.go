@@ -139,8 +139,10 @@ func TestBuildOpenAPIShadow(t *testing.T) {
 
 func TestTemplatesFileRoundTrip(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "templates.json")
-	cfg := Config{TemplatesFile: file, Template: template.Config{Threshold: 3, LearnDelay: -1}}
+	cfg := Config{TemplatesFile: file, Template: template.Config{Threshold: 3}}
 	b := newBuilder(t, cfg)
+	sink := &memSink{}
+	ws := b.WrapSink(sink)
 	for i := 0; i < 8; i++ {
 		tx := &httpwire.Transaction{
 			Req:  &httpwire.Request{TS: t0.Add(time.Duration(i) * time.Second), Method: "GET", URI: fmt.Sprintf("/teams/team%c/members", 'a'+i), Header: hdr("Host", "api.example")},
@@ -148,9 +150,18 @@ func TestTemplatesFileRoundTrip(t *testing.T) {
 		}
 		var c models.APICall
 		b.Build(tx, client, server, &c)
+		if c.Template != c.Path {
+			t.Fatalf("Build applied learning: %q", c.Template)
+		}
+		if err := ws.Write(&c); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
+	if got := sink.calls[7].Template; got != "/teams/{param}/members" {
+		t.Errorf("learned in output stage: %q; want /teams/{param}/members", got)
+	}
+	if err := ws.Close(); err != nil || !sink.closed {
+		t.Fatalf("close: %v, next closed %v", err, sink.closed)
 	}
 	again := newBuilder(t, cfg)
 	var c models.APICall
@@ -163,6 +174,14 @@ func TestTemplatesFileRoundTrip(t *testing.T) {
 		t.Error("broken templates file accepted")
 	}
 }
+
+type memSink struct {
+	calls  []models.APICall
+	closed bool
+}
+
+func (s *memSink) Write(c *models.APICall) error { s.calls = append(s.calls, *c); return nil }
+func (s *memSink) Close() error                  { s.closed = true; return nil }
 
 func TestKeyFromStateFile(t *testing.T) {
 	dir := t.TempDir()
@@ -183,6 +202,8 @@ func TestKeyFromStateFile(t *testing.T) {
 // TestBuildConcurrent runs Build from several goroutines (go test -race).
 func TestBuildConcurrent(t *testing.T) {
 	b := newBuilder(t, Config{Template: template.Config{Threshold: 4}})
+	ws := b.WrapSink(&memSink{})
+	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -201,6 +222,9 @@ func TestBuildConcurrent(t *testing.T) {
 					t.Errorf("no fingerprint")
 					return
 				}
+				mu.Lock()
+				ws.Write(&c)
+				mu.Unlock()
 			}
 		}(w)
 	}
@@ -238,4 +262,18 @@ func BenchmarkBuildParallel(b *testing.B) {
 			bl.Build(tx, client, server, &c)
 		}
 	})
+}
+
+func BenchmarkLearn(b *testing.B) {
+	bl := newBuilder(b, Config{})
+	calls := make([]models.APICall, 64)
+	for i := range calls {
+		calls[i] = models.APICall{TS: t0.Add(time.Duration(i) * time.Millisecond), Method: "GET", Host: "shop.example.com",
+			Path: fmt.Sprintf("/api/v2/customers/c%c%c/orders", 'a'+i%26, 'a'+i/26)}
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		c := calls[i%len(calls)]
+		bl.Learn(&c)
+	}
 }

@@ -30,24 +30,20 @@
 // # Determinism
 //
 // The sensor builds calls on several workers, and the same capture must give the same
-// templates with 1 or N of them. A shared learner alone would not: which call is first to
-// see a merge would depend on scheduling. So a merge is a function of capture time, not
-// of arrival order: a position keeps the Threshold+1 distinct values with the earliest
-// first-seen timestamps (a set independent of the order observations arrive in), the
-// merge time is the latest of those, and a call at capture time t renders the position
-// as {param} only if the merge time is before t - LearnDelay. Every observation that can
-// affect a call's template therefore has a timestamp at least LearnDelay older than the
-// call's. Output is identical for any number of workers as long as no worker hands over a
-// call more than LearnDelay (capture time, default 30s) after another worker handed over
-// a later one; calls that arrive later than that are counted in
-// apiscope_template_late_total, which stays 0 whenever the guarantee held. The cost is
-// that a merge takes effect LearnDelay of capture time after it is learned.
+// templates with 1 or N of them. Learning makes a call's template depend on the calls
+// seen before it, so it is kept out of the workers: they call Static, which applies only
+// what is fixed during a run (classifier, OpenAPI documents, loaded templates), and the
+// sensor's ordered output stage, one goroutine that sees every call in an order that does
+// not depend on the number of workers, calls Template. Output is then identical for any
+// worker count by construction.
 //
-// The clock passed to Template should be when the call became known on its worker, so
-// that workers advance together: the sensor passes the response's first byte. A call
-// emitted long after its time (no response, flushed at an idle timeout) goes through
-// Lookup instead: it is templated with what was learned before its time and teaches
-// nothing, so it cannot arrive late.
+// Template is also safe for concurrent callers, and the learned state does not depend on
+// the order calls arrive in: a position keeps the Threshold+1 distinct values with the
+// earliest first-seen capture times (a set independent of arrival order), the merge time
+// is the latest of those, and a call at capture time t renders the position as {param}
+// only if the merge time is before t - LearnDelay. Concurrent callers that never run
+// more than LearnDelay of capture time apart therefore get the same results as one
+// caller; a call that arrives later than that is counted in apiscope_template_late_total.
 //
 // # OpenAPI
 //

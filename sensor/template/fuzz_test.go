@@ -30,7 +30,7 @@ func FuzzTemplate(f *testing.F) {
 		"/users/alice@example.com/keys", "//", "/a//b/", "*", "/x/123.json", "/p/{param}"} {
 		f.Add(s)
 	}
-	tp, err := New(Config{Threshold: 3, LearnDelay: -1})
+	tp, err := New(Config{Threshold: 3, LearnDelay: 0})
 	if err != nil {
 		f.Fatal(err)
 	}

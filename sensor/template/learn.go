@@ -164,14 +164,14 @@ func (l *learner) existingHost(name string) *hostState {
 	return l.hosts[name]
 }
 
-// advance moves the watermark to ts and reports whether ts is late: earlier than the
-// watermark by more than the learning delay, so decisions already taken may not have
-// seen it (output may then depend on scheduling).
+// advance moves the watermark to ts and reports whether ts is late: with a learning
+// delay, earlier than the watermark by more than the delay, so decisions already taken
+// may not have seen it (output may then depend on scheduling).
 func (l *learner) advance(ts int64) (late bool) {
 	for {
 		w := l.watermark.Load()
 		if ts <= w {
-			return w != math.MinInt64 && ts < w-l.delay
+			return l.delay > 0 && w != math.MinInt64 && ts < w-l.delay
 		}
 		if l.watermark.CompareAndSwap(w, ts) {
 			return false
@@ -179,15 +179,17 @@ func (l *learner) advance(ts int64) (late bool) {
 	}
 }
 
-// step observes value at the position keyed by key (unless !learn) and reports whether
-// a call at ts renders that position as {param}.
-func (l *learner) step(h *hostState, key []byte, value string, ts int64, learn bool) bool {
+// step observes value at the position keyed by key and reports whether a call at ts
+// renders that position as {param}. In modeStatic it observes nothing and reports only
+// loaded positions.
+func (l *learner) step(h *hostState, key []byte, value string, ts int64, mode int) bool {
 	s := &h.stripes[maphash.Bytes(l.seed, key)%hostStripes]
 	s.mu.Lock()
 	p := s.keys[string(key)]
-	if p == nil && !learn {
+	if mode == modeStatic {
+		loaded := p != nil && p.crossAt == always
 		s.mu.Unlock()
-		return false
+		return loaded
 	}
 	if p == nil {
 		if h.nkeys.Load() >= l.maxKeysByHost || l.nkeys.Load() >= l.maxKeys {
@@ -200,7 +202,7 @@ func (l *learner) step(h *hostState, key []byte, value string, ts int64, learn b
 		p = &position{values: make(map[string]int64, 4), crossAt: notFull}
 		s.keys[string(key)] = p
 	}
-	if learn && p.observe(value, ts, l.limit) {
+	if p.observe(value, ts, l.limit) {
 		l.generation.Add(1)
 		l.m.learned.Inc()
 	}

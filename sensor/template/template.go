@@ -17,9 +17,9 @@ type Config struct {
 	// learned to be {param}. Zero means 32. Negative disables learning.
 	Threshold int
 	// LearnDelay is how long, in capture time, a learned merge waits before it applies:
-	// a call at time t uses what was learned from calls before t-LearnDelay. It is the
-	// slack that makes output independent of worker scheduling (see doc.go). Zero means
-	// 30s; negative means no delay.
+	// a call at time t uses what was learned from calls before t-LearnDelay. Zero means
+	// none. A delay gives Template callers that run in parallel slack in how far apart
+	// they may run without changing the output (see doc.go, Determinism).
 	LearnDelay time.Duration
 	// MaxHosts caps the hosts learned about. Zero means 1024.
 	MaxHosts int
@@ -37,12 +37,7 @@ type Config struct {
 }
 
 func (c *Config) threshold() int { return cmp.Or(c.Threshold, 32) }
-func (c *Config) learnDelay() time.Duration {
-	if c.LearnDelay < 0 {
-		return 0
-	}
-	return cmp.Or(c.LearnDelay, 30*time.Second)
-}
+func (c *Config) learnDelay() time.Duration { return c.LearnDelay }
 func (c *Config) maxHosts() int       { return cmp.Or(c.MaxHosts, 1024) }
 func (c *Config) maxKeysPerHost() int { return cmp.Or(c.MaxKeysPerHost, 4096) }
 func (c *Config) maxKeys() int        { return cmp.Or(c.MaxKeys, 65536) }
@@ -52,6 +47,9 @@ func (c *Config) maxSegments() int    { return cmp.Or(c.MaxSegments, 16) }
 func (c *Config) Validate() error {
 	if c.MaxHosts < 0 || c.MaxKeysPerHost < 0 || c.MaxKeys < 0 || c.MaxSegments < 0 {
 		return errors.New("template caps must not be negative")
+	}
+	if c.LearnDelay < 0 {
+		return errors.New("template learning delay must not be negative")
 	}
 	return nil
 }
@@ -96,24 +94,32 @@ func New(cfg Config) (*Templater, error) {
 
 // Template returns the template of path (the request path without query) for a call to
 // host with method at capture time ts, and records the call for learning. host is the
-// Host header as sent (case and port are ignored). ts is the learning clock: it should
-// advance the same way on every worker (the sensor passes the time the call became
-// known, its response's first byte).
+// Host header as sent (case and port are ignored).
+//
+// Template is safe for concurrent use, but learning makes each result depend on the
+// calls templated before it: for output that does not depend on scheduling, call it from
+// one goroutine in a deterministic order (the sensor does so in its ordered output
+// stage), or give LearnDelay enough slack (doc.go, Determinism).
 //
 // The returned string is path itself when nothing was replaced, so the common case does
 // not allocate.
 func (t *Templater) Template(host, method, path string, ts time.Time) Result {
-	return t.template(host, method, path, ts, true)
+	return t.template(host, method, path, ts, modeLearn)
 }
 
-// Lookup is Template without learning: the call is templated with what was learned
-// before ts - LearnDelay and leaves no trace. The sensor uses it for calls emitted long
-// after their time (no response, flushed at a timeout), which would otherwise arrive late.
-func (t *Templater) Lookup(host, method, path string, ts time.Time) Result {
-	return t.template(host, method, path, ts, false)
+// Static returns the template of path from what does not change while templating: the
+// classifier, the OpenAPI documents and loaded templates. It neither learns nor reads
+// what was learned online, so its result is the same from any goroutine at any time.
+func (t *Templater) Static(host, method, path string) Result {
+	return t.template(host, method, path, time.Time{}, modeStatic)
 }
 
-func (t *Templater) template(host, method, path string, ts time.Time, learn bool) Result {
+const (
+	modeLearn = iota
+	modeStatic
+)
+
+func (t *Templater) template(host, method, path string, ts time.Time, mode int) Result {
 	if path == "" {
 		path = "/"
 	}
@@ -126,19 +132,21 @@ func (t *Templater) template(host, method, path string, ts time.Time, learn bool
 		}
 		if covered {
 			res.Shadow = true
-			t.m.shadow.Inc()
+			if mode == modeLearn {
+				t.m.shadow.Inc()
+			}
 		}
 		if found { // path documented, method not: keep the documented template
 			res.Template = tmpl
 			return res
 		}
 	}
-	res.Template = t.heuristic(hostKey, method, path, ts, learn)
+	res.Template = t.heuristic(hostKey, method, path, ts, mode)
 	return res
 }
 
 // heuristic classifies each segment and applies learned merges.
-func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, learn bool) string {
+func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode int) string {
 	if path[0] != '/' {
 		return path // "*" (OPTIONS) or an authority: nothing to template
 	}
@@ -148,7 +156,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, learn 
 		if !ts.IsZero() {
 			tsn = ts.UnixNano()
 		}
-		if learn {
+		if mode == modeLearn {
 			h = t.learn.host(hostKey)
 			if t.learn.advance(tsn) {
 				t.m.late.Inc()
@@ -179,7 +187,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, learn 
 		case c.IsID():
 			buf = append(buf, '/')
 			buf = append(buf, ID...)
-		case h != nil && seg != "" && c == Literal && i < t.maxSeg && t.learn.step(h, buf, seg, tsn, learn):
+		case h != nil && seg != "" && c == Literal && i < t.maxSeg && t.learn.step(h, buf, seg, tsn, mode):
 			buf = append(buf, '/')
 			buf = append(buf, Param...)
 		default:

@@ -118,7 +118,7 @@ func TestLearnMergesGrowingPosition(t *testing.T) {
 // TestLearnNestedPositions: once /repos/{param} is learned, the next position is learned
 // among all owners' repositories.
 func TestLearnNestedPositions(t *testing.T) {
-	tp := newT(t, Config{Threshold: 3, LearnDelay: -1})
+	tp := newT(t, Config{Threshold: 3, LearnDelay: 0})
 	for i := 0; i < 10; i++ {
 		tp.Template("h", "GET", fmt.Sprintf("/repos/owner%c/proj%c", 'a'+i, 'a'+i), t0.Add(time.Duration(i)*time.Second))
 	}
@@ -128,7 +128,7 @@ func TestLearnNestedPositions(t *testing.T) {
 }
 
 func TestVersionNeverLearned(t *testing.T) {
-	tp := newT(t, Config{Threshold: 2, LearnDelay: -1})
+	tp := newT(t, Config{Threshold: 2, LearnDelay: 0})
 	for i := 1; i < 10; i++ {
 		tp.Template("h", "GET", fmt.Sprintf("/api/v%d/ping", i), t0.Add(time.Duration(i)*time.Second))
 	}
@@ -210,7 +210,7 @@ func TestLearnOrderIndependent(t *testing.T) {
 
 func TestLearnBoundedMemory(t *testing.T) {
 	reg := metrics.NewRegistry()
-	tp := newT(t, Config{Threshold: 4, LearnDelay: -1, MaxHosts: 2, MaxKeysPerHost: 10, MaxKeys: 15, Metrics: reg})
+	tp := newT(t, Config{Threshold: 4, LearnDelay: 0, MaxHosts: 2, MaxKeysPerHost: 10, MaxKeys: 15, Metrics: reg})
 	for i := 0; i < 1000; i++ {
 		tp.Template(fmt.Sprintf("h%d", i%5), "GET", fmt.Sprintf("/a%c/b%c/c%c", 'a'+i%26, 'a'+i/26%26, 'a'+i%7), t0.Add(time.Duration(i)))
 	}
@@ -242,7 +242,7 @@ func TestLearnBoundedMemory(t *testing.T) {
 }
 
 func TestSaveLoad(t *testing.T) {
-	tp := newT(t, Config{Threshold: 3, LearnDelay: -1})
+	tp := newT(t, Config{Threshold: 3, LearnDelay: 0})
 	for i := 0; i < 10; i++ {
 		tp.Template("API.example.com", "GET", fmt.Sprintf("/users/u%c/repos/r%c", 'a'+i, 'a'+i), t0.Add(time.Duration(i)*time.Second))
 		tp.Template("API.example.com", "GET", fmt.Sprintf("/users/u%c/repos/r%c", 'a'+i, 'b'+i), t0.Add(time.Duration(i)*time.Second))
@@ -387,18 +387,31 @@ func TestOpenAPIErrors(t *testing.T) {
 	}
 }
 
-func TestLookupDoesNotLearn(t *testing.T) {
-	tp := newT(t, Config{Threshold: 2, LearnDelay: -1})
+func TestStaticIgnoresOnlineLearning(t *testing.T) {
+	tp := newT(t, Config{Threshold: 2})
 	for i := 0; i < 10; i++ {
-		tp.Lookup("h", "GET", fmt.Sprintf("/u/n%c", 'a'+i), t0.Add(time.Duration(i)))
+		tp.Static("h", "GET", fmt.Sprintf("/u/n%c", 'a'+i))
 	}
 	if got := tp.Template("h", "GET", "/u/zz", t0.Add(time.Hour)).Template; got != "/u/zz" {
-		t.Errorf("Lookup learned: %q", got)
+		t.Errorf("Static learned: %q", got)
 	}
 	for i := 0; i < 10; i++ {
 		tp.Template("h", "GET", fmt.Sprintf("/u/n%c", 'a'+i), t0.Add(time.Duration(i)))
 	}
-	if got := tp.Lookup("h", "GET", "/u/zz", t0.Add(time.Hour)).Template; got != "/u/{param}" {
-		t.Errorf("Lookup does not apply what was learned: %q", got)
+	if got := tp.Template("h", "GET", "/u/zz", t0.Add(time.Hour)).Template; got != "/u/{param}" {
+		t.Errorf("Template did not learn: %q", got)
+	}
+	if got := tp.Static("h", "GET", "/u/zz").Template; got != "/u/zz" {
+		t.Errorf("Static applies what was learned online: %q", got)
+	}
+	if got := tp.Static("h", "GET", "/u/42").Template; got != "/u/{id}" {
+		t.Errorf("Static does not classify: %q", got)
+	}
+	// Loaded templates do apply.
+	if err := tp.Load(strings.NewReader(`{"format":1,"hosts":{"h":{"GET":["/teams/{param}"]}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := tp.Static("h", "GET", "/teams/red").Template; got != "/teams/{param}" {
+		t.Errorf("Static ignores loaded templates: %q", got)
 	}
 }
