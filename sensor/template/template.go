@@ -36,12 +36,12 @@ type Config struct {
 	Metrics *metrics.Registry
 }
 
-func (c *Config) threshold() int { return cmp.Or(c.Threshold, 32) }
+func (c *Config) threshold() int            { return cmp.Or(c.Threshold, 32) }
 func (c *Config) learnDelay() time.Duration { return c.LearnDelay }
-func (c *Config) maxHosts() int       { return cmp.Or(c.MaxHosts, 1024) }
-func (c *Config) maxKeysPerHost() int { return cmp.Or(c.MaxKeysPerHost, 4096) }
-func (c *Config) maxKeys() int        { return cmp.Or(c.MaxKeys, 65536) }
-func (c *Config) maxSegments() int    { return cmp.Or(c.MaxSegments, 16) }
+func (c *Config) maxHosts() int             { return cmp.Or(c.MaxHosts, 1024) }
+func (c *Config) maxKeysPerHost() int       { return cmp.Or(c.MaxKeysPerHost, 4096) }
+func (c *Config) maxKeys() int              { return cmp.Or(c.MaxKeys, 65536) }
+func (c *Config) maxSegments() int          { return cmp.Or(c.MaxSegments, 16) }
 
 // Validate reports a negative cap.
 func (c *Config) Validate() error {
