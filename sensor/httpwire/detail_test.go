@@ -254,3 +254,28 @@ func TestConnMisuse(t *testing.T) {
 	}
 	NewConn(nil, nil).Feed(0, []byte("GET / HTTP/1.1\r\n\r\n"+okBody), t0) // nil emit is allowed
 }
+
+// TestConnResyncLinear feeds lines built to make a naive resync scan quadratic: many
+// offsets that start a method, and a line that only fails late. 16 MiB must take well
+// under the time a quadratic scan would (minutes).
+func TestConnResyncLinear(t *testing.T) {
+	lines := []string{
+		strings.Repeat("GET ", DefaultMaxStartLine/4-4) + "HTTP/1.1\n",
+		strings.Repeat("G", DefaultMaxStartLine-10) + " HTTP/1.1\n",
+		"\x00" + strings.Repeat("GET\x01", DefaultMaxStartLine/4-4) + " HTTP/1.1\n",
+		strings.Repeat("HTTP/1.", DefaultMaxStartLine/7-1) + "\n",
+	}
+	start := time.Now()
+	for _, l := range lines {
+		c, _ := collect(nil)
+		c.Feed(1, []byte("\x00junk\n"), t0) // resynchronising from here on
+		b := []byte(l)
+		for range 256 {
+			c.Feed(1, b, t0)
+		}
+		c.End(t0)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("resynchronising over %d MiB took %v", 4*256*DefaultMaxStartLine>>20, d)
+	}
+}

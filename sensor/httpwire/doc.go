@@ -30,9 +30,15 @@
 //
 // Bytes that are not a start line where one is expected (a capture that began mid-body,
 // garbage, a body whose framing was lost) are skipped up to the next plausible request or
-// status line, counted. A gap in a body is skipped and marks the message Partial; a gap in
-// a header section keeps the message with what was parsed, marks it Partial and
-// resynchronises. Past a limit the message is recorded with Truncated and parsing goes on
+// status line, counted; a start line glued to the tail of such bytes is found too. A gap
+// in a body is skipped and marks the message Partial; a gap in a header section keeps the
+// message with what was parsed, marks it Partial and resynchronises.
+//
+// Pairing is kept in step across gaps: when lost bytes held the start of a response, the
+// oldest unanswered request is emitted without one (Partial); when they held a request, a
+// placeholder takes its place in the queue so that its response, if seen, is counted
+// rather than paired with the next request. A response never pairs with a request whose
+// first byte was captured after the response's. Past a limit the message is recorded with Truncated and parsing goes on
 // at the next message boundary. A response without a pending request (capture started
 // mid-stream) is counted, not emitted. Every one of these paths increments a counter of
 // metrics.Default (see metrics.go); none panics.

@@ -18,15 +18,15 @@ var knownMethods = [...]string{
 	"CHECKIN", "MKREDIRECTREF", "UPDATEREDIRECTREF",
 }
 
-// methodStart marks bytes that begin a known method, to keep the resync scan cheap.
-var methodStart [256]bool
+// methodsByFirst lists the known methods by first byte, to keep the resync scan cheap.
+var methodsByFirst [256][]string
 
 // tchar is RFC 9110's token character set.
 var tchar [256]bool
 
 func init() {
 	for _, m := range knownMethods {
-		methodStart[m[0]] = true
+		methodsByFirst[m[0]] = append(methodsByFirst[m[0]], m)
 	}
 	for c := '0'; c <= '9'; c++ {
 		tchar[c] = true
@@ -249,20 +249,8 @@ func findStart(line []byte, wantReq, wantResp, resyncing bool) (int, int) {
 	}
 	best, kind := -1, kindNone
 	if wantReq {
-		// A request line ends with its version: without one no offset can match.
-		end := len(line)
-		for end > 0 && isSpace(line[end-1]) {
-			end--
-		}
-		if end >= 8 && isVersion(line[end-8:end]) {
-			for p := 1; p < end-8; p++ {
-				if methodStart[line[p]] {
-					if _, ok := parseRequestLine(line[p:], methodKnown); ok {
-						best, kind = p, kindRequest
-						break
-					}
-				}
-			}
+		if p := findGluedRequest(line); p > 0 {
+			best, kind = p, kindRequest
 		}
 	}
 	if wantResp {
@@ -284,6 +272,51 @@ func findStart(line []byte, wantReq, wantResp, resyncing bool) (int, int) {
 		}
 	}
 	return best, kind
+}
+
+// findGluedRequest returns the offset past 0 where a request line with a known method
+// begins, or -1. It is linear in the line: only offsets after the last control byte can
+// start a valid line, and the method is checked before the line is parsed.
+func findGluedRequest(line []byte) int {
+	end := len(line)
+	for end > 0 && isSpace(line[end-1]) {
+		end--
+	}
+	va := end - 8
+	if va < 2 || !isVersion(line[va:end]) || !isSpace(line[va-1]) {
+		return -1 // a request line ends with its version
+	}
+	from := 1
+	for i := va - 1; i >= 0; i-- {
+		if c := line[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			from = max(from, i+1)
+			break
+		}
+	}
+	for p := from; p < va; p++ {
+		m := knownMethodAt(line[p:va])
+		if m == 0 || !isSpace(line[p+m]) {
+			continue
+		}
+		if _, ok := parseRequestLine(line[p:], methodKnown); ok {
+			return p
+		}
+	}
+	return -1
+}
+
+// knownMethodAt returns the length of the known method b starts with (followed by more
+// bytes), or 0.
+func knownMethodAt(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	for _, k := range methodsByFirst[b[0]] {
+		if len(b) > len(k) && string(b[:len(k)]) == k && !tchar[b[len(k)]] {
+			return len(k)
+		}
+	}
+	return 0
 }
 
 // truncatedRequest recognises the head of a request line longer than the limit: a known

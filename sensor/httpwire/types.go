@@ -54,9 +54,11 @@ type Request struct {
 	BodyBytes int64
 	// Body is the body's first Config.BodyPrefix bytes (decoded); nil when off.
 	Body []byte
-	// Partial is set when a capture gap hit this message.
+	// Partial is set when a capture gap hit this message, when the connection ended
+	// before its body did, or when its response was lost in a gap (Resp is then nil).
 	Partial bool
-	// Truncated is set when a header limit cut the message short.
+	// Truncated is set when a limit (header bytes or count, request line, chunk line)
+	// cut the message short.
 	Truncated bool
 }
 
