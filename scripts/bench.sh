@@ -66,6 +66,7 @@ sensor_row "${open} open" "$tmp/open.pcap" 1
 sensor_row "${open} open" "$tmp/open.pcap" 2
 sensor_secs=$(awk -F'|' 'NR == 1 {gsub(/ /, "", $6); print $6}' <<<"${rows[0]}")
 sensor_calls=$(awk -F'|' 'NR == 1 {gsub(/ /, "", $5); print $5}' <<<"${rows[0]}")
+sensor_cpu=$(awk -F'|' 'NR == 1 {gsub(/ /, "", $7); print $7}' <<<"${rows[0]}")
 
 tshark_row="tshark not installed"
 if command -v tshark >/dev/null; then
@@ -76,9 +77,9 @@ if command -v tshark >/dev/null; then
 	user=$(field "$f" '.*User time \(seconds\): (.*)')
 	sys=$(field "$f" '.*System time \(seconds\): (.*)')
 	rss=$(field "$f" '.*Maximum resident set size \(kbytes\): (.*)')
-	tshark_row=$(awk -v c="$tcalls" -v wall="$wall" -v u="$user" -v s="$sys" -v rss="$rss" -v ss="$sensor_secs" -v sc="$sensor_calls" 'BEGIN {
+	tshark_row=$(awk -v c="$tcalls" -v wall="$wall" -v u="$user" -v s="$sys" -v rss="$rss" -v ss="$sensor_secs" -v sc="$sensor_calls" -v scpu="$sensor_cpu" 'BEGIN {
 		k = split(wall, p, ":"); secs = 0; for (i = 1; i <= k; i++) secs = secs * 60 + p[i]
-		printf "| %d | %.2f | %.2f | %.0f | %s | %.1fx |", c, secs, u + s, rss / 1024, sc, secs / ss
+		printf "| %d | %.2f | %.2f | %.0f | %s | %.1fx | %.1fx |", c, secs, u + s, rss / 1024, sc, secs / ss, (u + s) / scpu
 	}')
 	echo "$tshark_row" >&2
 fi
@@ -102,8 +103,8 @@ $(printf '%s\n' "${rows[@]}")
 
 tshark on the keep-alive capture: \`tshark -r F -Y http.request -T fields -e http.request.uri\`
 
-| tshark calls | wall s | CPU s | peak RSS MiB | sensor calls (1 worker) | sensor speed-up (wall) |
-|---|---|---|---|---|---|
+| tshark calls | wall s | CPU s | peak RSS MiB | sensor calls (1 worker) | sensor speed-up (wall) | sensor speed-up (CPU) |
+|---|---|---|---|---|---|---|
 $tshark_row
 MD
 )

@@ -16,6 +16,7 @@ import (
 	"github.com/apiscope/apiscope/pkg/logging"
 	"github.com/apiscope/apiscope/pkg/metrics"
 	"github.com/apiscope/apiscope/sensor"
+	"github.com/apiscope/apiscope/sensor/call"
 	"github.com/apiscope/apiscope/sensor/capture"
 	"github.com/apiscope/apiscope/sensor/publish"
 )
@@ -108,6 +109,20 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 			return err
 		}
 		cfg.Builder = b
+	} else {
+		// Default identity and templates; the fingerprint key comes from the state file.
+		b, err := call.NewBuilder(call.Config{}, log)
+		if err != nil {
+			return err
+		}
+		cfg.Builder = b
+	}
+	if c, ok := cfg.Builder.(io.Closer); ok {
+		defer func() {
+			if err := c.Close(); err != nil {
+				log.Warn("closing the call builder", zap.Error(err))
+			}
+		}()
 	}
 
 	var sinks []sensor.Sink
@@ -141,6 +156,10 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 	sink := sensor.Sink(teeSink(sinks))
 	if len(sinks) == 1 {
 		sink = sinks[0]
+	}
+	if w, ok := cfg.Builder.(interface{ WrapSink(call.Sink) call.Sink }); ok {
+		// Templates are learned in output order, so they do not depend on the workers.
+		sink = w.WrapSink(sink)
 	}
 
 	var src capture.Source
