@@ -123,8 +123,8 @@ func TestLiveCaptureOnLoopback(t *testing.T) {
 		do("GET", fmt.Sprintf("/api/items/%d?x=%d", i, i), nil, 200, -1)
 	}
 	do("POST", "/api/upload", bytes.Repeat([]byte("a"), 3<<20), 200, -1) // large request body
-	do("GET", "/big/5000000", nil, 200, 5000000)                          // large response body
-	do("GET", "/chunked/50", nil, 200, -1)                                // chunked response
+	do("GET", "/big/5000000", nil, 200, 5000000)                         // large response body
+	do("GET", "/chunked/50", nil, 200, -1)                               // chunked response
 	do("GET", "/missing", nil, 404, -1)
 	do("PUT", "/api/items/7", []byte(`{"name":"seven"}`), 200, -1)
 
