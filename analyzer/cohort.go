@@ -97,7 +97,7 @@ const (
 	maxRoleGroups = 32
 	// roleJoin is the least share of a client's endpoints that must be common in a group
 	// (used by half its members) for the client to join it.
-	roleJoin = 0.75
+	roleJoin = 0.6
 	// roleMinMembers is the group size from which its function set is trusted.
 	roleMinMembers = 5
 )
@@ -149,4 +149,25 @@ func (c *cohort) noteRoleEndpoint(p *Profile, ep uint32) {
 		return
 	}
 	c.Roles[p.Role-1].EPClients[ep]++
+}
+
+// otherRoleShare returns the largest share of ep's use among the role groups (of any
+// kind, with at least minMembers members, three of them using ep) other than the client's
+// own: how much ep is the core function of some other role.
+func otherRoleShare(cohorts []*cohort, p *Profile, ep uint32, minMembers uint32) (share float64, kind uint8, members uint32) {
+	for k, c := range cohorts {
+		for gi, g := range c.Roles {
+			if uint8(k) == p.Kind && uint8(gi+1) == p.Role || g.Members < minMembers {
+				continue
+			}
+			n := g.EPClients[ep]
+			if n < 3 {
+				continue
+			}
+			if s := float64(n) / float64(g.Members); s > share {
+				share, kind, members = s, uint8(k), g.Members
+			}
+		}
+	}
+	return share, kind, members
 }

@@ -6,11 +6,12 @@ import (
 	"github.com/apiscope/apiscope/models"
 )
 
-// newEndpointDetector flags a client calling an endpoint it never called that lies
-// outside its cohort's function set: the population knows the endpoint, but almost no
-// client of this kind uses it (broken function-level authorisation: a user calling admin
-// functions, an agent reaching for tools it was never given). Endpoints new to everyone are
-// the shadow detector's.
+// newEndpointDetector flags a client calling an endpoint it never called that is the
+// function of another role (broken function-level authorisation: a user calling admin
+// functions, an agent reaching for another agent's tools). The endpoint is known to the
+// population, almost no client of the caller's role group and kind uses it, and it is
+// core to some other role group. An endpoint merely rare everywhere (a feature few use)
+// gives at most a low-severity note. Endpoints new to everyone are the shadow detector's.
 type newEndpointDetector struct{}
 
 func init() { Register("newendpoint", true, func(*Config) Detector { return newEndpointDetector{} }) }
@@ -18,9 +19,15 @@ func init() { Register("newendpoint", true, func(*Config) Detector { return newE
 func (newEndpointDetector) Name() string { return "newendpoint" }
 
 const (
-	bflaMaxShare    = 0.05 // at most this share of the cohort uses it
-	bflaMaxAllShare = 0.25 // and at most this share of all clients
-	bflaMinCohort   = 10
+	bflaMaxShare     = 0.02 // at most this share of the client's role group and kind uses it
+	bflaOtherRole    = 0.25 // at least this share of another role group uses it
+	bflaMinCohort    = 10
+	bflaMinRoleGroup = 5
+	// A role group of the caller's own kind counts as another role only with these.
+	bflaSameKindRole    = 0.6
+	bflaSameKindMembers = 10
+	bflaSameKindShare   = 0.01
+	rareNoteShare       = 0.005
 )
 
 func (newEndpointDetector) Inspect(x *Context) {
@@ -29,23 +36,38 @@ func (newEndpointDetector) Inspect(x *Context) {
 	if !o.NewEndpoint || !o.PopWarm || o.PopNew || c.Status == 404 || c.Status == 0 {
 		return
 	}
-	co := x.pop.Cohorts[x.Profile.Kind]
-	if co.Clients < bflaMinCohort || o.Share > bflaMaxShare || o.AllShare > bflaMaxAllShare {
+	p := x.Profile
+	co := x.pop.Cohorts[p.Kind]
+	kindShare := co.share(o.EP)
+	if co.Clients < bflaMinCohort || o.Share > bflaMaxShare || kindShare > bflaMaxShare {
 		return
 	}
-	sev := models.SeverityMedium
-	if c.Status < 300 && o.Share == 0 {
+	other, otherKind, otherMembers := otherRoleShare(x.pop.Cohorts[:], p, o.EP, bflaMinRoleGroup)
+	// Another kind's role group (agents' tools, partners' API) needs less evidence than a
+	// group of the same kind, which must be large, use it widely, and the caller's kind
+	// hardly at all (admins among users).
+	another := other >= bflaOtherRole && otherKind != p.Kind ||
+		other >= bflaSameKindRole && otherMembers >= bflaSameKindMembers && kindShare <= bflaSameKindShare
+	sev := models.SeverityLow
+	switch {
+	case another && c.Status < 300:
 		sev = models.SeverityHigh
+	case another:
+		sev = models.SeverityMedium
+	case o.Share > rareNoteShare:
+		return
 	}
 	x.Emit(Signal{
-		Kind: models.KindNewEndpointForClient, Score: (bflaMaxShare - o.Share) / bflaMaxShare * 2, Severity: sev,
-		Summary: fmt.Sprintf("%s (%s) called %s, which %.1f%% of %s clients and %.1f%% of all clients use (answered %d)",
-			x.Profile.ClientID, KindName(x.Profile.Kind), x.endpointName(o.EP), 100*o.Share, KindName(x.Profile.Kind), 100*o.AllShare, c.Status),
+		Kind: models.KindNewEndpointForClient, Score: max(other/bflaOtherRole, 0.1), Severity: sev,
+		Summary: fmt.Sprintf("%s (%s) called %s for the first time; %.1f%% of its role and %.1f%% of %s clients use it, but %.0f%% of a %s role group of %d do (answered %d)",
+			p.ClientID, KindName(p.Kind), x.endpointName(o.EP), 100*o.Share, 100*kindShare, KindName(p.Kind), 100*other, KindName(otherKind), otherMembers, c.Status),
 		Evidence: map[string]any{
 			"endpoint": x.endpointName(o.EP), "status": c.Status,
-			"baseline": map[string]any{"cohort": KindName(x.Profile.Kind), "cohort_share": figure(o.Share), "all_share": figure(o.AllShare),
-				"cohort_clients": co.Clients, "role_group_members": o.RoleMembers, "client_endpoints": len(x.Profile.Endpoints)},
-			"observed": map[string]any{"endpoint_new_for_client": true},
+			"baseline": map[string]any{"cohort": KindName(p.Kind), "role_share": figure(o.Share), "kind_share": figure(kindShare),
+				"all_share": figure(o.AllShare), "cohort_clients": co.Clients, "role_group_members": o.RoleMembers,
+				"client_endpoints": len(p.Endpoints)},
+			"observed": map[string]any{"endpoint_new_for_client": true, "other_role_share": figure(other),
+				"other_role_kind": KindName(otherKind), "other_role_members": otherMembers},
 		},
 	})
 }

@@ -8,9 +8,9 @@ import (
 	"github.com/apiscope/apiscope/models"
 )
 
-// scopeDetector flags a client whose set of endpoints keeps widening after it settled:
-// several endpoints new for it within half an hour (an agent reaching for more and more
-// tools), and bearer tokens whose scope claim grew. Endpoints the whole population is
+// scopeDetector flags an agent or integration whose set of endpoints keeps widening
+// after it settled: several endpoints new for it within half an hour (an agent reaching for
+// more and more tools), and bearer tokens whose scope claim grew. Endpoints the whole population is
 // adopting do not count.
 type scopeDetector struct{}
 
@@ -18,10 +18,9 @@ func init() { Register("scope", true, func(*Config) Detector { return scopeDetec
 
 func (scopeDetector) Name() string { return "scope" }
 
-const (
-	scopeNew      = 3 // decayed new endpoints, thirty-minute half-life
-	scopeNewHuman = 5
-)
+// scopeNew is the number of decayed new endpoints (thirty-minute half-life) that makes
+// drift.
+const scopeNew = 3
 
 func (scopeDetector) Inspect(x *Context) {
 	o := x.Obs
@@ -43,10 +42,12 @@ func (scopeDetector) Inspect(x *Context) {
 	if !o.NewEndpoint || o.PopAdopted || c.Status >= 400 || c.Status == 0 {
 		return
 	}
-	thr := float64(scopeNew)
-	if p.Kind == KindHuman || p.Kind == KindAnonymous {
-		thr = scopeNewHuman
+	// People explore an application's features over days; drift is about automated
+	// callers whose tool set was fixed.
+	if p.Kind != KindAgent && p.Kind != KindIntegration {
+		return
 	}
+	thr := float64(scopeNew)
 	v := x.counter(cNewEP)
 	if v < thr {
 		return

@@ -33,11 +33,13 @@ func (shadowDetector) Inspect(x *Context) {
 		})
 		return
 	}
-	if !o.PopWarm || !o.PopNew || o.Familiar || !o.NewEndpoint || c.Status == 0 || c.Status >= 400 {
+	if !o.PopWarm || !o.PopNew || o.Familiar || c.Status == 0 || c.Status >= 400 {
 		return
 	}
+	// One call to an endpoint nobody else uses may be a rare feature: low. Every further
+	// call adds to the incident, whose persistence makes it an alert.
 	x.Emit(Signal{
-		Kind: models.KindShadowEndpoint, Score: 1, Severity: models.SeverityMedium, Hold: true, AdoptionEP: o.EP,
+		Kind: models.KindShadowEndpoint, Score: 1, Severity: models.SeverityLow, Hold: true, AdoptionEP: o.EP,
 		Summary: fmt.Sprintf("%s called %s, an endpoint no other client used before (first seen %s, answered %d)",
 			x.Profile.ClientID, x.endpointName(o.EP), time.Unix(0, e.FirstSeen).UTC().Format(time.RFC3339), c.Status),
 		Evidence: map[string]any{"endpoint": x.endpointName(o.EP), "host": e.Host, "status": c.Status, "source": "inventory",

@@ -149,7 +149,7 @@ func (e *Engine) describe(p *Profile) map[string]any {
 		"last_seen": time.Unix(0, p.Last).UTC().Format(time.RFC3339Nano), "calls": p.N,
 		"endpoints": eps, "ips": seenList(&p.IPs), "user_agents": seenList(&p.UAs),
 		"status_mix": map[string]float32{"2xx": p.Status[0], "3xx": p.Status[1], "4xx": p.Status[2], "5xx": p.Status[3], "none": p.Status[4]},
-		"hours_utc": p.Hours, "peaks": peaks, "response_p50_bytes": figure(p.sizeQuantile(0.5)),
+		"hours_utc":  p.Hours, "peaks": peaks, "response_p50_bytes": figure(p.sizeQuantile(0.5)),
 		"response_p99_bytes": figure(p.sizeQuantile(0.99)), "mean_surprisal_bits": figure(float64(p.Surprise)),
 		"acts_for_others": p.Actor != "",
 	}

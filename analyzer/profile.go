@@ -31,8 +31,8 @@ func KindName(k uint8) string {
 }
 
 var agentMarkers = []string{"agent", "langchain", "openai", "gpt", "claude", "anthropic", "llm", "mcp", "autogen", "crewai", "copilot"}
-var scriptMarkers = []string{"python", "curl", "go-http", "java/", "node-fetch", "axios", "wget", "ruby", "perl", "libwww", "httpclient", "okhttp", "postman", "powershell", "aiohttp", "httpx", "requests"}
-var humanMarkers = []string{"mozilla", "android", "iphone", "ipad", "ios", "dalvik", "cfnetwork", "mobile"}
+var scriptMarkers = []string{"python", "curl", "go-http", "java/", "node-fetch", "axios", "wget", "ruby", "perl", "libwww", "httpclient", "postman", "powershell", "aiohttp", "httpx", "requests"}
+var humanMarkers = []string{"mozilla", "android", "iphone", "ipad", "ios", "dalvik", "cfnetwork", "mobile", "okhttp"}
 
 // inferKind classifies a client from one call. Order matters: an actor claim or an
 // agent-like user agent wins, then the credential type, then the user agent.
