@@ -292,18 +292,18 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-// quantile returns the q-quantile (nearest rank) of xs, or -1 for none.
+// quantile returns the q-quantile of xs with linear interpolation between closest ranks
+// (the median of two values is their mean), or -1 for none.
 func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return -1
 	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
-	i := int(math.Ceil(q*float64(len(s)))) - 1
-	if i < 0 {
-		i = 0
-	}
-	return s[i]
+	pos := q * float64(len(s)-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, len(s)-1)
+	return s[lo] + (pos-float64(lo))*(s[hi]-s[lo])
 }
 
 // Summary is the report's last line, for scripts.
