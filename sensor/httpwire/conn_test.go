@@ -455,6 +455,30 @@ var connTests = []struct {
 		},
 	},
 	{
+		name: "status line over limit",
+		cfg:  &Config{MaxStartLine: 32},
+		script: []ev{
+			req("GET / HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 503 " + strings.Repeat("busy ", 20) + "\r\nContent-Length: 3\r\n\r\nabc" + okBody),
+		},
+		want: []string{
+			`c0 GET "/" HTTP/1.1 req=0 -> 503 HTTP/1.1 resp=3 truncated`,
+			`c0 GET "/2" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "long garbage lines are skipped",
+		cfg:  &Config{MaxStartLine: 32},
+		script: []ev{
+			req("GET /1 HTTP/1.1\r\n\r\n" + strings.Repeat("\x01binary", 30) + "\nGET /2 HTTP/1.1\r\n\r\n"),
+			resp(okBody + strings.Repeat("z", 100) + "\n" + okBody),
+		},
+		want: []string{
+			`c0 GET "/1" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/2" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
 		name:   "chunk line over limit keeps the size",
 		cfg:    &Config{MaxChunkLine: 16},
 		script: []ev{req("GET / HTTP/1.1\r\n\r\n"), resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;" + strings.Repeat("e", 40) + "\r\nabc\r\n0\r\n\r\n")},

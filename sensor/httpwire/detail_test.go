@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/apiscope/apiscope/pkg/metrics"
 )
 
@@ -277,5 +280,21 @@ func TestConnResyncLinear(t *testing.T) {
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("resynchronising over %d MiB took %v", 4*256*DefaultMaxStartLine>>20, d)
+	}
+}
+
+// TestConnLogsOnce checks that a connection logs its first parse error, reason and side
+// only, and stays quiet after.
+func TestConnLogsOnce(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	c, _ := collect(&Config{Logger: zap.New(core)})
+	c.Feed(0, []byte("GET / HTTP/1.1\r\nno colon\r\nalso none\r\n\r\n\x00junk\r\n"), t0)
+	c.End(t0)
+	if logs.Len() != 1 {
+		t.Fatalf("%d log entries; want 1", logs.Len())
+	}
+	e := logs.All()[0]
+	if e.Message != "http parse error" || e.ContextMap()["reason"] != "bad_header_line" {
+		t.Fatalf("logged %q %v", e.Message, e.ContextMap())
 	}
 }
