@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -43,6 +44,10 @@ type Builder struct {
 	file      string
 	log       *zap.Logger
 	noReq     *metrics.Counter
+
+	saveMu   sync.Mutex
+	saved    bool   // the file holds generation savedGen
+	savedGen uint64 // what was last written or loaded
 }
 
 // NewBuilder resolves the fingerprint key, loads the OpenAPI documents and the saved
@@ -103,6 +108,7 @@ func NewBuilder(cfg Config, log *zap.Logger) (*Builder, error) {
 				return nil, fmt.Errorf("%s: %w", b.file, err)
 			}
 			log.Info("templates loaded", zap.String("file", b.file), zap.Uint64("generation", tp.Generation()))
+			b.saved, b.savedGen = true, tp.Generation()
 		}
 	}
 	return b, nil
@@ -245,9 +251,16 @@ func (s *learningSink) Close() error {
 }
 
 // SaveTemplates writes the learned templates to the templates file (replacing it
-// atomically). It does nothing when no file is configured.
+// atomically). It does nothing when no file is configured or nothing was learned since
+// the file was last written or loaded.
 func (b *Builder) SaveTemplates() error {
 	if b.file == "" {
+		return nil
+	}
+	b.saveMu.Lock()
+	defer b.saveMu.Unlock()
+	gen := b.templates.Generation()
+	if b.saved && gen == b.savedGen {
 		return nil
 	}
 	var buf bytes.Buffer
@@ -270,7 +283,8 @@ func (b *Builder) SaveTemplates() error {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("cannot write templates file: %w", werr)
 	}
-	b.log.Info("templates saved", zap.String("file", b.file), zap.Uint64("generation", b.templates.Generation()))
+	b.saved, b.savedGen = true, gen
+	b.log.Info("templates saved", zap.String("file", b.file), zap.Uint64("generation", gen))
 	return nil
 }
 
