@@ -97,7 +97,7 @@ func (s *FileSource) open() error {
 		// With mixed link types pcapgo does not read ahead to the first interface, so
 		// LinkType is taken from the first interface description block here.
 		s.lt = ngFirstLinkType(br)
-		s.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		s.ng, err = pcapgo.NewNgReader(&ngGuard{r: br}, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		switch {
 		case errors.Is(err, io.EOF):
 			// A section without any interface holds no frames: an empty capture.

@@ -217,6 +217,18 @@ func TestFileSourceDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The first enhanced packet block of the pcapng file, to damage its lengths.
+	epb := 0
+	for off := 0; off+8 <= len(ng); off += int(binary.LittleEndian.Uint32(ng[off+4:])) {
+		if binary.LittleEndian.Uint32(ng[off:]) == 6 {
+			epb = off
+			break
+		}
+	}
+	hugeCaplen := append([]byte(nil), ng...)
+	binary.LittleEndian.PutUint32(hugeCaplen[epb+20:], 0xfffffff0)
+	shortBlock := append([]byte(nil), ng...)
+	binary.LittleEndian.PutUint32(shortBlock[epb+4:], 8)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write(good)
@@ -232,6 +244,8 @@ func TestFileSourceDamaged(t *testing.T) {
 		{"cut after a record header", good[:rec(3)+16], 3, ErrTruncated},
 		{"impossible capture length", corrupt, 7, nil},
 		{"pcapng cut", ng[:len(ng)/2], -1, ErrTruncated},
+		{"pcapng impossible capture length", hugeCaplen, 0, nil},
+		{"pcapng impossible block length", shortBlock, 0, nil},
 		{"gzip cut", gz.Bytes()[:gz.Len()-30], -1, nil},
 	}
 	for _, tc := range tests {
@@ -263,6 +277,35 @@ func TestFileSourceDamaged(t *testing.T) {
 				t.Errorf("capture errors counter did not move")
 			}
 		})
+	}
+}
+
+func TestPcapngHugeSnaplen(t *testing.T) {
+	ng, err := os.ReadFile(corpusPath(t, "zeek__http_cooper-grill-dvwa.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shbLen := int(binary.LittleEndian.Uint32(ng[4:]))
+	if binary.LittleEndian.Uint32(ng[shbLen:]) != 1 {
+		t.Fatal("no interface block after the section header")
+	}
+	huge := append([]byte(nil), ng...)
+	binary.LittleEndian.PutUint32(huge[shbLen+12:], 0xffffffff)
+	p := filepath.Join(t.TempDir(), "huge-snaplen.pcapng")
+	os.WriteFile(p, huge, 0o644)
+	a, err := OpenFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenFile(corpusPath(t, "zeek__http_cooper-grill-dvwa.pcapng"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got, want := readAll(t, a), readAll(t, b)
+	if got.err != nil || got.frames != want.frames || got.bytes != want.bytes {
+		t.Errorf("with a 4 GiB snaplen: %d frames %d bytes err %v; want %d frames %d bytes", got.frames, got.bytes, got.err, want.frames, want.bytes)
 	}
 }
 
