@@ -98,6 +98,7 @@ func TestLiveCaptureOnLoopback(t *testing.T) {
 	var wants []want
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, DisableCompression: true}}
+	defer client.CloseIdleConnections()
 	do := func(method, uri string, body []byte, status int, respBytes int64) {
 		t.Helper()
 		var rd io.Reader
