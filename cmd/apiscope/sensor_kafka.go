@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/apiscope/apiscope/pkg/kafkabus"
+	"github.com/apiscope/apiscope/sensor"
 )
 
 // kafkaFlags are the sensor's Kafka options (--brokers and the flags beside it).
@@ -134,20 +135,30 @@ func kafkaSinkFromFlags(ctx context.Context, k *kafkaFlags, blocking bool, l *za
 	return p, nil
 }
 
-// registerSensorKafkaFlags adds the Kafka flags to the sensor command once.
-func registerSensorKafkaFlags(cmd *cobra.Command) {
-	if cmd.Flags().Lookup("brokers") != nil {
-		return
-	}
-	sensorKafka.register(cmd.Flags())
+// kafkaSink is the sensor's Kafka sink: the publisher, plus a summary of its counters
+// in the log when it closes (a --pcap run prints only the sensor's own counters).
+type kafkaSink struct {
+	*kafkabus.Publisher
+	log *zap.Logger
+}
+
+// Close flushes, closes and logs what reached Kafka and what did not.
+func (k kafkaSink) Close() error {
+	err := k.Publisher.Close()
+	st := k.Stats()
+	k.log.Info("kafka publisher closed", zap.Uint64("published", st.Published), zap.Uint64("bytes", st.Bytes),
+		zap.Uint64("dropped", st.DroppedTotal()), zap.Uint64("errors", st.Errors), zap.Uint64("retries", st.Retries))
+	return err
 }
 
 func init() {
-	// The sensor command registers itself in sensor.go, whose init runs first (files
-	// initialise in name order).
-	for _, c := range rootCmd.Commands() {
-		if c.Name() == "sensor" {
-			registerSensorKafkaFlags(c)
+	sensorKafka.register(sensorCmd.Flags())
+	sensorSinkHooks = append(sensorSinkHooks, func(cmd *cobra.Command) (sensor.Sink, error) {
+		// Reading a file applies backpressure (nothing dropped); live capture never waits.
+		p, err := kafkaSinkFromFlags(cmd.Context(), sensorKafka, sensorFlags.pcap != "", log)
+		if err != nil || p == nil {
+			return nil, err
 		}
-	}
+		return kafkaSink{Publisher: p, log: log}, nil
+	})
 }
