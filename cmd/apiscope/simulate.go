@@ -17,7 +17,8 @@ func init() {
 		Use:   "simulate --out DIR",
 		Short: "Write a labelled synthetic capture (pcap, truth.jsonl, labels.json)",
 		Long: "simulate runs a scenario's world of clients and attackers and writes DIR/traffic.pcap,\n" +
-			"DIR/truth.jsonl (every call) and DIR/labels.json (incidents and benign clients).\n" +
+			"DIR/truth.jsonl (every call), DIR/labels.json (incidents and benign clients) and\n" +
+			"DIR/openapi/<service>.json (the documented API, without its shadow endpoints).\n" +
 			"The same seed, scenario and scale always give the same bytes. Built-in scenarios: " +
 			strings.Join(scenario.Builtins(), ", ") + ".",
 		Example: "  apiscope simulate --out /tmp/sim --scale small --seed 7\n" +
@@ -39,6 +40,9 @@ func init() {
 			fmt.Fprintf(cmd.OutOrStdout(), "scenario=%s scale=%s calls=%d packets=%d bytes=%d incidents=%d elapsed=%.1fs\n%s\n%s\n%s\n",
 				res.Scenario, res.Scale, res.Calls, res.Packets, res.Bytes, res.Incidents, res.Elapsed.Seconds(),
 				res.PcapPath, res.TruthPath, res.LabelsPath)
+			for _, p := range res.OpenAPIPaths {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
 			return nil
 		},
 	}

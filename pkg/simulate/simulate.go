@@ -40,7 +40,8 @@ type Options struct {
 	// Scenario is a built-in name (scenario.Builtins) or a YAML file. Empty means
 	// "default".
 	Scenario string
-	// OutDir receives traffic.pcap, truth.jsonl and labels.json; it is created if missing.
+	// OutDir receives traffic.pcap, truth.jsonl, labels.json and openapi/<service>.json;
+	// it is created if missing.
 	OutDir string
 	// Log receives progress; nil means no logging.
 	Log *zap.Logger
@@ -58,6 +59,8 @@ type Result struct {
 	Elapsed time.Duration
 	// PcapPath, TruthPath and LabelsPath are the files written.
 	PcapPath, TruthPath, LabelsPath string
+	// OpenAPIPaths are the per-service OpenAPI documents (shadow endpoints left out).
+	OpenAPIPaths []string
 }
 
 var (
@@ -158,6 +161,9 @@ func Generate(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("write labels: %w", err)
 	}
 	res.Incidents = len(labels.Incidents)
+	if res.OpenAPIPaths, err = writeOpenAPI(o.OutDir, w.Services()); err != nil {
+		return res, err
+	}
 	res.Elapsed = time.Since(began)
 	log.Info("simulated", zap.Int64("calls", res.Calls), zap.Int64("packets", res.Packets),
 		zap.Int("incidents", res.Incidents), zap.Duration("elapsed", res.Elapsed))

@@ -17,6 +17,7 @@ import (
 	"github.com/apiscope/apiscope/pkg/simulate/truth"
 	"github.com/apiscope/apiscope/sensor"
 	"github.com/apiscope/apiscope/sensor/capture"
+	"github.com/apiscope/apiscope/sensor/template"
 )
 
 func generate(t *testing.T, scen string, seed uint64) (simulate.Result, string) {
@@ -223,5 +224,27 @@ func BenchmarkGenerateSmall(b *testing.B) {
 		}
 		b.ReportMetric(float64(res.Calls), "calls/op")
 		b.SetBytes(res.Bytes)
+	}
+}
+
+// TestOpenAPIDocuments: the per-service documents load in the sensor's OpenAPI reader and
+// leave the shadow endpoints out.
+func TestOpenAPIDocuments(t *testing.T) {
+	res, _ := generate(t, "default", 5)
+	if len(res.OpenAPIPaths) != 3 {
+		t.Fatalf("%d OpenAPI documents; want one per service (3)", len(res.OpenAPIPaths))
+	}
+	for _, p := range res.OpenAPIPaths {
+		spec, err := template.LoadOpenAPI(p)
+		if err != nil {
+			t.Fatalf("LoadOpenAPI(%s): %v", p, err)
+		}
+		if len(spec.Servers) != 1 || !strings.HasSuffix(spec.Servers[0].Host, ".example") {
+			t.Errorf("%s: servers %+v", p, spec.Servers)
+		}
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "debug_vars") || strings.Contains(string(b), "/v0/users") {
+			t.Errorf("%s documents a shadow endpoint", p)
+		}
 	}
 }

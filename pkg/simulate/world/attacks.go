@@ -60,6 +60,8 @@ type attack struct {
 	first, last      int64
 	ips              map[netip.Addr]bool
 	params           map[string]any
+	// stolen is the replayed bearer token, fixed at the first call.
+	stolen string
 }
 
 func (w *World) buildAttacks() error {
@@ -475,6 +477,12 @@ func (a *attack) fire(w *World, t int64) bool {
 	case scenario.AttackTokenReplay:
 		ep := a.eps[a.rng.IntN(len(a.eps))]
 		call = w.makeCall(a.c, src, ep, t, a.rng, -1, a.pool)
+		if a.stolen == "" {
+			a.stolen = call.AuthValue
+		}
+		if call.AuthHeader != "" {
+			call.AuthValue = a.stolen
+		}
 		call.UA = a.uas[0]
 		call.RTTUS = 60 * usPerMS
 	case scenario.AttackRetryStorm:

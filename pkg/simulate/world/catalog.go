@@ -318,3 +318,6 @@ func (sv *Service) outageAt(t int64) *outage {
 	}
 	return nil
 }
+
+// Shadow reports whether the endpoint is undocumented (left out of OpenAPI documents).
+func (ep *Endpoint) Shadow() bool { return ep.spec.Shadow }
