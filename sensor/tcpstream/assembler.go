@@ -318,9 +318,8 @@ func (f *streamFactory) New(_, _ gopacket.Flow, _ *layers.TCP, _ reassembly.Asse
 		return st
 	}
 	a.open++
-	mStreams.Inc()
-	a.cur = st
-	st.h = a.factory(st.conn)
+	// The Handler is made when the first byte or gap arrives: a connection seen only as
+	// bare ACKs (the last ACK after both FINs, scans) costs no parser.
 	return st
 }
 
@@ -392,16 +391,24 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 }
 
 func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
-	if s.h == nil {
+	if s.dead || s.discard || s.done {
 		return
 	}
 	a := s.a
-	a.cur = s
 	dir, _, end, skip := sg.Info()
 	side := 0
 	if dir == reassembly.TCPDirServerToClient {
 		side = 1
 	}
+	if s.h == nil {
+		if n, _ := sg.Lengths(); n == 0 && skip <= 0 && s.startGap[side] == 0 {
+			return
+		}
+		a.cur = s
+		mStreams.Inc()
+		s.h = a.factory(s.conn)
+	}
+	a.cur = s
 	ts := a.ts(ac)
 	if g := s.startGap[side]; g > 0 {
 		s.startGap[side] = 0
