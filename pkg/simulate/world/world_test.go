@@ -1,0 +1,158 @@
+package world
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/apiscope/apiscope/pkg/simulate/scenario"
+)
+
+func run(t *testing.T, name string, seed uint64, fn func(*Call)) *World {
+	t.Helper()
+	sc, err := scenario.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(sc, "small", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Run(context.Background(), func(c *Call) error { fn(c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+type claims struct {
+	Sub string `json:"sub"`
+	Azp string `json:"azp"`
+	Act struct {
+		Sub string `json:"sub"`
+	} `json:"act"`
+}
+
+func decodeJWT(t *testing.T, tok string) claims {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q is not header.payload.signature", tok)
+	}
+	var c claims
+	for i, p := range parts {
+		b, err := base64.RawURLEncoding.DecodeString(p)
+		if err != nil {
+			t.Fatalf("token part %d is not base64url: %v", i, err)
+		}
+		if i == 1 && json.Unmarshal(b, &c) != nil {
+			t.Fatalf("payload is not JSON: %s", b)
+		}
+	}
+	return c
+}
+
+// TestIdentities: bearer tokens carry what the truth says (principal = sub, actor =
+// act.sub or azp); benign clients keep their addresses and user agents; principals are
+// unique per client.
+func TestIdentities(t *testing.T) {
+	for _, name := range scenario.Builtins() {
+		t.Run(name, func(t *testing.T) {
+			ua := map[string]string{}
+			ips := map[string]map[string]bool{}
+			var last int64
+			var agentsForUsers, agents int
+			w := run(t, name, 9, func(c *Call) {
+				if c.TS < last {
+					t.Fatalf("calls out of order")
+				}
+				last = c.TS
+				if c.AuthHeader == "Authorization" {
+					cl := decodeJWT(t, strings.TrimPrefix(c.AuthValue, "Bearer "))
+					actor := cl.Act.Sub
+					if actor == "" {
+						actor = cl.Azp
+					}
+					if c.Client.Kind == scenario.KindBatch {
+						actor = c.Actor // batch jobs: azp names the job
+					}
+					if cl.Sub != c.Principal || actor != c.Actor {
+						t.Fatalf("%s: token sub=%q actor=%q; truth says %q %q", c.Client.ID, cl.Sub, actor, c.Principal, c.Actor)
+					}
+					if c.Client.Kind == scenario.KindAgent && c.Incident == "" {
+						agents++
+						if cl.Act.Sub != "" {
+							agentsForUsers++
+						}
+					}
+				}
+				if c.Incident != "" || !c.Client.Benign {
+					return
+				}
+				if prev, ok := ua[c.Client.ID]; ok && prev != c.UA {
+					t.Errorf("%s changed user agent", c.Client.ID)
+				}
+				ua[c.Client.ID] = c.UA
+				if ips[c.Client.ID] == nil {
+					ips[c.Client.ID] = map[string]bool{}
+				}
+				ips[c.Client.ID][c.Src.String()] = true
+			})
+			if agents == 0 || agentsForUsers == 0 || (name == "default" && agentsForUsers == agents) {
+				t.Errorf("agents: %d calls, %d acting for a user; want both kinds", agents, agentsForUsers)
+			}
+			seen := map[string]string{}
+			for _, c := range w.byIndex {
+				if c.Kind != scenario.KindUser {
+					continue
+				}
+				if other, dup := seen[c.Principal]; dup {
+					t.Errorf("%s and %s share principal %s", c.ID, other, c.Principal)
+				}
+				seen[c.Principal] = c.ID
+				if len(ips[c.ID]) > len(c.IPs) {
+					t.Errorf("%s used %d addresses; it has %d", c.ID, len(ips[c.ID]), len(c.IPs))
+				}
+			}
+		})
+	}
+}
+
+// TestConfounders: the deploy, the outage retries and the hourly batch spike show up.
+func TestConfounders(t *testing.T) {
+	var deployAt int64
+	var beforeDeploy, afterDeploy, outage503 int
+	perMinuteBatch := map[int64]int{}
+	w := run(t, "default", 4, func(c *Call) {
+		if c.Endpoint != nil && c.Endpoint.Name == "recommendations" {
+			if c.Endpoint.deployAt > c.TS {
+				beforeDeploy++
+			} else {
+				afterDeploy++
+			}
+			deployAt = c.Endpoint.deployAt
+		}
+		if c.Status == 503 && c.Incident == "" {
+			outage503++
+		}
+		if c.Client.Kind == scenario.KindBatch {
+			perMinuteBatch[c.TS/60_000_000]++
+		}
+	})
+	if deployAt == 0 || beforeDeploy != 0 || afterDeploy < 20 {
+		t.Errorf("deploy: %d calls before, %d after", beforeDeploy, afterDeploy)
+	}
+	if outage503 < 20 {
+		t.Errorf("outage: only %d benign 503s", outage503)
+	}
+	busy := 0
+	for _, n := range perMinuteBatch {
+		if n > 20 {
+			busy++
+		}
+	}
+	if busy == 0 || len(perMinuteBatch) > int((w.End-w.Start)/60_000_000)/2 {
+		t.Errorf("batch jobs active in %d minutes (%d busy); want hourly bursts", len(perMinuteBatch), busy)
+	}
+}
