@@ -63,6 +63,9 @@ func secretCases(n int) []secretCase {
 			{uri: "/api/v1/broken", headers: []string{"Authorization: Bearer " + badTok, "Cookie: ;;JSESSIONID=" + sess + "; =" + other},
 				secrets: []string{badTok, sess, other}},
 			{uri: "/api/v1/opaque", headers: []string{"Authorization: Bearer " + opaque}, secrets: []string{opaque}},
+			{uri: "/api/v1/token", headers: []string{"Authorization: Token " + key2, "Proxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("proxy:"+pass))},
+				secrets: []string{key2, pass, "proxy:" + pass}},
+			{uri: "/api/v1/digest", headers: []string{`Authorization: Digest username="` + user + `", realm="r", nonce="n", response="` + other + `"`}, secrets: []string{other}},
 			{uri: "/api/v1/bad-basic", headers: []string{"Authorization: Basic " + other + "!!", "Cookie: PHPSESSID=" + sess}, secrets: []string{other, sess}},
 		} {
 			out = append(out, c)

@@ -12,13 +12,19 @@
 //     delegation). A token that is not a decodable JWT is counted as malformed and treated
 //     as an opaque bearer credential by rule 3.
 //  2. Authorization: Basic. Only the user is kept; the password only enters the
-//     fingerprint of the whole credential.
+//     fingerprint of the whole credential. A Basic credential with an empty password is
+//     an API key sent as the user name and goes to rule 3. Authorization: Digest gives
+//     its user name the same way (auth "basic"; user and realm are fingerprinted, since
+//     the response changes with every nonce).
 //  3. API keys: the configured headers (default X-API-Key, Api-Key), then the configured
-//     query parameters (default api_key), then an opaque bearer token.
+//     query parameters (default api_key), then an opaque credential from Authorization:
+//     a bearer token that is not a JWT, another scheme's token (Token, ApiKey, SSWS...),
+//     or the access key id of AWS SigV4.
 //  4. Session cookies by name (defaults in DefaultSessionCookies).
 //  5. The source address: the TCP peer, or, when the peer is a trusted proxy, the
 //     rightmost address of Forwarded (preferred) or X-Forwarded-For that is not itself a
-//     trusted proxy.
+//     trusted proxy. Repeated header lines are combined in order, so a proxy that adds
+//     its own line after the client's is honoured.
 //
 // # client_id
 //
@@ -28,8 +34,8 @@
 //	jwt:alice|agent:bot-7   JWT sub acted for by act.sub (else azp, else client_id claim)
 //	agent:svc-billing       JWT without sub, with an actor (client-credentials tokens)
 //	jwtfp:<fp>              JWT with neither: the token's fingerprint
-//	basic:bob               Basic-auth user
-//	apikey:<fp>             API key (header, query parameter or opaque bearer)
+//	basic:bob               Basic-auth (or Digest) user
+//	apikey:<fp>             API key (header, query parameter, opaque Authorization credential)
 //	cookie:<fp>             session cookie
 //	ip:203.0.113.9          source address (after trusted-proxy resolution)
 //

@@ -21,9 +21,9 @@ func ClientAddr(h Headers, peer netip.Addr, trusted []netip.Prefix) (addr netip.
 	}
 	var list string
 	var fwd bool
-	if v := h.Get("Forwarded"); v != "" {
+	if v := headerList(h, "Forwarded"); v != "" {
 		list, fwd = v, true
-	} else if v := h.Get("X-Forwarded-For"); v != "" {
+	} else if v := headerList(h, "X-Forwarded-For"); v != "" {
 		list = v
 	} else {
 		return peer, false, false
@@ -61,6 +61,25 @@ func ClientAddr(h Headers, peer netip.Addr, trusted []netip.Prefix) (addr netip.
 		}
 	}
 	return addr, addr != peer, malformed
+}
+
+// headerList returns every value of a list-valued header joined by ", ", as RFC 9110
+// says repeated fields combine: a proxy that appends its own X-Forwarded-For line after
+// the client's must not be hidden behind the first line. It needs a Headers that also
+// has Values (httpwire.Header does); otherwise only the first value is seen.
+func headerList(h Headers, name string) string {
+	hv, ok := h.(interface{ Values(string) []string })
+	if !ok {
+		return h.Get(name)
+	}
+	vs := hv.Values(name)
+	switch len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return vs[0]
+	}
+	return strings.Join(vs, ", ")
 }
 
 // forwardedFor returns the for= parameter of one Forwarded element, unquoted.

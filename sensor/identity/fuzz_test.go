@@ -76,3 +76,17 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAuthParam: no panic on any credentials list; a found value never contains more
+// bytes than the input.
+func FuzzAuthParam(f *testing.F) {
+	for _, s := range []string{`username="bob", realm="r"`, `realm=r,username=x`, `username="a\"b`, `=,=,=`, `username`, `"`, `Credential=AKID/x, Signature=y`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if v := authParam(s, "username"); len(v) > len(s) {
+			t.Fatalf("authParam(%q) = %q", s, v)
+		}
+		awsAccessKeyID(s)
+	})
+}

@@ -108,6 +108,16 @@ func TestResolve(t *testing.T) {
 			Identity{ClientID: "cookie:" + fp(kindCookie, "sessionid=s3ss"), Auth: models.AuthCookie, CredFP: fp(kindCookie, "sessionid=s3ss")}},
 		{"basic without colon", hdr("Authorization", basic("justauser")), "",
 			Identity{ClientID: "ip:198.51.100.7", Auth: models.AuthNone}},
+		{"digest", hdr("Authorization", `Digest username="carol", realm="api@example.com", nonce="dcd98b", uri="/x", response="6629fae4"`), "",
+			Identity{ClientID: "basic:carol", Principal: "carol", Auth: models.AuthBasic, CredFP: fp(kindBasic, "digest\x00carol\x00api@example.com")}},
+		{"digest escaped user", hdr("Authorization", `Digest realm=r, username="a\"b"`), "",
+			Identity{ClientID: `basic:a"b`, Principal: `a"b`, Auth: models.AuthBasic, CredFP: fp(kindBasic, "digest\x00a\"b\x00r")}},
+		{"digest without user", hdr("Authorization", `Digest realm="r"`), "",
+			Identity{ClientID: "ip:198.51.100.7", Auth: models.AuthNone}},
+		{"aws sigv4 access key", hdr("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"), "",
+			Identity{ClientID: "apikey:" + fp(kindAPIKey, "AKIDEXAMPLE"), Auth: models.AuthAPIKey, CredFP: fp(kindAPIKey, "AKIDEXAMPLE")}},
+		{"token scheme", hdr("Authorization", "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"), "",
+			Identity{ClientID: "apikey:" + fp(kindAPIKey, "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"), Auth: models.AuthAPIKey, CredFP: fp(kindAPIKey, "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")}},
 		{"api key header", hdr("X-API-Key", " k-123 "), "",
 			Identity{ClientID: "apikey:" + fp(kindAPIKey, "k-123"), Auth: models.AuthAPIKey, CredFP: fp(kindAPIKey, "k-123")}},
 		{"api key second header", hdr("api-key", "k-456"), "",
@@ -181,6 +191,7 @@ func TestClientAddr(t *testing.T) {
 		{"v6 trusted peer", "2001:db8:ffff::1", hdr("X-Forwarded-For", "2001:db8::5"), "2001:db8::5", "2001:db8::5"},
 		{"v4-mapped peer", "::ffff:10.0.0.1", hdr("X-Forwarded-For", "1.2.3.4"), "1.2.3.4", "1.2.3.4"},
 		{"trusted, no header", "10.0.0.1", nil, "10.0.0.1", ""},
+		{"repeated xff lines combine", "10.0.0.1", hdr("X-Forwarded-For", "6.6.6.6", "X-Forwarded-For", "1.2.3.4"), "1.2.3.4", "1.2.3.4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 const (
 	whatJWT = iota
 	whatBasic
+	whatDigest
 	whatCookie
 	whatForwarded
 	whatTraceparent
@@ -16,7 +17,7 @@ const (
 	numWhat
 )
 
-var whatNames = [numWhat]string{"jwt", "basic", "cookie", "forwarded", "traceparent", "request_id"}
+var whatNames = [numWhat]string{"jwt", "basic", "digest", "cookie", "forwarded", "traceparent", "request_id"}
 
 var authKinds = []string{models.AuthJWT, models.AuthAPIKey, models.AuthBasic, models.AuthCookie, models.AuthNone}
 

@@ -164,8 +164,9 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 
 	authz := h.Get("Authorization")
 	scheme, cred := splitAuth(authz)
-	bearer := ""
+	bearer, opaque := "", ""
 	switch {
+	case cred == "":
 	case strings.EqualFold(scheme, "Bearer"):
 		bearer = cred
 	case strings.EqualFold(scheme, "Basic"):
@@ -173,17 +174,28 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 			r.m.resolved(id.Auth)
 			return
 		}
+	case strings.EqualFold(scheme, "Digest"):
+		if r.digest(cred, id) {
+			r.m.resolved(id.Auth)
+			return
+		}
+	case strings.EqualFold(scheme, "AWS4-HMAC-SHA256"):
+		// SigV4 signs every request anew; the access key id is the stable credential.
+		opaque = awsAccessKeyID(cred)
+	case isToken(scheme):
+		opaque = cred // Token, ApiKey, SSWS...: an opaque credential
 	}
 	if bearer == "" {
 		bearer = queryValue(query, "access_token")
 	}
-	opaque := ""
 	if bearer != "" {
 		if r.jwt(bearer, id) {
 			r.m.resolved(id.Auth)
 			return
 		}
-		opaque = bearer
+		if opaque == "" {
+			opaque = bearer
+		}
 	}
 	if r.apiKey(h, query, opaque, id) || r.cookie(h, id) {
 		r.m.resolved(id.Auth)
@@ -285,8 +297,90 @@ func (r *Resolver) decodeBasic(cred string) credEntry {
 	return credEntry{user: user, fp: r.Fingerprint(kindBasic, s)}
 }
 
+// digest applies rule 2 to HTTP Digest authentication: the user name is the principal
+// and, as the response changes with every nonce, user and realm are what is fingerprinted.
+// Digest is reported as auth "basic", the user-and-password kind.
+func (r *Resolver) digest(cred string, id *Identity) bool {
+	user := authParam(cred, "username")
+	if user == "" {
+		r.malformed(whatDigest)
+		r.log.Debug("digest credentials without a user name")
+		return false
+	}
+	id.Auth = models.AuthBasic
+	id.Principal = user
+	id.CredFP = r.cachedFP(kindBasic, "digest\x00"+user+"\x00"+authParam(cred, "realm"))
+	id.ClientID = "basic:" + escapeID(user)
+	return true
+}
+
+// authParam returns the value of one auth-param (name=token or name="quoted") of a
+// credentials list, unquoted; "" when absent.
+func authParam(cred, name string) string {
+	for cred != "" {
+		cred = strings.TrimLeft(cred, " \t,")
+		eq := strings.IndexByte(cred, '=')
+		if eq <= 0 {
+			return ""
+		}
+		k := strings.TrimSpace(cred[:eq])
+		rest := strings.TrimLeft(cred[eq+1:], " \t")
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(rest) && rest[i] != '"'; i++ {
+				if rest[i] == '\\' && i+1 < len(rest) {
+					i++
+				}
+				b.WriteByte(rest[i])
+			}
+			v = b.String()
+			if i < len(rest) {
+				i++
+			}
+			cred = rest[i:]
+		} else {
+			end := strings.IndexByte(rest, ',')
+			if end < 0 {
+				end = len(rest)
+			}
+			v, cred = strings.TrimSpace(rest[:end]), rest[end:]
+		}
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// awsAccessKeyID returns the access key id of SigV4 credentials
+// (Credential=AKID/date/region/service/aws4_request, ...).
+func awsAccessKeyID(cred string) string {
+	c := authParam(cred, "Credential")
+	if i := strings.IndexByte(c, '/'); i > 0 {
+		return c[:i]
+	}
+	return c
+}
+
+// isToken reports whether s is an HTTP token (an auth scheme name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // apiKey applies rule 3: configured headers, configured query parameters, then an opaque
-// bearer token.
+// credential from Authorization (a bearer token that is not a JWT, another scheme's
+// token, a SigV4 access key id).
 func (r *Resolver) apiKey(h Headers, query, opaque string, id *Identity) bool {
 	key := ""
 	for _, n := range r.cfg.APIKeyHeaders {
