@@ -176,9 +176,14 @@ func (d *dispatcher) tickInterval() time.Duration {
 
 func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 	stop := make(chan struct{})
-	defer close(stop)
 	if d.cfg.Live {
-		go d.liveTimer(ctx, stop, sinkFailed)
+		timerDone := make(chan struct{})
+		go func() {
+			defer close(timerDone)
+			d.liveTimer(ctx, stop, sinkFailed)
+		}()
+		// The timer shares the sharder: it must be gone before the caller closes it.
+		defer func() { close(stop); <-timerDone }()
 	}
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
