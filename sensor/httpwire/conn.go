@@ -42,9 +42,11 @@ type Conn struct {
 	// data of the two sides do not reach the parser in capture order.
 	lostResps int
 
-	upgraded bool // 101 or CONNECT 2xx: later bytes are not HTTP
-	ended    bool
-	logged   bool
+	paired    bool // a response was paired with a seen request: the roles are sure
+	roleClean bool // the roles were decided by a side's first bytes, not after skipped ones
+	upgraded  bool // 101 or CONNECT 2xx: later bytes are not HTTP
+	ended     bool
+	logged    bool
 }
 
 // NewConn returns the parser of one connection. cfg may be nil (defaults); emit receives
@@ -315,6 +317,45 @@ func (c *Conn) parseError(side, reason int) {
 		c.logged = true
 		c.lim.log.Debug("http parse error", zap.String("reason", reasonNames[reason]), zap.Int("side", side))
 	}
+}
+
+// contradicts reports, for a line s is about to skip, whether it is a start line of the
+// other role that proves the roles wrong: decided from a line inside a body (a capture
+// that began mid-response, whose body quotes a request), they must be swapped. The proof
+// is the side's very first line when the roles were decided after skipped bytes, or both
+// sides showing the other role's lines. Once a pair is made the roles are sure.
+func (c *Conn) contradicts(s *side, line []byte) bool {
+	if c.paired || c.client < 0 {
+		return false
+	}
+	if s.id == c.client {
+		if _, ok := parseStatusLine(line); !ok {
+			return false
+		}
+	} else if _, ok := parseRequestLine(line, methodKnown); !ok {
+		return false
+	}
+	first := !s.begun && !s.skipped
+	s.contra = true
+	return (first && !c.roleClean) || c.sides[1-s.id].contra
+}
+
+// flipRoles swaps client and server. What was parsed under the wrong roles (requests
+// that were body text) is dropped, counted as a parse error.
+func (c *Conn) flipRoles() {
+	c.parseError(c.client, reasonRoleFlip)
+	clear(c.q)
+	c.q, c.head, c.lostResps = c.q[:0], 0, 0
+	for i := range c.sides {
+		o := &c.sides[i]
+		if o.state != stateStart {
+			o.reset()
+			o.resyncing, o.quiet = true, true
+		}
+		o.contra = false
+	}
+	c.client = 1 - c.client
+	c.roleClean = true // proven, not guessed
 }
 
 // Upgrade kinds (label values of apiscope_sensor_http_upgrades_total).

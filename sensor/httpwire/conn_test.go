@@ -278,6 +278,23 @@ var connTests = []struct {
 		want: []string{`c0 GET "/next" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
 	},
 	{
+		name: "roles decided from a quoted request are swapped",
+		script: []ev{
+			{side: 1, data: "docs:\nGET /quoted HTTP/1.1\nHost: x\n\nmore text\n"}, // server, mid-body
+			{side: 0, data: "GET /real HTTP/1.1\r\nHost: h\r\n\r\n"},
+			{side: 1, data: okBody},
+		},
+		want: []string{`c0 GET "/real" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "a quoted request on one side alone changes nothing",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\n"),
+			resp("tail of an earlier body\nGET /quoted HTTP/1.1\n" + okBody),
+		},
+		want: []string{`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`},
+	},
+	{
 		name: "garbage between messages",
 		script: []ev{
 			req("GET /1 HTTP/1.1\r\n\r\n\x00\x01garbage\r\nnot a request\r\nGET /2 HTTP/1.1\r\n\r\n"),

@@ -12,12 +12,13 @@ const (
 	reasonBadTE                   // request Transfer-Encoding whose last coding is not chunked
 	reasonBadChunkSize            // chunk-size line not a hex number, or over 2^63-1
 	reasonTooManyPending          // more requests awaiting a response than MaxPending
+	reasonRoleFlip                // client and server were mistaken (see Conn.contradicts)
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"bad_start_line", "bad_header_line", "bad_content_length", "conflicting_content_length",
-	"te_and_cl", "bad_transfer_encoding", "bad_chunk_size", "too_many_pending",
+	"te_and_cl", "bad_transfer_encoding", "bad_chunk_size", "too_many_pending", "role_flip",
 }
 
 // Limits that mark a message Truncated (label values of apiscope_sensor_http_truncated_total).

@@ -58,6 +58,7 @@ type side struct {
 	cleanStart bool      // the side's first bytes were a start line: nothing before was lost
 	begun      bool      // a message was begun on this side
 	skipped    bool      // bytes were skipped or lost on this side
+	contra     bool      // a start line of the other role was skipped here
 
 	// Message in progress.
 	isReq     bool
@@ -168,6 +169,10 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 		return n
 	}
 	p, kind := findStart(line, wantReq, wantResp, s.resyncing)
+	if kind == kindNone && c.contradicts(s, line) {
+		c.flipRoles()
+		p, kind = findStart(line, !wantReq, !wantResp, s.resyncing)
+	}
 	if kind == kindNone {
 		c.skipGarbage(s, raw)
 		return n
@@ -242,6 +247,7 @@ func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
 		if !isReq {
 			c.client = 1 - s.id
 		}
+		c.roleClean = !s.skipped
 	}
 	if isReq {
 		mRequests.Inc()
@@ -472,6 +478,7 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 		e.answered = true
 		if !e.placeholder {
 			c.lostResps = 0 // pairing is back on solid ground
+			c.paired = true
 		}
 		method = e.req.Method
 		r := &e.resp
@@ -656,7 +663,7 @@ func (s *side) reset() {
 	*s = side{
 		id: s.id, line: s.line, lineP: s.lineP, lineTS: s.lineTS, curOff: s.curOff,
 		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, quiet: s.quiet, gapNext: s.gapNext,
-		fed: s.fed, cleanStart: s.cleanStart, begun: s.begun, skipped: s.skipped,
+		fed: s.fed, cleanStart: s.cleanStart, begun: s.begun, skipped: s.skipped, contra: s.contra,
 	}
 }
 
