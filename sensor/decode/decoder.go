@@ -233,6 +233,10 @@ func (d *Decoder) fail(layer gopacket.LayerType, err *DecodeError, ci gopacket.C
 
 // countTunnels counts the encapsulation headers of the decoded frame.
 func (d *Decoder) countTunnels() {
+	// root, link, IP, TCP: the common frame has no room for a tunnel.
+	if n := len(d.decoded); n < 3 || n == 4 && d.decoded[3] == ltTCP {
+		return
+	}
 	prevIP := false
 	for _, t := range d.decoded {
 		if t < ltRoot || t >= ltEnd {

@@ -466,7 +466,7 @@ func (l *nflogLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 	l.family = data[0]
 	for off := 4; off+4 <= len(data); {
 		tlen := int(binary.LittleEndian.Uint16(data[off : off+2]))
-		ttype := binary.LittleEndian.Uint16(data[off+2:off+4]) & 0x7fff
+		ttype := binary.LittleEndian.Uint16(data[off+2:off+4]) & 0x3fff // without the nested and byte-order flags
 		if tlen < 4 {
 			return errBadLength
 		}
@@ -1039,10 +1039,7 @@ func (l *ayiyaLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) er
 	if err := l.enter(data, 8, df); err != nil {
 		return err
 	}
-	n := 8 + 1<<(data[0]>>4) + int(data[1]>>4)*4
-	if data[0]>>4 == 0 {
-		n = 8 + int(data[1]>>4)*4 // no identity
-	}
+	n := 8 + 1<<(data[0]>>4) + int(data[1]>>4)*4 // identity of 2^IDLen bytes, signature of SigLen words
 	l.next = gopacket.LayerTypeZero
 	if data[2]&0x0f == 1 && n <= len(data) {
 		l.next = ipNext(data[3])
