@@ -82,6 +82,10 @@ type BatchWriter struct {
 	pending int       // rows in buf plus rows being inserted
 	oldest  time.Time // when the first row of buf was added
 	closing bool
+	// spare is the calls buffer of the last stored generation, cleared, kept for reuse:
+	// growing a fresh []APICall to MaxRows on every generation cost more CPU than the
+	// insert itself (large copies with write barriers, and GC scanning them).
+	spare   []models.APICall
 	err     error         // the first insert that failed for good; sticky
 	changed chan struct{} // closed and replaced whenever written, pending, err or closing change
 }
@@ -102,7 +106,16 @@ func (s *Store) NewBatchWriter(cfg BatchConfig) *BatchWriter {
 // AddCalls buffers calls for api_calls. It blocks while MaxPending rows are held and
 // returns ctx's error if ctx ends first (nothing of calls is then buffered).
 func (w *BatchWriter) AddCalls(ctx context.Context, calls ...models.APICall) error {
-	return w.add(ctx, len(calls), func(b *batch) { b.calls = append(b.calls, calls...) })
+	return w.add(ctx, len(calls), func(b *batch) {
+		if b.calls == nil {
+			if w.spare != nil {
+				b.calls, w.spare = w.spare, nil
+			} else {
+				b.calls = make([]models.APICall, 0, max(w.cfg.MaxRows, len(calls)))
+			}
+		}
+		b.calls = append(b.calls, calls...)
+	})
 }
 
 // AddFindings buffers findings.
@@ -300,11 +313,18 @@ func (w *BatchWriter) run() {
 
 		err := w.write(b)
 
+		if err == nil && cap(b.calls) <= 2*w.cfg.MaxRows {
+			clear(b.calls) // drop the string references before keeping the array
+		}
+
 		w.mu.Lock()
 		w.pending -= n
 		pendingRows.Add(-float64(n))
 		if err == nil {
 			w.written = gen
+			if cap(b.calls) <= 2*w.cfg.MaxRows {
+				w.spare = b.calls[:0]
+			}
 		} else if w.err == nil {
 			w.err = fmt.Errorf("store: batch writer stopped: %w", err)
 		}

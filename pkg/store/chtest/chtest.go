@@ -200,6 +200,16 @@ func (s *Server) QueryIn(db, sql string) (string, error) {
 	return string(b), nil
 }
 
+// PID returns the server's process id, 0 when it is not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Running reports whether the server process is alive.
 func (s *Server) Running() bool {
 	s.mu.Lock()
