@@ -244,6 +244,38 @@ func TestAssemblerCases(t *testing.T) {
 	}
 }
 
+func TestTotalPageBoundForcesDelivery(t *testing.T) {
+	var log []string
+	a := NewAssembler(&Config{MaxBufferedPagesTotal: 2}, func(c Conn) Handler { return &recorder{conn: c, log: &log} }, nil)
+	before := mForcedBuffer.Load()
+	for i := 0; i < 3; i++ { // three connections, each with one out-of-order segment
+		for _, p := range []pkt{{seq: 1, flags: "A", data: "a"}, {seq: 10, flags: "A", data: "b"}} {
+			s := segment(t, p)
+			s.SrcPort += uint16(i)
+			a.Add(s)
+		}
+	}
+	if got := mForcedBuffer.Load() - before; got == 0 {
+		t.Errorf("no forced flush counted with %d connections over a 2-page budget; log %q", 3, log)
+	}
+}
+
+func TestConnectionBoundClosesIdleConnectionsEarly(t *testing.T) {
+	var log []string
+	a := NewAssembler(&Config{MaxConnections: 1}, func(c Conn) Handler { return &recorder{conn: c, log: &log} }, nil)
+	before := mForcedConn.Load()
+	a.Add(segment(t, pkt{seq: 1, flags: "A", data: "old"}))
+	s := segment(t, pkt{seq: 1, flags: "A", data: "new", at: time.Minute})
+	s.SrcPort++
+	a.Add(s)
+	if got := mForcedConn.Load() - before; got != 1 {
+		t.Errorf("forced flushes for the connection bound = %d; want 1", got)
+	}
+	if strings.Join(log, "|") != "feed 0 old|end|feed 0 new" {
+		t.Errorf("handlers saw %q; want the idle connection ended before the new one starts", log)
+	}
+}
+
 func TestSide0IsFirstSender(t *testing.T) {
 	var conns []Conn
 	var log []string
