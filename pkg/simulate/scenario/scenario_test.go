@@ -139,3 +139,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestDocsExample keeps the example in docs/SCENARIOS.md loadable.
+func TestDocsExample(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/SCENARIOS.md")
+	if err != nil {
+		t.Skipf("docs not found: %v", err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "```yaml\nname: tiny")
+	if i < 0 {
+		t.Fatal("example scenario not found in docs/SCENARIOS.md")
+	}
+	body := doc[i+len("```yaml\n"):]
+	body = body[:strings.Index(body, "```")]
+	if _, err := Parse([]byte(body)); err != nil {
+		t.Fatalf("docs example does not parse: %v", err)
+	}
+}
