@@ -10,8 +10,8 @@ var (
 		"Frames read from capture files and interfaces.")
 	mBytes = metrics.Default.Counter("apiscope_sensor_capture_bytes_total",
 		"Captured bytes of the frames read (caplen, not wire length).")
-	mFileErrors = metrics.Default.Counter("apiscope_sensor_capture_errors_total", errorsHelp, "source", "file")
-	mLiveErrors = metrics.Default.Counter("apiscope_sensor_capture_errors_total", errorsHelp, "source", "live")
+	mFileErrors     = metrics.Default.Counter("apiscope_sensor_capture_errors_total", errorsHelp, "source", "file")
+	mLiveErrors     = metrics.Default.Counter("apiscope_sensor_capture_errors_total", errorsHelp, "source", "live")
 	mKernelReceived = metrics.Default.Gauge("apiscope_sensor_capture_kernel_received",
 		"Packets the kernel received for the live capture (libpcap ps_recv), at the last Stats call.")
 	mKernelDropped = metrics.Default.Gauge("apiscope_sensor_capture_kernel_dropped",
