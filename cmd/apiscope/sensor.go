@@ -275,12 +275,27 @@ func showProgress(w io.Writer, f *capture.FileSource) func() {
 	return func() { close(done); <-finished }
 }
 
-// printCounters prints the run's figures and every non-zero sensor counter.
+// printCounters prints the run's figures, the totals of the error and drop counters
+// (zero included, so a clean run says so), and every non-zero sensor counter by label.
 func printCounters(w io.Writer, st sensor.Stats, elapsed time.Duration) {
 	secs := elapsed.Seconds()
 	fmt.Fprintf(w, "packets %d  tcp segments %d  calls %d (without response %d)  in %.2fs (%.0f packets/s, %.0f calls/s)\n",
 		st.Packets, st.Segments, st.Calls, st.CallsNoResponse, secs, float64(st.Packets)/secs, float64(st.Calls)/secs)
-	for _, s := range metrics.Default.Snapshot() {
+	snap := metrics.Default.Snapshot()
+	sum := func(name string) float64 {
+		var v float64
+		for _, s := range snap {
+			if s.Name == name {
+				v += s.Value
+			}
+		}
+		return v
+	}
+	fmt.Fprintf(w, "streams %.0f  tcp gaps %.0f  decode errors %.0f  http parse errors %.0f  dropped %.0f\n",
+		sum("apiscope_sensor_tcp_streams_total"), sum("apiscope_sensor_tcp_gaps_total"),
+		sum("apiscope_sensor_decode_errors_total"), sum("apiscope_sensor_http_parse_errors_total"),
+		sum("apiscope_sensor_dropped_total"))
+	for _, s := range snap {
 		if !strings.HasPrefix(s.Name, "apiscope_sensor_") || s.Value == 0 {
 			continue
 		}
