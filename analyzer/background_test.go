@@ -8,7 +8,7 @@ import (
 // TestBackgroundQuiet: benign traffic alone raises no medium+ finding.
 func TestBackgroundQuiet(t *testing.T) {
 	w := newWorld(1)
-	w.background(30, 60*time.Minute)
+	w.background(40, 60*time.Minute)
 	fs := run(t, Config{}, w.sorted())
 	if a := alerts(fs); len(a) > 0 {
 		for c, f := range a {

@@ -9,8 +9,10 @@ import (
 	"github.com/apiscope/apiscope/models"
 )
 
-// credentialDetector flags a credential used from a new source address with a new user
-// agent while its usual holder is active: a replayed token or a shared key. A client that
+// credentialDetector flags a credential (the same fingerprint, not merely the same
+// subject) used from a new source address with a new user agent while its usual holder is
+// active: a replayed token or a shared key. A new device that logs in gets its own token
+// and is not flagged. A client that
 // roams (new address, same app) or updates its app (same address, new agent) is not
 // flagged; a new pair is flagged low when the usual one is idle and medium when both are
 // used at once (the usual address active within the last minutes, or calls interleaving).
@@ -82,6 +84,11 @@ func (d *credentialDetector) Inspect(x *Context) {
 		return
 	}
 	if !newIP || !newUA {
+		return
+	}
+	// A new device logs in and gets its own token; a replayed or shared credential is
+	// one the client already presented elsewhere.
+	if c.CredFP != "" && p.Creds[0].V != c.CredFP && p.Creds[1].V != c.CredFP {
 		return
 	}
 	u := usual(&p.IPs)

@@ -25,7 +25,7 @@ const (
 	bflaMinRoleGroup = 5
 	// A role group of the caller's own kind counts as another role only with these.
 	bflaSameKindRole    = 0.6
-	bflaSameKindMembers = 10
+	bflaSameKindMembers = 5
 	bflaSameKindShare   = 0.01
 	rareNoteShare       = 0.005
 )
@@ -39,14 +39,14 @@ func (newEndpointDetector) Inspect(x *Context) {
 	p := x.Profile
 	co := x.pop.Cohorts[p.Kind]
 	kindShare := co.share(o.EP)
-	if co.Clients < bflaMinCohort || o.Share > bflaMaxShare || kindShare > bflaMaxShare {
+	if co.Clients < bflaMinCohort || o.Share > bflaMaxShare {
 		return
 	}
 	other, otherKind, otherMembers := otherRoleShare(x.pop.Cohorts[:], p, o.EP, bflaMinRoleGroup)
 	// Another kind's role group (agents' tools, partners' API) needs less evidence than a
 	// group of the same kind, which must be large, use it widely, and the caller's kind
 	// hardly at all (admins among users).
-	another := other >= bflaOtherRole && otherKind != p.Kind ||
+	another := other >= bflaOtherRole && otherKind != p.Kind && kindShare <= bflaMaxShare ||
 		other >= bflaSameKindRole && otherMembers >= bflaSameKindMembers && kindShare <= bflaSameKindShare
 	sev := models.SeverityLow
 	switch {
@@ -54,7 +54,7 @@ func (newEndpointDetector) Inspect(x *Context) {
 		sev = models.SeverityHigh
 	case another:
 		sev = models.SeverityMedium
-	case o.Share > rareNoteShare:
+	case kindShare > rareNoteShare:
 		return
 	}
 	x.Emit(Signal{

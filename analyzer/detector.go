@@ -136,6 +136,11 @@ func (x *Context) baseline(i int) float64 {
 		}
 		return q
 	}
+	// Confidence in the client's own peak grows with the time it has been observed: a
+	// job seen running once may run bigger next time. The peak is inflated by up to 2x for
+	// a client just mature, fading with a two-hour time constant.
+	age := float64(x.Obs.TS-p.First) / 1e9
+	own *= 1 + math.Exp(-age/7200)
 	return max(own, 0.5*co.peakQuantile(i, 0.5, 5))
 }
 

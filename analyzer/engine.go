@@ -257,7 +257,7 @@ func (e *Engine) handle(c *models.APICall) {
 	if c.Status == 404 && o.NewEndpoint {
 		inc(c404New, 1)
 	}
-	if o.NewEndpoint && o.Mature && !o.PopAdopted && c.Status < 400 && c.Status != 0 {
+	if o.NewEndpoint && o.Mature && !o.PopAdopted && c.Status < 400 && c.Status != 0 && o.Share < commonShare {
 		inc(cNewEP, 1)
 	}
 	if p.N > 0 {
@@ -287,6 +287,10 @@ func (e *Engine) handle(c *models.APICall) {
 // adoptionClients is the number of distinct clients from which an endpoint new to the
 // population counts as being adopted (a deploy) rather than probed.
 const adoptionClients = 3
+
+// commonShare is the share of a role group (or kind) from which an endpoint belongs to
+// its common function set: using it is not a widening of scope.
+const commonShare = 0.2
 
 // rareTransition is the probability under which a transition counts as rare.
 const rareTransition = 0.01
@@ -346,6 +350,9 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 		seen(&p.IPs, c.SrcIP, ts)
 	}
 	seen(&p.UAs, c.UserAgent, ts)
+	if c.CredFP != "" {
+		seenCred(&p.Creds, c.CredFP, ts)
+	}
 	if c.Scope != "" && p.Scopes[0] != c.Scope && p.Scopes[1] != c.Scope {
 		p.Scopes[1] = p.Scopes[0]
 		p.Scopes[0] = c.Scope

@@ -139,7 +139,9 @@ type Profile struct {
 	Trans      []transStat // unsorted, bounded
 	IPs        [maxSeen]seenValue
 	UAs        [maxSeen]seenValue
-	Scopes     [2]string
+	// Creds are the credential fingerprints the client presented (tokens rotate).
+	Creds  [2]seenValue
+	Scopes [2]string
 	// Status is the status mix: 1xx-2xx, 3xx, 4xx, 5xx, none.
 	Status [5]float32
 	// Hours is the call count by hour of day (UTC): the client's daily rhythm.
@@ -307,6 +309,22 @@ func seen(set *[maxSeen]seenValue, v string, ts int64) (known bool) {
 	}
 	set[lru] = seenValue{V: v, Last: ts, N: 1}
 	return false
+}
+
+// seenCred records a credential fingerprint in a two-slot set, the older giving way.
+func seenCred(set *[2]seenValue, v string, ts int64) {
+	for i := range set {
+		if set[i].N > 0 && set[i].V == v {
+			set[i].N++
+			set[i].Last = ts
+			return
+		}
+	}
+	old := 0
+	if set[1].Last < set[0].Last {
+		old = 1
+	}
+	set[old] = seenValue{V: v, Last: ts, N: 1}
 }
 
 // knows reports whether v is in the set, without recording it.

@@ -14,7 +14,7 @@ import (
 // attackWorld is the background with every detector case's abuse in it.
 func attackWorld() []models.APICall {
 	w := newWorld(99)
-	w.background(30, 60*time.Minute)
+	w.background(40, 60*time.Minute)
 	for _, tc := range detectorCases {
 		tc.abuse(w)
 	}

@@ -85,8 +85,13 @@ func (w *world) session(cl client, at time.Duration) time.Duration {
 	return at
 }
 
-// background adds n humans, 3 admins and 4 integrations active for the given duration.
+// background adds n humans, up to 10 admins and 6 integrations active for the given duration.
 func (w *world) background(n int, dur time.Duration) {
+	w.backgroundWith(n, min(n/4, 10), dur)
+}
+
+// backgroundWith adds n humans, a admins and 6 integrations.
+func (w *world) backgroundWith(n, a int, dur time.Duration) {
 	for i := 0; i < n; i++ {
 		cl := human(i)
 		for at := time.Duration(w.rng.IntN(60)) * time.Second; at < dur; {
@@ -94,7 +99,7 @@ func (w *world) background(n int, dur time.Duration) {
 			at += time.Duration(60+w.rng.IntN(120)) * time.Second
 		}
 	}
-	for i := 0; i < 3; i++ {
+	for i := 0; i < a; i++ {
 		cl := admin(i)
 		for at := time.Duration(w.rng.IntN(60)) * time.Second; at < dur; at += time.Duration(90+w.rng.IntN(60)) * time.Second {
 			w.call(cl, at, "GET", "/api/me", "/api/me", 200, 600)
@@ -102,7 +107,7 @@ func (w *world) background(n int, dur time.Duration) {
 			w.call(cl, at+5*time.Second, "GET", fmt.Sprintf("/admin/users/%d", 10+w.rng.IntN(5)), "/admin/users/{id}", 200, 700)
 		}
 	}
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 6; i++ {
 		cl := integration(i)
 		for at := time.Duration(i*7) * time.Second; at < dur; at += 30 * time.Second {
 			w.call(cl, at, "GET", "/api/products?page=1", "/api/products", 200, 12000)
