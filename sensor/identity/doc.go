@@ -19,7 +19,8 @@
 //  3. API keys: the configured headers (default X-API-Key, Api-Key), then the configured
 //     query parameters (default api_key), then an opaque credential from Authorization:
 //     a bearer token that is not a JWT, another scheme's token (Token, ApiKey, SSWS...),
-//     or the access key id of AWS SigV4.
+//     or the access key id of AWS SigV4. NTLM and Negotiate blobs change with every
+//     handshake and are not used.
 //  4. Session cookies by name (defaults in DefaultSessionCookies).
 //  5. The source address: the TCP peer, or, when the peer is a trusted proxy, the
 //     rightmost address of Forwarded (preferred) or X-Forwarded-For that is not itself a

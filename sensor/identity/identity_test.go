@@ -118,6 +118,8 @@ func TestResolve(t *testing.T) {
 			Identity{ClientID: "apikey:" + fp(kindAPIKey, "AKIDEXAMPLE"), Auth: models.AuthAPIKey, CredFP: fp(kindAPIKey, "AKIDEXAMPLE")}},
 		{"token scheme", hdr("Authorization", "Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"), "",
 			Identity{ClientID: "apikey:" + fp(kindAPIKey, "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"), Auth: models.AuthAPIKey, CredFP: fp(kindAPIKey, "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b")}},
+		{"ntlm is not a stable credential", hdr("Authorization", "NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw=="), "",
+			Identity{ClientID: "ip:198.51.100.7", Auth: models.AuthNone}},
 		{"api key header", hdr("X-API-Key", " k-123 "), "",
 			Identity{ClientID: "apikey:" + fp(kindAPIKey, "k-123"), Auth: models.AuthAPIKey, CredFP: fp(kindAPIKey, "k-123")}},
 		{"api key second header", hdr("api-key", "k-456"), "",

@@ -182,6 +182,8 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 	case strings.EqualFold(scheme, "AWS4-HMAC-SHA256"):
 		// SigV4 signs every request anew; the access key id is the stable credential.
 		opaque = awsAccessKeyID(cred)
+	case isHandshakeScheme(scheme):
+		// NTLM and Negotiate send a new blob every handshake: not a stable credential.
 	case isToken(scheme):
 		opaque = cred // Token, ApiKey, SSWS...: an opaque credential
 	}
@@ -362,6 +364,12 @@ func awsAccessKeyID(cred string) string {
 		return c[:i]
 	}
 	return c
+}
+
+// isHandshakeScheme reports connection-oriented schemes whose credentials change with
+// every handshake.
+func isHandshakeScheme(s string) bool {
+	return strings.EqualFold(s, "NTLM") || strings.EqualFold(s, "Negotiate") || strings.EqualFold(s, "Kerberos")
 }
 
 // isToken reports whether s is an HTTP token (an auth scheme name).

@@ -52,11 +52,13 @@ func (c Class) String() string {
 //   - a short alphabetic prefix, '-' or '_', then digits or a random token (ORD-12345,
 //     INV-2024-0007, cus_9s8d7f6g5h4j): PrefixedID, unless the prefix is a lowercase word
 //     followed by a year-like 4-digit run (report-2024);
-//   - a stem.ext file name whose stem is a Number, UUID, Hex or Token: FileID; any other
-//     file name (report-2024.pdf) is Literal;
-//   - random-looking tokens: 16+ base64url characters mixing letters and digits, with a
-//     piece (between '-' or '_') that itself mixes them; or 8+ alphanumerics switching
-//     between letters and digits at least three times: Token.
+//   - a stem.ext file name whose stem is an identifier (Number, UUID, Hex, Token,
+//     PrefixedID, Date): FileID; any other file name (report-2024.pdf) is Literal; a JWT
+//     (eyJ..., two dots) is Token;
+//   - random-looking tokens: 16+ base64url characters with a piece (between '-' or '_')
+//     of 8+ characters that switches between letters and digits at least three times (or
+//     12+ mixing case and digits); or 8-15 alphanumerics with 3+ digits switching at
+//     least four times: Token.
 //
 // Words, slugs of words (my-first-post), camelCase names and dotted names stay Literal;
 // positions holding many of them are left to online learning.
@@ -119,8 +121,8 @@ func Classify(s string) Class {
 		if c := classifyFile(s); c != Literal {
 			return c
 		}
-		if n >= 32 && isToken(s, digits, lower, upper) { // a JWT or similar in the path
-			return Token
+		if dots == 2 && n >= 32 && strings.HasPrefix(s, "eyJ") && seps+digits+lower+upper+dots == n {
+			return Token // a JWT in the path
 		}
 		return Literal
 	}
@@ -310,7 +312,7 @@ func isPrefixedID(s string) bool {
 		if d != len(g) {
 			allDigits = false
 			// A non-numeric group must look random, not like a word.
-			if d == 0 || !(switches(g) >= 2 || len(g) >= 8 && d >= 2) {
+			if d < 2 || len(g) < 8 || switches(g) < 2 {
 				return false
 			}
 		}
@@ -344,7 +346,7 @@ func classifyFile(s string) Class {
 		return Literal
 	}
 	switch Classify(stem) {
-	case Number, UUID, Hex, Token:
+	case Number, UUID, Hex, Token, PrefixedID, Date:
 		return FileID
 	}
 	return Literal
@@ -365,14 +367,14 @@ func isToken(s string, digits, lower, upper int) bool {
 			} else {
 				p, s2 = s2, ""
 			}
-			if switches(p) >= 2 || len(p) >= 12 && switches(p) >= 1 && hasCaseMix(p) {
+			if len(p) >= 8 && (switches(p) >= 3 || len(p) >= 12 && switches(p) >= 1 && hasCaseMix(p)) {
 				return true
 			}
 		}
 		return false
 	}
-	if len(s) >= 8 && digits >= 2 && letters >= 2 && strings.IndexAny(s, "-_") < 0 {
-		return switches(s) >= 3
+	if len(s) >= 8 && digits >= 3 && letters >= 2 && strings.IndexAny(s, "-_") < 0 {
+		return switches(s) >= 4
 	}
 	return false
 }
