@@ -23,6 +23,9 @@ const (
 	// max_pending_requests): a one-sided capture or a flood of pipelined requests must not
 	// grow the queue without end.
 	DefaultMaxPending = 100
+	// DefaultMaxPendingBytes caps the header bytes held by requests awaiting a response,
+	// so MaxPending requests of MaxHeaderBytes each cannot pin 6 MiB per connection.
+	DefaultMaxPendingBytes = 1 << 20
 )
 
 // Config tunes a Conn. The zero value works and means the bounded defaults above. One
@@ -45,6 +48,10 @@ type Config struct {
 	// MaxPending caps requests awaiting a response per connection; past it the oldest is
 	// emitted without a response. Zero means DefaultMaxPending.
 	MaxPending int
+	// MaxPendingBytes caps the header bytes (method, target, fields) held by requests
+	// awaiting a response; past it the oldest are emitted as MaxPending does. Zero means
+	// DefaultMaxPendingBytes.
+	MaxPendingBytes int
 	// BodyPrefix is how many bytes of each body (decoded, for chunked bodies) are kept in
 	// Request.Body / Response.Body. Zero means none: bodies are counted, not kept.
 	BodyPrefix int
@@ -64,6 +71,7 @@ func (c *Config) Validate() error {
 		{"MaxStartLine", c.MaxStartLine},
 		{"MaxChunkLine", c.MaxChunkLine},
 		{"MaxPending", c.MaxPending},
+		{"MaxPendingBytes", c.MaxPendingBytes},
 		{"BodyPrefix", c.BodyPrefix},
 	} {
 		if f.v < 0 {
@@ -75,13 +83,14 @@ func (c *Config) Validate() error {
 
 // limits are a Config resolved once per Conn, so the hot path reads plain ints.
 type limits struct {
-	maxHeaderBytes int
-	maxHeaders     int
-	maxStartLine   int
-	maxChunkLine   int
-	maxPending     int
-	bodyPrefix     int
-	log            *zap.Logger
+	maxHeaderBytes  int
+	maxHeaders      int
+	maxStartLine    int
+	maxChunkLine    int
+	maxPending      int
+	maxPendingBytes int
+	bodyPrefix      int
+	log             *zap.Logger
 }
 
 func orDefault(v, def int) int {
@@ -96,13 +105,14 @@ func (c *Config) limits() limits {
 		c = &Config{}
 	}
 	l := limits{
-		maxHeaderBytes: orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		maxHeaders:     orDefault(c.MaxHeaders, DefaultMaxHeaders),
-		maxStartLine:   orDefault(c.MaxStartLine, DefaultMaxStartLine),
-		maxChunkLine:   orDefault(c.MaxChunkLine, DefaultMaxChunkLine),
-		maxPending:     orDefault(c.MaxPending, DefaultMaxPending),
-		bodyPrefix:     max(c.BodyPrefix, 0),
-		log:            c.Logger,
+		maxHeaderBytes:  orDefault(c.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		maxHeaders:      orDefault(c.MaxHeaders, DefaultMaxHeaders),
+		maxStartLine:    orDefault(c.MaxStartLine, DefaultMaxStartLine),
+		maxChunkLine:    orDefault(c.MaxChunkLine, DefaultMaxChunkLine),
+		maxPending:      orDefault(c.MaxPending, DefaultMaxPending),
+		maxPendingBytes: orDefault(c.MaxPendingBytes, DefaultMaxPendingBytes),
+		bodyPrefix:      max(c.BodyPrefix, 0),
+		log:             c.Logger,
 	}
 	// A start line is part of the header section, so it can never exceed it.
 	l.maxStartLine = min(l.maxStartLine, l.maxHeaderBytes)

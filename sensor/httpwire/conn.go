@@ -17,6 +17,7 @@ type entry struct {
 	respDone    bool // the response's body ended (or was given up)
 	respLost    bool // the response began in a capture gap: emitted without one
 	placeholder bool // stands for a request lost in a gap: never emitted
+	size        int  // bytes of the request's header strings, charged to MaxPendingBytes
 }
 
 // Conn parses the two directions of one TCP connection and pairs requests with responses.
@@ -33,8 +34,9 @@ type Conn struct {
 	sides  [2]side
 	client int // side that sends requests; -1 until a start line tells
 
-	q    []*entry // pending requests in order; q[head:] are live
-	head int
+	q            []*entry // pending requests in order; q[head:] are live
+	head         int
+	pendingBytes int // sum of size over q[head:]
 
 	// lostResps counts responses that came (or were lost in a gap) while no request
 	// awaited one, since the last response paired with a seen request. A request lost in
@@ -242,22 +244,25 @@ func (c *Conn) endSide(s *side) {
 	}
 }
 
-// push queues a request, emitting the oldest pending one without a response when the
-// queue is full.
+// push queues a request. Past MaxPending requests or MaxPendingBytes of their headers,
+// the oldest pending ones are emitted first: with the response parsed so far (marked
+// Partial) if one had begun, without one otherwise.
 func (c *Conn) push(e *entry) {
-	if len(c.q)-c.head >= c.lim.maxPending {
+	for c.head < len(c.q) && (len(c.q)-c.head >= c.lim.maxPending || c.pendingBytes+e.size > c.lim.maxPendingBytes) {
 		c.parseError(e.tx.ClientSide, reasonTooManyPending)
 		old := c.q[c.head]
 		c.q[c.head] = nil
 		c.head++
 		srv := &c.sides[1-e.tx.ClientSide]
 		if srv.entry == old {
-			srv.entry = nil // its response goes on being parsed, as unmatched
+			srv.entry = nil // the rest of its response is parsed as unmatched
+			old.resp.BodyBytes, old.resp.Partial = srv.bodyN, true
+			old.respDone = true
 		}
 		old.reqDone = true
-		old.respDone = false
 		c.emitEntry(old)
 	}
+	c.pendingBytes += e.size
 	c.q = append(c.q, e)
 }
 
@@ -293,6 +298,7 @@ func (c *Conn) tryEmit() {
 }
 
 func (c *Conn) emitEntry(e *entry) {
+	c.pendingBytes -= e.size
 	if e.placeholder {
 		if e.respDone && !e.respLost {
 			mUnmatched.Inc()

@@ -512,6 +512,36 @@ var connTests = []struct {
 		},
 	},
 	{
+		name: "pending limit with a response under way",
+		cfg:  &Config{MaxPending: 2},
+		script: []ev{
+			req("GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"),
+			req("GET /3 HTTP/1.1\r\n\r\n"),
+			resp("defghij" + okBody + okBody),
+		},
+		want: []string{
+			`c0 GET "/1" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=3 partial`,
+			`c0 GET "/2" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/3" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+		},
+	},
+	{
+		name: "pending header bytes limit",
+		cfg:  &Config{MaxPendingBytes: 200},
+		script: []ev{
+			req(many(3, func(i int) string {
+				return fmt.Sprintf("GET /%d HTTP/1.1\r\nCookie: %s\r\n\r\n", i, strings.Repeat("c", 80))
+			})),
+			resp(okBody),
+		},
+		want: []string{
+			`c0 GET "/0" HTTP/1.1 req=0 -> none`,
+			`c0 GET "/1" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=5`,
+			`c0 GET "/2" HTTP/1.1 req=0 -> none`,
+		},
+	},
+	{
 		name:   "request without response",
 		script: []ev{req("GET /lonely HTTP/1.1\r\n\r\nPOST /half HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")},
 		want: []string{

@@ -135,6 +135,9 @@ func checkBounds(t *testing.T, c *Conn) {
 	if p := len(c.q) - c.head; p > c.lim.maxPending {
 		t.Fatalf("%d pending requests; limit %d", p, c.lim.maxPending)
 	}
+	if c.pendingBytes > max(c.lim.maxPendingBytes, c.lim.maxHeaderBytes) {
+		t.Fatalf("pending requests hold %d header bytes; limit %d", c.pendingBytes, c.lim.maxPendingBytes)
+	}
 	if cap(c.q) > 4*c.lim.maxPending+64 {
 		t.Fatalf("pending queue capacity %d", cap(c.q))
 	}

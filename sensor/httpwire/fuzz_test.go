@@ -48,7 +48,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 }
 
 // small limits reach every limit path with short inputs.
-var fuzzSmall = &Config{MaxHeaderBytes: 200, MaxHeaders: 4, MaxStartLine: 64, MaxChunkLine: 16, MaxPending: 3, BodyPrefix: 8}
+var fuzzSmall = &Config{MaxHeaderBytes: 200, MaxHeaders: 4, MaxStartLine: 64, MaxChunkLine: 16, MaxPending: 3, MaxPendingBytes: 300, BodyPrefix: 8}
 
 // FuzzConn feeds a client and a server byte stream. Properties: no panic; the state a
 // Conn holds stays within its limits after every call; the transactions are the same

@@ -428,6 +428,7 @@ func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
 	r.Version = str[sp[2].a:sp[2].b]
 	r.Header = buildHeader(str, sp[3:])
 	r.Truncated = s.truncated
+	e.size = len(str)
 	c.push(e)
 	s.entry = e
 	if abrupt {
