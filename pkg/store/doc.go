@@ -35,7 +35,10 @@
 // # Duplicates
 //
 // Delivery from Kafka is at least once. Findings have deterministic ids and findings is a
-// ReplacingMergeTree on id: SELECT ... FROM findings FINAL returns each finding once.
+// ReplacingMergeTree on id with version = the finding's capture time in nanoseconds:
+// SELECT ... FROM findings FINAL returns each finding once, in its latest state (an
+// incident re-emits its finding under the same id as it grows). findings is not
+// partitioned, so an update that crosses a month still replaces the older row.
 // api_calls is a plain MergeTree (a ReplacingMergeTree ordered by client and time would
 // merge distinct calls sharing a second); each row carries dedup_key, a hash of the fields
 // that identify a call (capture time in nanoseconds, both connection ends, method, host,

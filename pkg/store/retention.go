@@ -9,7 +9,7 @@ import (
 )
 
 // retentionTables are the tables partitioned by day whose old partitions ApplyRetention
-// drops. findings (partitioned by month, small, the record of what happened) and the
+// drops. findings (small, unpartitioned, the record of what happened) and the
 // endpoint inventory (an aggregate with no time partition) are kept.
 var retentionTables = []string{TableCalls, TableClientProfiles}
 

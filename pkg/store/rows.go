@@ -32,7 +32,7 @@ type ProfileRow struct {
 // Insert statements. clickhouse-go v2 against 18.16 needs the column list spelled out.
 const (
 	insertCalls    = "INSERT INTO api_calls (ts, ts_nsec, src_ip, src_port, dst_ip, dst_port, method, host, uri, path, query, template, status, req_bytes, resp_bytes, latency_ms, user_agent, content_type, client_id, principal, actor, auth, cred_fp, trace_id, partial, truncated, shadow, scope, iss, xff, dedup_key)"
-	insertFindings = "INSERT INTO findings (id, ts, ts_nsec, client_id, client_ip, principal, actor, kind, severity, severity_rank, score, summary, evidence, related_ips)"
+	insertFindings = "INSERT INTO findings (id, ts, ts_nsec, client_id, client_ip, principal, actor, kind, severity, severity_rank, score, summary, evidence, related_ips, version)"
 	insertProfiles = "INSERT INTO client_profiles (client_id, version, ts, ts_nsec, kind, calls, profile)"
 )
 
@@ -49,6 +49,19 @@ func CallDedupKey(c *models.APICall) uint64 {
 		b = append(b, 0)
 	}
 	return xxhash.Sum64(b)
+}
+
+// FindingVersion is findings.version for f: its capture time in nanoseconds. An incident
+// re-emits its finding under the same id as it grows (more signals, a higher severity),
+// each time with the capture time of the call that changed it, so the latest state has the
+// highest version, whatever order re-deliveries arrive in. It is derived from the record,
+// not from the wall clock, so a replay stores the same rows.
+func FindingVersion(f *models.Finding) uint64 {
+	ns := f.TS.UnixNano()
+	if ns < 0 {
+		return 0
+	}
+	return uint64(ns)
 }
 
 func b2u8(b bool) uint8 {
@@ -152,13 +165,17 @@ func (cc *callColumns) columns() []any {
 // findingColumns builds the findings columns in insertFindings order.
 func findingColumns(fs []models.Finding) ([]any, error) {
 	n := len(fs)
+	strs := func() []string { return make([]string, 0, n) }
 	var (
-		id, client, clientIP, principal, actor, kind, sev, summary, evidence = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		ts                                                                   = make([]int64, 0, n)
-		nsec                                                                 = make([]uint32, 0, n)
-		rank                                                                 = make([]uint8, 0, n)
-		sc                                                                   = make([]float64, 0, n)
-		ips                                                                  = make([][]string, 0, n)
+		id, client, clientIP, principal = strs(), strs(), strs(), strs()
+		actor, kind, sev, summary       = strs(), strs(), strs(), strs()
+		evidence                        = strs()
+		ts                              = make([]int64, 0, n)
+		nsec                            = make([]uint32, 0, n)
+		rank                            = make([]uint8, 0, n)
+		sc                              = make([]float64, 0, n)
+		ips                             = make([][]string, 0, n)
+		ver                             = make([]uint64, 0, n)
 	)
 	for i := range fs {
 		f := &fs[i]
@@ -193,8 +210,9 @@ func findingColumns(fs []models.Finding) ([]any, error) {
 		summary = append(summary, f.Summary)
 		evidence = append(evidence, string(ev))
 		ips = append(ips, related)
+		ver = append(ver, FindingVersion(f))
 	}
-	return []any{id, ts, nsec, client, clientIP, principal, actor, kind, sev, rank, sc, summary, evidence, ips}, nil
+	return []any{id, ts, nsec, client, clientIP, principal, actor, kind, sev, rank, sc, summary, evidence, ips, ver}, nil
 }
 
 // profileColumns builds the client_profiles columns in insertProfiles order.

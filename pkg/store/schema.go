@@ -85,9 +85,9 @@ ORDER BY (client_id, ts, ts_nsec)`},
 	score         Float64,
 	summary       String,
 	evidence      String,
-	related_ips   Array(String)
-) ENGINE = ReplacingMergeTree()
-PARTITION BY toYYYYMM(ts)
+	related_ips   Array(String),
+	version       UInt64
+) ENGINE = ReplacingMergeTree(version)
 ORDER BY id`},
 		},
 	},

@@ -305,3 +305,34 @@ func TestWriteServerErrorNotRetried(t *testing.T) {
 		t.Fatalf("WriteCalls took %v; a server error must not be retried", time.Since(start))
 	}
 }
+
+func TestFindingUpdateKeepsLatest(t *testing.T) {
+	st, _ := openTest(t)
+	ctx := testCtx(t)
+	if err := st.ApplySchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := models.Finding{ID: "inc-1", TS: time.Date(2026, 1, 31, 23, 59, 59, 0, time.UTC), ClientID: "c", Kind: models.KindRateSpike, Severity: models.SeverityMedium, Score: 1}
+	grown := first
+	grown.TS = time.Date(2026, 2, 1, 0, 4, 0, 0, time.UTC) // the incident grew across a month boundary
+	grown.Severity, grown.Score = models.SeverityHigh, 3
+	// The grown state is stored, then the first state is re-delivered.
+	for _, batch := range [][]models.Finding{{first, grown}, {first}} {
+		if err := st.WriteFindings(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readFindings(t, st)
+	if len(got) != 1 || got[0].Severity != models.SeverityHigh || !got[0].TS.Equal(grown.TS) {
+		t.Fatalf("FINAL = %+v; want only the grown state", got)
+	}
+	if err := st.Conn().Exec(ctx, "OPTIMIZE TABLE findings FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, st, "SELECT count() FROM findings WHERE severity = 'high'"); n != 1 {
+		t.Fatalf("after OPTIMIZE %d rows in the grown state; want 1", n)
+	}
+	if n := count(t, st, "SELECT count() FROM findings"); n != 1 {
+		t.Fatalf("after OPTIMIZE count() = %d; want 1", n)
+	}
+}
