@@ -172,6 +172,7 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInf
 		return nil, d.fail(ltRoot, errEmpty, ci)
 	}
 	d.root.next = first
+	d.vlan.id = 0
 	return d.run(data, ci, wire, 0)
 }
 
@@ -272,6 +273,7 @@ func (d *Decoder) segment(ci gopacket.CaptureInfo, wire int) *Segment {
 	s.Payload = t.Payload
 	s.WireLen = wire
 	s.Truncated = d.parser.Truncated
+	s.VLAN = d.vlan.id
 	mSegments.Inc()
 	if s.Truncated {
 		mTruncated.Inc()

@@ -298,3 +298,27 @@ func TestDecodeTooManyTags(t *testing.T) {
 		t.Fatalf("Decode error = %v; want %v", err, errTooDeep)
 	}
 }
+
+func TestDecodeVLANID(t *testing.T) {
+	tests := []struct {
+		name string
+		ls   []gopacket.SerializableLayer
+		want uint16
+	}{
+		{"802.1Q", join(eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 42, Type: layers.EthernetTypeIPv4}, inner4()), 42},
+		{"QinQ", join(eth(0x88a8), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeDot1Q},
+			&layers.Dot1Q{VLANIdentifier: 20, Priority: 5, Type: layers.EthernetTypeIPv4}, inner4()), 20},
+		{"untagged after tagged", join(eth(layers.EthernetTypeIPv4), inner4()), 0},
+	}
+	d := NewDecoder(Config{})
+	for _, tc := range tests {
+		data := serialize(t, tc.ls...)
+		seg, err := d.Decode(data, layers.LinkTypeEthernet, ci(data))
+		if err != nil || seg == nil {
+			t.Fatalf("%s: Decode = %v, %v", tc.name, seg, err)
+		}
+		if seg.VLAN != tc.want {
+			t.Errorf("%s: VLAN = %d; want %d", tc.name, seg.VLAN, tc.want)
+		}
+	}
+}

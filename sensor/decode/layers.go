@@ -237,12 +237,14 @@ func (l *ethernetLayer) NextLayerType() gopacket.LayerType {
 type vlanLayer struct {
 	base
 	etype uint16
+	id    uint16 // of the last tag decoded; the Decoder zeroes it per frame
 }
 
 func (l *vlanLayer) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
 	if err := l.enter(data, 4, df); err != nil {
 		return err
 	}
+	l.id = binary.BigEndian.Uint16(data[0:2]) & 0x0fff
 	l.etype = binary.BigEndian.Uint16(data[2:4])
 	l.set(data, 4)
 	return nil

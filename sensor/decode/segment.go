@@ -34,6 +34,10 @@ type Segment struct {
 	// Truncated is set when the capture's snaplen cut the frame: Payload is shorter
 	// than the IP header says the segment is.
 	Truncated bool
+	// VLAN is the ID of the 802.1Q/802.1ad tag nearest the segment (the inner tag of
+	// QinQ), 0 when the frame has none. The same connection mirrored on several VLANs
+	// arrives once per VLAN; a flow key that includes VLAN keeps the copies apart.
+	VLAN uint16
 }
 
 // Has reports whether every flag in f is set.
