@@ -10,7 +10,10 @@ import (
 // holds credentials in process memory only; nothing in it is exported.
 const (
 	cacheStripes         = 16
-	cacheEntriesByStripe = 1024 // 16k credentials in all
+	cacheEntriesByStripe = 512 // 8k credentials in all
+	// maxCachedCred bounds the credential length cached, so the cache holds at most
+	// about 32 MiB however long the tokens an attacker sends.
+	maxCachedCred = 4096
 )
 
 type credEntry struct {
@@ -49,6 +52,9 @@ func (c *credCache) stripe(cred string) int {
 }
 
 func (c *credCache) get(kind uint8, cred string) (credEntry, bool) {
+	if len(cred) > maxCachedCred {
+		return credEntry{}, false
+	}
 	s := &c.stripes[c.stripe(cred)]
 	s.mu.Lock()
 	e, ok := s.m[cacheKey{kind, cred}]
@@ -57,6 +63,9 @@ func (c *credCache) get(kind uint8, cred string) (credEntry, bool) {
 }
 
 func (c *credCache) put(kind uint8, cred string, e credEntry) {
+	if len(cred) > maxCachedCred {
+		return
+	}
 	s := &c.stripes[c.stripe(cred)]
 	s.mu.Lock()
 	if len(s.m) >= cacheEntriesByStripe {

@@ -25,7 +25,8 @@
 // values after /users, the values after /repos/{param}. When more than Threshold distinct
 // values have been seen at a position, it becomes {param}. Memory is bounded: each
 // position keeps at most Threshold+1 values, and caps bound hosts and positions (counted
-// in apiscope_template_capped_total when hit).
+// in apiscope_template_capped_total when hit); segments longer than 64 bytes and prefixes
+// longer than 512 bytes are not learned.
 //
 // # Determinism
 //

@@ -25,7 +25,9 @@ type Config struct {
 	MaxHosts int
 	// MaxKeysPerHost caps the positions learned per host. Zero means 4096.
 	MaxKeysPerHost int
-	// MaxKeys caps the positions learned over all hosts. Zero means 65536.
+	// MaxKeys caps the positions learned over all hosts. Zero means 16384. With the
+	// per-position bounds (Threshold+1 values of at most 64 bytes, keys of at most 512
+	// bytes) the defaults bound the learner to a few tens of MiB.
 	MaxKeys int
 	// MaxSegments is the deepest segment position learned. Zero means 16.
 	MaxSegments int
@@ -40,7 +42,7 @@ func (c *Config) threshold() int            { return cmp.Or(c.Threshold, 32) }
 func (c *Config) learnDelay() time.Duration { return c.LearnDelay }
 func (c *Config) maxHosts() int             { return cmp.Or(c.MaxHosts, 1024) }
 func (c *Config) maxKeysPerHost() int       { return cmp.Or(c.MaxKeysPerHost, 4096) }
-func (c *Config) maxKeys() int              { return cmp.Or(c.MaxKeys, 65536) }
+func (c *Config) maxKeys() int              { return cmp.Or(c.MaxKeys, 16384) }
 func (c *Config) maxSegments() int          { return cmp.Or(c.MaxSegments, 16) }
 
 // Validate reports a negative cap.
@@ -187,7 +189,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 		case c.IsID():
 			buf = append(buf, '/')
 			buf = append(buf, ID...)
-		case h != nil && seg != "" && c == Literal && i < t.maxSeg && t.learn.step(h, buf, seg, tsn, mode):
+		case h != nil && c == Literal && i < t.maxSeg && learnable(seg, len(buf)) && t.learn.step(h, buf, seg, tsn, mode):
 			buf = append(buf, '/')
 			buf = append(buf, Param...)
 		default:
@@ -207,6 +209,18 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 	*bp = buf
 	t.scratch.Put(bp)
 	return out
+}
+
+// Bounds on what learning keeps: a segment longer than maxLearnValue is not learned
+// (it stays literal), nor is a position whose key (method and prefix) is longer than
+// maxLearnKey.
+const (
+	maxLearnValue = 64
+	maxLearnKey   = 512
+)
+
+func learnable(seg string, keyLen int) bool {
+	return seg != "" && len(seg) <= maxLearnValue && keyLen <= maxLearnKey
 }
 
 // Generation is the number of merges learned (including those loaded): it changes

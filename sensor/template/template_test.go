@@ -230,6 +230,13 @@ func TestLearnBoundedMemory(t *testing.T) {
 			}
 		}
 	}
+	long := newT(t, Config{Threshold: 1})
+	for i := 0; i < 5; i++ {
+		long.Template("h", "GET", "/x/"+strings.Repeat(string(rune('a'+i)), maxLearnValue+1), t0.Add(time.Duration(i)))
+	}
+	if n := long.learn.nkeys.Load(); n != 1 { // only the position of "x"
+		t.Errorf("segments over %d bytes were learned: %d positions", maxLearnValue, n)
+	}
 	var capped float64
 	for _, s := range reg.Snapshot() {
 		if s.Name == "apiscope_template_capped_total" {
