@@ -466,9 +466,9 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 	}
 	mResponses.Inc()
 	e := c.firstUnanswered()
-	if e != nil && e.req.TS.After(s.msgTS) {
+	if e != nil && !e.placeholder && e.req.TS.After(s.msgTS) {
 		// A response cannot begin before its request: this one answers a request the
-		// capture did not see.
+		// capture did not see. (A placeholder's time is when its loss was reported.)
 		e = nil
 	}
 	method := ""
