@@ -7,10 +7,9 @@
 //
 //   - {id}: a segment the classifier recognises as an identifier (Classify): numbers,
 //     UUIDs, hex of 8+, base64url-like tokens and long random slugs, emails, dates, IPv4
-//     addresses, prefixed ids (ORD-12345); an id with a file extension keeps it (123.json
-//     becomes {id}.json). One
-//     placeholder for all of them: the analyzer groups by template, and the class adds
-//     nothing an analyst needs there.
+//     addresses, prefixed ids (ORD-12345); an id with a file extension keeps it
+//     (123.json becomes {id}.json). One placeholder for all of them: the analyzer groups
+//     by template, and the class adds nothing an analyst needs there.
 //   - {param}: a position learned online to hold too many distinct values to be a name.
 //   - {name}: from an OpenAPI document, the document's own parameter names
 //     (/users/{userId}).
@@ -23,7 +22,9 @@
 // Per host (lower-cased, port ignored) and method, the segments left literal are counted
 // at each position keyed by the template of the segments before it (a prefix tree): the
 // values after /users, the values after /repos/{param}. When more than Threshold distinct
-// values have been seen at a position, it becomes {param}. Memory is bounded: each
+// values have been seen at a position, it becomes {param} for the calls after that
+// (earlier calls keep the literal they were given; a templates file carries what was
+// learned into the next run). Memory is bounded: each
 // position keeps at most Threshold+1 values, and caps bound hosts and positions (counted
 // in apiscope_template_capped_total when hit); segments longer than 64 bytes and prefixes
 // longer than 512 bytes are not learned.
