@@ -232,6 +232,7 @@ type Sink interface {
 // closes next. This is where the sensor's ordered output stage meets the learner.
 func (b *Builder) WrapSink(next Sink) Sink { return &learningSink{b: b, next: next} }
 
+// learningSink is written by the sensor's output goroutine alone, as Sink requires.
 type learningSink struct {
 	b    *Builder
 	next Sink

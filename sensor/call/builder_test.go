@@ -277,3 +277,23 @@ func BenchmarkLearn(b *testing.B) {
 		bl.Learn(&c)
 	}
 }
+
+// TestBuildAllocs pins Build's allocations for a typical authenticated call: the strings
+// that become record fields (addresses, client id, template, forwarded address), nothing
+// per header or per rule.
+func TestBuildAllocs(t *testing.T) {
+	if raceEnabled || testing.Short() {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	bl := newBuilder(t, Config{Identity: identity.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}})
+	tx := &httpwire.Transaction{
+		Req: &httpwire.Request{TS: t0, Method: "GET", URI: "/api/v2/orders/1000/items?expand=1",
+			Header: hdr("Host", "shop.example.com", "Authorization", "Bearer "+jwt(`{"sub":"alice","act":{"sub":"bot-7"}}`), "X-Forwarded-For", "203.0.113.77")},
+		Resp: &httpwire.Response{TS: t0.Add(time.Millisecond), Status: 200, Header: hdr("Content-Type", "application/json")},
+	}
+	var c models.APICall
+	bl.Build(tx, client, server, &c)
+	if n := testing.AllocsPerRun(200, func() { bl.Build(tx, client, server, &c) }); n > 8 {
+		t.Errorf("Build allocates %v times; want at most 8", n)
+	}
+}
