@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/apiscope/apiscope/pkg/store/chtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the sample outputs in docs/SQL.md from a real run")
@@ -80,12 +82,7 @@ const maxSampleRows = 12
 // TestSQLCookbook runs every query of docs/SQL.md against the fixture data and checks it
 // returns rows with the columns its sample shows. With -update it rewrites the samples.
 func TestSQLCookbook(t *testing.T) {
-	raw, err := os.ReadFile(sqlDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(raw), "\n")
-	queries := parseSQLDoc(lines)
+	lines, queries := loadSQLDoc(t)
 	if len(queries) < 12 {
 		t.Fatalf("docs/SQL.md has %d sql blocks; want at least 12", len(queries))
 	}
@@ -111,14 +108,12 @@ func TestSQLCookbook(t *testing.T) {
 	samples := make([][]string, len(queries))
 	for i, q := range queries {
 		body := strings.TrimRight(strings.TrimSpace(q.sql), ";")
-		tsv, err := srv.QueryIn(db, body+"\nFORMAT TSVWithNames")
+		names, rows, err := runDocQuery(srv, db, q)
 		if err != nil {
 			t.Errorf("query %d (%s) failed: %v", i+1, q.title, err)
 			continue
 		}
-		rows := strings.Split(strings.TrimRight(tsv, "\n"), "\n")
-		names := strings.Split(rows[0], "\t")
-		if len(rows) < 2 {
+		if rows == 0 {
 			t.Errorf("query %d (%s) returned no rows", i+1, q.title)
 		}
 		if *update {
@@ -147,6 +142,29 @@ func TestSQLCookbook(t *testing.T) {
 	if *update && !t.Failed() {
 		writeSamples(t, lines, queries, samples)
 	}
+}
+
+// runDocQuery runs one cookbook query in database db and returns its column names and
+// row count.
+func runDocQuery(srv *chtest.Server, db string, q docQuery) ([]string, int, error) {
+	body := strings.TrimRight(strings.TrimSpace(q.sql), ";")
+	tsv, err := srv.QueryIn(db, body+"\nFORMAT TSVWithNames")
+	if err != nil {
+		return nil, 0, err
+	}
+	rows := strings.Split(strings.TrimRight(tsv, "\n"), "\n")
+	return strings.Split(rows[0], "\t"), len(rows) - 1, nil
+}
+
+// loadSQLDoc returns the cookbook's queries.
+func loadSQLDoc(t *testing.T) ([]string, []docQuery) {
+	t.Helper()
+	raw, err := os.ReadFile(sqlDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	return lines, parseSQLDoc(lines)
 }
 
 func writeSamples(t *testing.T, lines []string, queries []docQuery, samples [][]string) {
