@@ -139,7 +139,7 @@ func (b *Builder) Build(tx *httpwire.Transaction, client, server netip.AddrPort,
 		path, query, hasQuery = path[:i], path[i+1:], true
 	}
 	var id identity.Identity
-	b.ids.Resolve(req.Header, query, client.Addr(), &id)
+	b.ids.Resolve(&req.Header, query, client.Addr(), &id) // a pointer: no copy into the interface
 	out.Query = b.ids.RedactQuery(query)
 	out.Path = path
 	out.URI = req.URI

@@ -74,3 +74,12 @@ func BenchmarkTemplateOpenAPI(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTemplateStatic is what each sensor worker pays per call.
+func BenchmarkTemplateStatic(b *testing.B) {
+	tp, _ := New(Config{Metrics: metrics.NewRegistry()})
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tp.Static("api.example.com", "GET", benchPaths[i%len(benchPaths)])
+	}
+}

@@ -115,6 +115,7 @@ type learner struct {
 	hosts map[string]*hostState
 
 	nkeys      atomic.Int64
+	loaded     atomic.Int64 // positions loaded from a file: Static needs to look only when > 0
 	watermark  atomic.Int64 // latest capture time seen, ns
 	generation atomic.Uint64
 	m          *tmplMetrics
@@ -223,6 +224,7 @@ func (l *learner) markMerged(h *hostState, key string) {
 	s := &h.stripes[maphash.String(l.seed, key)%hostStripes]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	l.loaded.Add(1)
 	if p := s.keys[key]; p != nil {
 		p.crossAt, p.values = always, nil
 		return

@@ -163,7 +163,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 			if t.learn.advance(tsn) {
 				t.m.late.Inc()
 			}
-		} else {
+		} else if t.learn.loaded.Load() > 0 {
 			h = t.learn.existingHost(hostKey)
 		}
 	}
