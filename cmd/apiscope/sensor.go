@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -164,7 +165,7 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 
 	var src capture.Source
 	var file *capture.FileSource
-	var live *capture.LiveSource
+	var live *liveSource
 	if s.pcap != "" {
 		f, err := capture.OpenFile(s.pcap)
 		if err != nil {
@@ -178,7 +179,8 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 			closeAll()
 			return err
 		}
-		src, live = l, l
+		live = &liveSource{LiveSource: l}
+		src = live
 		cfg.Live = true
 		log.Info("capturing", zap.String("interface", s.iface), zap.String("bpf", s.bpf))
 	}
@@ -221,6 +223,28 @@ func tuneGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(768 << 20)
 	}
+}
+
+// liveSource keeps the kernel's counts as they were when the capture stopped: the sensor
+// closes the source to stop it, and libpcap cannot report after close. The counts are
+// read from the goroutine that stops the capture, like any periodic statistics reader
+// (pcap_stats is a getsockopt and gopacket does not serialise it with reads).
+type liveSource struct {
+	*capture.LiveSource
+	once  sync.Once
+	stats capture.LiveStats
+	err   error
+}
+
+func (l *liveSource) Close() error {
+	l.once.Do(func() { l.stats, l.err = l.LiveSource.Stats() })
+	return l.LiveSource.Close()
+}
+
+// Stats returns the counts taken when the capture was closed.
+func (l *liveSource) Stats() (capture.LiveStats, error) {
+	_ = l.Close()
+	return l.stats, l.err
 }
 
 // teeSink writes every call to each sink in turn.
