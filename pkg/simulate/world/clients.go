@@ -154,6 +154,8 @@ func (w *World) newClient(ck *scenario.ClientKind, n int, rng *rand.Rand) *Clien
 		c.rttUS = int64(logUniform(rng, scenario.Range{300, 2000}))
 		c.Principal = "svc-" + c.ID
 		c.azp = ck.Name
+		// A sensor takes azp as the actor when there is no act claim.
+		c.Actor = c.azp
 		c.scope = "internal"
 		c.closeConns = rng.IntN(2) == 0
 	}

@@ -74,9 +74,6 @@ func TestIdentities(t *testing.T) {
 					if actor == "" {
 						actor = cl.Azp
 					}
-					if c.Client.Kind == scenario.KindBatch {
-						actor = c.Actor // batch jobs: azp names the job
-					}
 					if cl.Sub != c.Principal || actor != c.Actor {
 						t.Fatalf("%s: token sub=%q actor=%q; truth says %q %q", c.Client.ID, cl.Sub, actor, c.Principal, c.Actor)
 					}
