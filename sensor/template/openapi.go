@@ -47,6 +47,8 @@ var methodBits = map[string]uint16{
 	"head": 1 << 5, "patch": 1 << 6, "trace": 1 << 7,
 }
 
+const allMethods = 1<<8 - 1
+
 // methodBit maps a request method (any case) to its bit; 0 for methods OpenAPI cannot
 // describe.
 func methodBit(m string) uint16 {
@@ -150,6 +152,9 @@ func ParseOpenAPI(data []byte, name string) (*Spec, error) {
 		var bits uint16
 		for k := range item {
 			bits |= methodBits[strings.ToLower(k)]
+		}
+		if _, ref := item["$ref"]; ref && bits == 0 {
+			bits = allMethods // operations live elsewhere: do not call every method shadow
 		}
 		s.paths = append(s.paths, specPath{template: p, methods: bits})
 	}

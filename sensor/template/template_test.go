@@ -305,7 +305,7 @@ paths:
     get: {responses: {"200": {description: ok}}}
 `
 
-const anyHostJSON = `{"openapi":"3.1.0","paths":{"/users/{userId}":{"get":{}},"/users/{userId}/keys":{"get":{},"post":{}}}}`
+const anyHostJSON = `{"openapi":"3.1.0","paths":{"/users/{userId}":{"get":{}},"/users/{userId}/keys":{"get":{},"post":{}},"/shared":{"$ref":"other.yaml#/paths/shared"}}}`
 
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -352,6 +352,7 @@ func TestOpenAPI(t *testing.T) {
 		{"other.example.com", "GET", "/users/42", "/users/{userId}", false},
 		{"other.example.com", "POST", "/users/42/keys", "/users/{userId}/keys", false},
 		{"other.example.com", "GET", "/orders/42", "/orders/{id}", true},
+		{"other.example.com", "PATCH", "/shared", "/shared", false},
 		{"internal.example.com", "GET", "/users/alice", "/users/{userId}", false},
 		{"internal.example.com", "GET", "/debug/vars", "/debug/vars", true},
 	}
