@@ -32,6 +32,9 @@ type engineState struct {
 	MaxTS     int64
 	Released  int64
 	Last      *models.APICall
+	Recent    []uint64
+	RecentPos int
+	Parts     map[int]int64
 	Stats     Stats
 	Profiles  []*Profile
 	Pop       *population
@@ -49,7 +52,8 @@ type engineState struct {
 func (e *Engine) SaveState(w io.Writer) error {
 	st := engineState{
 		Version: checkpointVersion, MaxTS: e.maxTS, Released: e.released, Last: e.last, Stats: e.stats,
-		Pop: e.pop, Detectors: map[string][]byte{},
+		Pop: e.pop, Detectors: map[string][]byte{}, Recent: e.recent[:], RecentPos: e.recentPos,
+		Parts: e.parts,
 	}
 	ids := make([]string, 0, len(e.profiles))
 	for id := range e.profiles {
@@ -109,6 +113,13 @@ func (e *Engine) LoadState(r io.Reader) error {
 		return fmt.Errorf("decode analyzer state: incomplete checkpoint")
 	}
 	e.maxTS, e.released, e.last, e.stats = st.MaxTS, st.Released, st.Last, st.Stats
+	e.recent = [recentCalls]uint64{}
+	copy(e.recent[:], st.Recent)
+	e.recentPos = st.RecentPos % recentCalls
+	e.parts = st.Parts
+	if e.parts == nil {
+		e.parts = map[int]int64{}
+	}
 	e.profiles = make(map[string]*Profile, len(st.Profiles))
 	for _, p := range st.Profiles {
 		e.profiles[p.ClientID] = p

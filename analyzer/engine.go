@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/apiscope/apiscope/models"
@@ -42,10 +43,21 @@ type Engine struct {
 	buf       reorderBuf
 	// maxTS is the newest capture time seen; released the newest processed.
 	maxTS, released int64
-	last            *models.APICall
-	stats           Stats
-	m               *engineMetrics
-	err             error
+	// parts is the newest capture time per active input partition: calls are released
+	// only behind the slowest one, so partitions consumed at different paces still merge
+	// in capture order.
+	parts map[int]int64
+	// holding delays every release while the consumer discovers its partitions.
+	holding bool
+	last    *models.APICall
+	// recent holds hashes of the last released calls, to recognise a re-delivered call
+	// that arrives after the watermark passed it.
+	recent    [recentCalls]uint64
+	recentPos int
+	stats     Stats
+	seen      atomic.Uint64 // records offered (calls and undecodable), readable by tests
+	m         *engineMetrics
+	err       error
 
 	// per-call scratch, reused
 	obs     Observation
@@ -69,6 +81,7 @@ func New(cfg Config, out Output) (*Engine, error) {
 		out:       out,
 		detectors: buildDetectors(&cfg),
 		profiles:  map[string]*Profile{},
+		parts:     map[int]int64{},
 		pop:       newPopulation(),
 		inc:       newIncidents(),
 		m:         metricsFor(),
@@ -86,6 +99,10 @@ func (e *Engine) DetectorNames() []string {
 	return out
 }
 
+// statsAtomic returns the calls seen plus undecodable records, for tests that watch a
+// running loop from another goroutine.
+func (e *Engine) statsAtomic() uint64 { return e.seen.Load() }
+
 // Stats returns the running counts.
 func (e *Engine) Stats() Stats {
 	s := e.stats
@@ -99,7 +116,15 @@ func (e *Engine) Clock() time.Time { return time.Unix(0, e.maxTS).UTC() }
 // Process takes one call. Calls are buffered up to Config.Lateness of capture time and
 // processed in capture order; the engine keeps its own copy of c. The error is the
 // Output's, and stays: after an output error the engine processes nothing more.
-func (e *Engine) Process(c *models.APICall) error {
+func (e *Engine) Process(c *models.APICall) error { return e.ProcessFrom(0, c) }
+
+// maxBuffered bounds the reorder buffer: past it the oldest call is processed even if a
+// slow partition has not caught up (counted as late when that partition's calls come).
+const maxBuffered = 1 << 19
+
+// ProcessFrom is Process for a call read from one of several input partitions (Kafka).
+// The watermark follows the slowest active partition; see PartitionIdle.
+func (e *Engine) ProcessFrom(partition int, c *models.APICall) error {
 	if e.err != nil {
 		return e.err
 	}
@@ -111,7 +136,16 @@ func (e *Engine) Process(c *models.APICall) error {
 	ts := c.TS.UnixNano()
 	cc := *c
 	if ts <= e.released {
+		h := callHash(c)
+		for _, r := range e.recent {
+			if r == h {
+				e.stats.Duplicates++
+				e.m.duplicates.Inc()
+				return nil
+			}
+		}
 		// Later than the watermark: process now rather than never.
+		e.remember(h)
 		e.stats.Late++
 		e.m.late.Inc()
 		e.handle(&cc)
@@ -121,11 +155,45 @@ func (e *Engine) Process(c *models.APICall) error {
 	if ts > e.maxTS {
 		e.maxTS = ts
 	}
-	wm := e.maxTS - int64(e.cfg.lateness())
-	for len(e.buf) > 0 && e.buf.top().TS.UnixNano() <= wm && e.err == nil {
+	if ts > e.parts[partition] {
+		e.parts[partition] = ts
+	}
+	e.drain()
+	return e.err
+}
+
+// PartitionIdle tells the engine a partition has nothing more for now (it is caught up),
+// so the watermark no longer waits for it. Its next call makes it active again.
+func (e *Engine) PartitionIdle(partition int) {
+	if _, ok := e.parts[partition]; ok {
+		delete(e.parts, partition)
+		e.drain()
+	}
+}
+
+// HoldRelease(true) buffers every call without processing it, as a consumer does while
+// its partitions start delivering (otherwise the first partition to deliver would set the
+// watermark and the others' calls would arrive late); HoldRelease(false) resumes.
+func (e *Engine) HoldRelease(hold bool) {
+	e.holding = hold
+	if !hold {
+		e.drain()
+	}
+}
+
+// drain releases the buffered calls behind the watermark.
+func (e *Engine) drain() {
+	if e.holding && len(e.buf) <= maxBuffered {
+		return
+	}
+	slowest := e.maxTS
+	for _, t := range e.parts {
+		slowest = min(slowest, t)
+	}
+	wm := slowest - int64(e.cfg.lateness())
+	for len(e.buf) > 0 && e.err == nil && (e.buf.top().TS.UnixNano() <= wm || len(e.buf) > maxBuffered) {
 		e.release(e.buf.pop())
 	}
-	return e.err
 }
 
 // Flush processes every buffered call and releases every held finding, as at the end of
@@ -145,10 +213,28 @@ func (e *Engine) release(c *models.APICall) {
 		return
 	}
 	e.last = c
+	e.remember(callHash(c))
 	if ts := c.TS.UnixNano(); ts > e.released {
 		e.released = ts
 	}
 	e.handle(c)
+}
+
+// recentCalls is how many released calls are remembered for duplicate detection.
+const recentCalls = 4096
+
+// callHash identifies a call for duplicate detection.
+func callHash(c *models.APICall) uint64 {
+	h := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, c.ClientID)), c.URI)), c.SrcIP)
+	h ^= uint64(c.TS.UnixNano())
+	h *= fnvPrime
+	h ^= uint64(c.SrcPort)<<16 | uint64(c.Status)
+	return mix64(h)
+}
+
+func (e *Engine) remember(h uint64) {
+	e.recent[e.recentPos] = h
+	e.recentPos = (e.recentPos + 1) % recentCalls
 }
 
 // handle processes one call in order.

@@ -58,7 +58,13 @@ type RunConfig struct {
 	// IdleCommit commits what was processed when no record arrives for this long (wall
 	// clock: it decides only when state is saved, never what is found). Zero means 2 s.
 	IdleCommit time.Duration
-	Log        *zap.Logger
+	// IdlePartition is how long a partition may deliver nothing while others do before
+	// the merge stops waiting for it (wall clock). Zero means 5 s.
+	IdlePartition time.Duration
+	// StartupWait is how long, from the first record, calls are only buffered so every
+	// assigned partition can deliver before the merge starts (wall clock). Zero means 3 s.
+	StartupWait time.Duration
+	Log         *zap.Logger
 }
 
 // ErrUnknownSchema is the dead-letter reason of a record that is JSON but not a call.
@@ -94,6 +100,17 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 	if idle <= 0 {
 		idle = 2 * time.Second
 	}
+	idlePart := rc.IdlePartition
+	if idlePart <= 0 {
+		idlePart = 5 * time.Second
+	}
+	lastWall := map[int]time.Time{}
+	var nextIdleCheck, started time.Time
+	startup := rc.StartupWait
+	if startup <= 0 {
+		startup = 3 * time.Second
+	}
+	e.HoldRelease(true)
 	if rc.StateDir != "" {
 		ok, err := e.ReadCheckpoint(rc.StateDir)
 		if err != nil {
@@ -168,6 +185,12 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 				return cerr
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
+				// Nothing from any partition: every one is caught up.
+				e.HoldRelease(false)
+				for p := range lastWall {
+					e.PartitionIdle(p)
+					delete(lastWall, p)
+				}
 				if pending > 0 {
 					if err := commit(ctx); err != nil {
 						return err
@@ -176,6 +199,23 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 				continue
 			}
 			return fmt.Errorf("fetch: %w", err)
+		}
+		e.seen.Add(1)
+		now := time.Now()
+		if started.IsZero() {
+			started = now
+		} else if e.holding && now.Sub(started) > startup {
+			e.HoldRelease(false)
+		}
+		lastWall[rec.Partition] = now
+		if now.After(nextIdleCheck) {
+			nextIdleCheck = now.Add(time.Second)
+			for p, t := range lastWall {
+				if now.Sub(t) > idlePart {
+					e.PartitionIdle(p)
+					delete(lastWall, p)
+				}
+			}
 		}
 		if derr := DecodeCall(rec.Value, &c); derr != nil {
 			e.m.decodeErrors.Inc()
@@ -189,7 +229,7 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 				}
 			}
 		} else {
-			if err := e.Process(&c); err != nil {
+			if err := e.ProcessFrom(rec.Partition, &c); err != nil {
 				return fmt.Errorf("write findings: %w", err)
 			}
 			if rc.Store != nil {

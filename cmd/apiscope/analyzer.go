@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/analyzer"
+	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/kafkabus"
+)
+
+var analyzerFlags struct {
+	kafka       kafkaFlags
+	group       string
+	alertsTopic string
+	dlqTopic    string
+	clickhouse  string
+	stateDir    string
+	findings    string
+	minSeverity string
+	engine      engineFlags
+}
+
+var analyzerCmd = &cobra.Command{
+	Use:   "analyzer --brokers HOST:PORT [--clickhouse DSN] [--state-dir DIR]",
+	Short: "Consume calls from Kafka, learn baselines, write findings and alerts",
+	Long: `analyzer consumes apiscope.calls as a member of a consumer group, learns every client's
+baseline and raises explained findings. Findings go to ClickHouse (--clickhouse), to the
+alert topic (medium and above by default) and optionally to a JSON Lines file. Offsets are
+committed only after the outputs are flushed and the state is checkpointed to --state-dir,
+so a restart continues exactly where the last commit left off. Records that cannot be
+decoded are counted and set aside on the dead-letter topic, never retried.`,
+	Example: `  apiscope analyzer --brokers 127.0.0.1:9092 --clickhouse clickhouse://127.0.0.1:9000/apiscope --state-dir /var/lib/apiscope
+  apiscope analyzer --brokers kafka:9092 --group apiscope-analyzer --findings findings.jsonl
+  apiscope analyzer --brokers 127.0.0.1:9092 --detectors ratelimit-baseline --findings baseline.jsonl`,
+	Args: cobra.NoArgs,
+	RunE: runAnalyzer,
+}
+
+func init() {
+	f := analyzerCmd.Flags()
+	a := &analyzerFlags
+	a.kafka.register(f)
+	f.StringVar(&a.group, "group", "apiscope-analyzer", "Kafka consumer group")
+	f.StringVar(&a.alertsTopic, "alerts-topic", kafkabus.TopicAlerts, "topic for alerts (empty: no alerts)")
+	f.StringVar(&a.dlqTopic, "dlq-topic", kafkabus.TopicCallsDLQ, "topic for records that cannot be decoded")
+	f.StringVar(&a.clickhouse, "clickhouse", "", "store calls, findings and profiles in ClickHouse (DSN)")
+	f.StringVar(&a.stateDir, "state-dir", "", "directory for the analyzer checkpoint (empty: state is not kept across restarts)")
+	f.StringVar(&a.findings, "findings", "", "also append findings as JSON Lines to FILE")
+	f.StringVar(&a.minSeverity, "alert-min-severity", models.SeverityMedium, "least severity published to the alert topic")
+	a.engine.register(f)
+	rootCmd.AddCommand(analyzerCmd)
+}
+
+// alertOutput publishes findings at or above a severity.
+type alertOutput struct {
+	p       *kafkabus.Publisher
+	minRank int
+}
+
+func (a *alertOutput) WriteFinding(f *models.Finding) error {
+	if models.SeverityRank(f.Severity) < a.minRank {
+		return nil
+	}
+	return a.p.PublishFinding(f)
+}
+
+func (a *alertOutput) Flush(ctx context.Context) error { return a.p.Flush(ctx) }
+
+// consumerSource adapts the kafkabus consumer to the analyzer's Source.
+type consumerSource struct{ c *kafkabus.Consumer }
+
+func (s consumerSource) Fetch(ctx context.Context) (analyzer.Record, error) {
+	m, err := s.c.Fetch(ctx)
+	if err != nil {
+		return analyzer.Record{}, err
+	}
+	return analyzer.Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Ack: m}, nil
+}
+
+func (s consumerSource) Commit(ctx context.Context, recs []analyzer.Record) error {
+	msgs := make([]kafkabus.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = r.Ack.(kafkabus.Message)
+	}
+	return s.c.Commit(ctx, msgs...)
+}
+
+func runAnalyzer(cmd *cobra.Command, _ []string) error {
+	a := &analyzerFlags
+	if !a.kafka.enabled() {
+		return errors.New("--brokers is required")
+	}
+	if a.group == "" {
+		return errors.New("--group must not be empty")
+	}
+	minSev, err := models.ParseSeverity(a.minSeverity)
+	if err != nil {
+		return fmt.Errorf("--alert-min-severity: %w", err)
+	}
+	kcfg, err := a.kafka.config()
+	if err != nil {
+		return err
+	}
+	ecfg, err := a.engine.config()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if err := kafkabus.EnsureTopics(ctx, kcfg, []string{a.kafka.topic, a.alertsTopic, a.dlqTopic}, a.kafka.partitions, a.kafka.replicationFactor); err != nil {
+		log.Warn("could not create topics; continuing with what exists", zap.Error(err))
+	}
+
+	var outs analyzer.Outputs
+	var durables []analyzer.Durable
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	if a.findings != "" {
+		j, err := analyzer.CreateJSONL(a.findings)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, j)
+		durables = append(durables, j)
+		closers = append(closers, func() { _ = j.Close() })
+	}
+	var rc analyzer.RunConfig
+	if a.clickhouse != "" {
+		st, sa, err := openAnalyzerStore(ctx, a.clickhouse, log)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, sa)
+		rc.Store = sa
+		closers = append(closers, func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := sa.w.Close(cctx); err != nil {
+				log.Error("clickhouse writer closed with rows unwritten", zap.Error(err))
+			}
+			st.Close()
+		})
+	}
+	newPub := func(topic string) (*kafkabus.Publisher, error) {
+		p, err := kafkabus.NewPublisher(kafkabus.PublisherConfig{Config: kcfg, Topic: topic, Acks: a.kafka.acks,
+			Compression: a.kafka.compression, Blocking: true}, log)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = p.Shutdown(cctx)
+		})
+		return p, nil
+	}
+	if a.alertsTopic != "" {
+		p, err := newPub(a.alertsTopic)
+		if err != nil {
+			return err
+		}
+		ao := &alertOutput{p: p, minRank: models.SeverityRank(minSev)}
+		outs = append(outs, ao)
+		durables = append(durables, ao)
+	}
+	if a.dlqTopic != "" {
+		p, err := newPub(a.dlqTopic)
+		if err != nil {
+			return err
+		}
+		rc.DeadLetter = func(ctx context.Context, rec analyzer.Record, reason error) error {
+			return p.Publish(rec.Key, rec.Value, kafkabus.Header{Key: "apiscope-error", Value: []byte(reason.Error())})
+		}
+		durables = append(durables, p)
+	}
+	if len(outs) == 0 {
+		return errors.New("no output for findings: give --clickhouse, --findings or an --alerts-topic")
+	}
+	eng, err := analyzer.New(ecfg, outs)
+	if err != nil {
+		return err
+	}
+	cons, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Config: kcfg, Group: a.group, Topics: []string{a.kafka.topic}}, log)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	rc.StateDir = a.stateDir
+	rc.Durables = durables
+	rc.Log = log
+	log.Info("analyzer consuming", zap.String("topic", a.kafka.topic), zap.String("group", a.group),
+		zap.Strings("detectors", eng.DetectorNames()), zap.String("state_dir", a.stateDir))
+	err = analyzer.Run(ctx, eng, consumerSource{cons}, rc)
+	st := eng.Stats()
+	log.Info("analyzer stopped", zap.Uint64("calls", st.Calls), zap.Int("clients", st.Clients),
+		zap.Uint64("findings", st.Findings), zap.Uint64("late", st.Late), zap.Uint64("duplicates", st.Duplicates))
+	return err
+}
