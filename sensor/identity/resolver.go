@@ -226,7 +226,7 @@ func (r *Resolver) jwt(tok string, id *Identity) bool {
 		r.cache.put(kindJWT, tok, e)
 	}
 	if e.bad {
-		if strings.Count(tok, ".") >= 2 { // shaped like a JWT: worth counting
+		if strings.Count(tok, ".") == 2 { // shaped like a JWS; JWE (four dots) is opaque by design
 			r.malformed(whatJWT)
 			r.log.Debug("bearer token is not a decodable JWT", zap.String("reason", e.reason))
 		}
