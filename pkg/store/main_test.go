@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/apiscope/apiscope/pkg/store/chtest"
@@ -14,6 +16,14 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	chtest.StopShared()
+	// Every Store is closed in t.Cleanup and every BatchWriter by its test: nothing of
+	// ours, nor of the driver's pool, may be left running.
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left behind: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
