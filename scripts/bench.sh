@@ -84,6 +84,19 @@ if command -v tshark >/dev/null; then
 	echo "$tshark_row" >&2
 fi
 
+# targets: per-core rates from the 1-worker keep-alive row, RSS from the 100k-open rows,
+# speed-up against tshark in CPU time.
+targets=$(awk -F'|' -v t="$tshark_row" '
+	NR == 1 { pk = $10 + 0; calls = $11 + 0 }
+	NR >= 3 { if ($12 + 0 > rss) rss = $12 + 0 }
+	END {
+		split(t, f, "|"); sp = f[8]; gsub(/[ x]/, "", sp)
+		printf "- packets per CPU second (1 worker): %d, target 1,000,000: %s\n", pk, (pk >= 1e6 ? "met" : "not met")
+		printf "- calls per CPU second (1 worker): %d, target 100,000: %s\n", calls, (calls >= 1e5 ? "met" : "not met")
+		printf "- speed-up over tshark in CPU time: %sx, target 10x: %s\n", sp, (sp + 0 >= 10 ? "met" : "not met")
+		printf "- peak RSS with the connections all open: %d MiB, target under 1024: %s\n", rss, (rss < 1024 ? "met" : "not met")
+	}' < <(printf '%s\n' "${rows[@]}"))
+
 section=$(cat <<MD
 ## Sensor
 
@@ -106,6 +119,10 @@ tshark on the keep-alive capture: \`tshark -r F -Y http.request -T fields -e htt
 | tshark calls | wall s | CPU s | peak RSS MiB | sensor calls (1 worker) | sensor speed-up (wall) | sensor speed-up (CPU) |
 |---|---|---|---|---|---|---|
 $tshark_row
+
+Against the targets:
+
+$targets
 MD
 )
 
