@@ -65,7 +65,7 @@ func TestBuildEveryField(t *testing.T) {
 	}
 	var got models.APICall
 	b.Build(tx, client, server, &got)
-	fp := b.ids.Fingerprint(0, tok)
+	fp := b.ids.Fingerprint(identity.KindJWT, tok)
 	want := models.APICall{
 		TS: t0, SrcIP: "10.0.0.5", SrcPort: 51234, DstIP: "192.0.2.10", DstPort: 443,
 		Method: "GET", Host: "shop.example.com",

@@ -25,7 +25,7 @@ type credEntry struct {
 }
 
 type cacheKey struct {
-	kind uint8
+	kind Kind
 	cred string
 }
 
@@ -51,7 +51,7 @@ func (c *credCache) stripe(cred string) int {
 	return int(maphash.String(c.seed, cred) % cacheStripes)
 }
 
-func (c *credCache) get(kind uint8, cred string) (credEntry, bool) {
+func (c *credCache) get(kind Kind, cred string) (credEntry, bool) {
 	if len(cred) > maxCachedCred {
 		return credEntry{}, false
 	}
@@ -62,7 +62,7 @@ func (c *credCache) get(kind uint8, cred string) (credEntry, bool) {
 	return e, ok
 }
 
-func (c *credCache) put(kind uint8, cred string, e credEntry) {
+func (c *credCache) put(kind Kind, cred string, e credEntry) {
 	if len(cred) > maxCachedCred {
 		return
 	}

@@ -215,15 +215,15 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 // jwt applies rule 1. It reports false, counting the token as malformed, when the bearer
 // value does not decode; the caller then treats it as an opaque credential.
 func (r *Resolver) jwt(tok string, id *Identity) bool {
-	e, ok := r.cache.get(kindJWT, tok)
+	e, ok := r.cache.get(KindJWT, tok)
 	if !ok {
 		c, err := ParseJWT(tok)
 		if err != nil {
 			e = credEntry{bad: true, reason: err.Error()}
 		} else {
-			e = credEntry{claims: c, fp: r.Fingerprint(kindJWT, tok)}
+			e = credEntry{claims: c, fp: r.Fingerprint(KindJWT, tok)}
 		}
-		r.cache.put(kindJWT, tok, e)
+		r.cache.put(KindJWT, tok, e)
 	}
 	if e.bad {
 		if strings.Count(tok, ".") == 2 { // shaped like a JWS; JWE (four dots) is opaque by design
@@ -255,10 +255,10 @@ func (r *Resolver) jwt(tok string, id *Identity) bool {
 // basic applies rule 2. A Basic credential with an empty password is an API key sent as
 // the user name (a common convention), so the user is not exported.
 func (r *Resolver) basic(cred string, id *Identity) bool {
-	e, ok := r.cache.get(kindBasic, cred)
+	e, ok := r.cache.get(KindBasic, cred)
 	if !ok {
 		e = r.decodeBasic(cred)
-		r.cache.put(kindBasic, cred, e)
+		r.cache.put(KindBasic, cred, e)
 	}
 	if e.bad {
 		r.malformed(whatBasic)
@@ -291,12 +291,12 @@ func (r *Resolver) decodeBasic(cred string) credEntry {
 		return credEntry{bad: true, reason: "no user:password form"}
 	}
 	if pass == "" { // API key as user name
-		return credEntry{fp: r.Fingerprint(kindAPIKey, user)}
+		return credEntry{fp: r.Fingerprint(KindAPIKey, user)}
 	}
 	if user == "" {
-		return credEntry{fp: r.Fingerprint(kindAPIKey, pass)}
+		return credEntry{fp: r.Fingerprint(KindAPIKey, pass)}
 	}
-	return credEntry{user: user, fp: r.Fingerprint(kindBasic, s)}
+	return credEntry{user: user, fp: r.Fingerprint(KindBasic, s)}
 }
 
 // digest applies rule 2 to HTTP Digest authentication: the user name is the principal
@@ -311,7 +311,7 @@ func (r *Resolver) digest(cred string, id *Identity) bool {
 	}
 	id.Auth = models.AuthBasic
 	id.Principal = user
-	id.CredFP = r.cachedFP(kindBasic, "digest\x00"+user+"\x00"+authParam(cred, "realm"))
+	id.CredFP = r.cachedFP(KindBasic, "digest\x00"+user+"\x00"+authParam(cred, "realm"))
 	id.ClientID = "basic:" + escapeID(user)
 	return true
 }
@@ -412,7 +412,7 @@ func (r *Resolver) apiKey(h Headers, query, opaque string, id *Identity) bool {
 		return false
 	}
 	id.Auth = models.AuthAPIKey
-	id.CredFP = r.cachedFP(kindAPIKey, key)
+	id.CredFP = r.cachedFP(KindAPIKey, key)
 	id.ClientID = "apikey:" + id.CredFP
 	return true
 }
@@ -432,12 +432,12 @@ func (r *Resolver) cookie(h Headers, id *Identity) bool {
 		return false
 	}
 	id.Auth = models.AuthCookie
-	id.CredFP = r.cachedFP(kindCookie, strings.ToLower(name)+"="+v)
+	id.CredFP = r.cachedFP(KindCookie, strings.ToLower(name)+"="+v)
 	id.ClientID = "cookie:" + id.CredFP
 	return true
 }
 
-func (r *Resolver) cachedFP(kind uint8, cred string) string {
+func (r *Resolver) cachedFP(kind Kind, cred string) string {
 	if e, ok := r.cache.get(kind, cred); ok {
 		return e.fp
 	}
@@ -446,23 +446,36 @@ func (r *Resolver) cachedFP(kind uint8, cred string) string {
 	return fp
 }
 
-// Credential kinds, mixed into the fingerprint so one secret used two ways gives two
-// fingerprints only by intent.
+// Kind is a kind of credential. It is mixed into the fingerprint so that one secret used
+// two ways (as a bearer token and as an API key) gives two fingerprints.
+type Kind uint8
+
+// Credential kinds.
 const (
-	kindJWT uint8 = iota
-	kindBasic
-	kindAPIKey
-	kindCookie
+	KindJWT Kind = iota
+	KindBasic
+	KindAPIKey
+	KindCookie
 	numKinds
 )
 
 var kindNames = [numKinds]string{"jwt", "basic", "apikey", "cookie"}
 
-// Fingerprint returns the hex of the first 16 bytes of HMAC-SHA256(key, kind 0x00 cred).
-func (r *Resolver) Fingerprint(kind uint8, cred string) string {
+// String returns the kind's name as mixed into fingerprints.
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Fingerprint returns the hex of the first 16 bytes of HMAC-SHA256(key, kind 0x00 cred),
+// where kind is "jwt", "basic", "apikey" or "cookie". A cookie's cred is its lower-cased
+// name, '=', and its value; a Basic credential's is "user:password".
+func (r *Resolver) Fingerprint(kind Kind, cred string) string {
 	m := r.hmacs.Get().(hash.Hash)
 	m.Reset()
-	m.Write([]byte(kindNames[kind]))
+	m.Write([]byte(kind.String()))
 	m.Write([]byte{0})
 	m.Write([]byte(cred))
 	var sum [sha256.Size]byte
@@ -473,7 +486,7 @@ func (r *Resolver) Fingerprint(kind uint8, cred string) string {
 
 // FingerprintAPIKey is Fingerprint for an API key; exported for tools that must match a
 // known key against cred_fp.
-func (r *Resolver) FingerprintAPIKey(key string) string { return r.Fingerprint(kindAPIKey, key) }
+func (r *Resolver) FingerprintAPIKey(key string) string { return r.Fingerprint(KindAPIKey, key) }
 
 // traceID returns the W3C traceparent trace id, else a well-formed X-Request-ID.
 func (r *Resolver) traceID(h Headers) string {
