@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/apiscope/apiscope/models"
@@ -30,6 +31,46 @@ func generate(t *testing.T, scen string, seed uint64) (simulate.Result, string) 
 	return res, dir
 }
 
+var (
+	sharedMu  sync.Mutex
+	sharedRes = map[string]sharedRun{}
+	sharedDir string
+)
+
+type sharedRun struct {
+	res simulate.Result
+	dir string
+}
+
+// TestMain keeps one capture per built-in scenario for the tests that only read it.
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "simulate-test")
+	if err != nil {
+		panic(err)
+	}
+	sharedDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+// shared returns the small capture of scen with seed 7, generated once per test binary.
+func shared(t *testing.T, scen string) (simulate.Result, string) {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if r, ok := sharedRes[scen]; ok {
+		return r.res, r.dir
+	}
+	dir := filepath.Join(sharedDir, scen)
+	res, err := simulate.Generate(context.Background(), simulate.Options{Seed: 7, Scale: "small", Scenario: scen, OutDir: dir})
+	if err != nil {
+		t.Fatalf("Generate(%s): %v", scen, err)
+	}
+	sharedRes[scen] = sharedRun{res, dir}
+	return res, dir
+}
+
 func TestSameSeedSameBytes(t *testing.T) {
 	for _, scen := range scenario.Builtins() {
 		t.Run(scen, func(t *testing.T) {
@@ -42,11 +83,11 @@ func TestSameSeedSameBytes(t *testing.T) {
 					t.Errorf("%s: two runs with seed 42 differ (%d vs %d bytes)", f, len(x), len(y))
 				}
 			}
-			_, c := generate(t, scen, 43)
+			_, c := shared(t, scen)
 			x, _ := os.ReadFile(filepath.Join(a, simulate.TruthFile))
 			y, _ := os.ReadFile(filepath.Join(c, simulate.TruthFile))
 			if bytes.Equal(x, y) {
-				t.Errorf("seeds 42 and 43 gave the same truth")
+				t.Errorf("seeds 42 and 7 gave the same truth")
 			}
 		})
 	}
@@ -55,7 +96,7 @@ func TestSameSeedSameBytes(t *testing.T) {
 func TestLabelsAgreeWithTruth(t *testing.T) {
 	for _, scen := range scenario.Builtins() {
 		t.Run(scen, func(t *testing.T) {
-			res, dir := generate(t, scen, 7)
+			res, dir := shared(t, scen)
 			l, err := truth.ReadLabels(filepath.Join(dir, simulate.LabelsFile))
 			if err != nil {
 				t.Fatal(err)
@@ -126,7 +167,7 @@ func TestTsharkDecodes(t *testing.T) {
 	}
 	for _, scen := range scenario.Builtins() {
 		t.Run(scen, func(t *testing.T) {
-			res, dir := generate(t, scen, 3)
+			res, dir := shared(t, scen)
 			pcap := filepath.Join(dir, simulate.PcapFile)
 			out, err := exec.Command("tshark", "-n", "-r", pcap, "-Y", "http.request", "-T", "fields", "-e", "frame.number").Output()
 			if err != nil {
@@ -161,7 +202,7 @@ func (s *collectSink) Close() error { return nil }
 func TestSensorFindsCalls(t *testing.T) {
 	for _, scen := range scenario.Builtins() {
 		t.Run(scen, func(t *testing.T) {
-			_, dir := generate(t, scen, 11)
+			_, dir := shared(t, scen)
 			src, err := capture.OpenFile(filepath.Join(dir, simulate.PcapFile))
 			if err != nil {
 				t.Fatal(err)
@@ -230,7 +271,7 @@ func BenchmarkGenerateSmall(b *testing.B) {
 // TestOpenAPIDocuments: the per-service documents load in the sensor's OpenAPI reader and
 // leave the shadow endpoints out.
 func TestOpenAPIDocuments(t *testing.T) {
-	res, _ := generate(t, "default", 5)
+	res, _ := shared(t, "default")
 	if len(res.OpenAPIPaths) != 3 {
 		t.Fatalf("%d OpenAPI documents; want one per service (3)", len(res.OpenAPIPaths))
 	}
