@@ -107,7 +107,8 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 	// Stages, each with one owner: the dispatcher (this goroutine) reads and shards,
 	// one goroutine per worker reassembles and parses, one merges and writes.
 	var final uint64
-	finalEvent := func() uint64 { return final } // read after the queues close
+	var finalClock time.Time
+	finalEvent := func() (uint64, time.Time) { return final, finalClock } // read after the queues close
 	merged := make(chan output, workers*4)
 	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
@@ -136,7 +137,7 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 	d := dispatcher{cfg: &cfg, sh: sh, src: src, dec: newDecoder(&cfg.Decode), log: log, st: &st}
 	d.run(ctx, sinkFailed)
 
-	final = sh.Event() + 1
+	final, finalClock = sh.Event()+1, d.clock
 	sh.Close()
 	wg.Wait()
 	close(merged)

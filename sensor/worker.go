@@ -3,6 +3,7 @@ package sensor
 import (
 	"cmp"
 	"sort"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -92,8 +93,8 @@ func (w *worker) newConn(c tcpstream.Conn) tcpstream.Handler {
 }
 
 // run processes batches until the queue closes, then flushes every connection under the
-// event number final() returns and reports an infinite horizon.
-func (w *worker) run(sh *flow.Sharder, merge chan<- output, final func() uint64) {
+// event number and at the capture time final() returns, and reports an infinite horizon.
+func (w *worker) run(sh *flow.Sharder, merge chan<- output, final func() (uint64, time.Time)) {
 	q := sh.Queue(w.id)
 	var seg decode.Segment
 	for b := range q {
@@ -112,8 +113,9 @@ func (w *worker) run(sh *flow.Sharder, merge chan<- output, final func() uint64)
 		sh.Release(b)
 		w.send(merge, h)
 	}
-	w.event = final()
-	w.asm.FlushAll()
+	var end time.Time
+	w.event, end = final()
+	w.asm.FlushAll(end)
 	w.send(merge, ^uint64(0))
 }
 

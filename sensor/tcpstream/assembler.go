@@ -242,8 +242,14 @@ func (a *Assembler) Tick(now time.Time) {
 	}
 }
 
-// FlushAll delivers everything buffered and ends every connection (end of input).
-func (a *Assembler) FlushAll() {
+// FlushAll delivers everything buffered and ends every connection (end of input). now is
+// the capture time of the end of input, the same for every worker so that what the
+// handlers are told does not depend on how connections were sharded; the clock never
+// goes back.
+func (a *Assembler) FlushAll(now time.Time) {
+	if now.After(a.now) {
+		a.now = now
+	}
 	a.phase = phaseFlush
 	// A recovered panic leaves the connection involved dead; flush again for the rest.
 	for i := 0; i < 16; i++ {

@@ -100,7 +100,7 @@ func run(t *testing.T, cfg *Config, pkts []pkt, flushAll bool) []string {
 		a.Add(segment(t, p))
 	}
 	if flushAll {
-		a.FlushAll()
+		a.FlushAll(time.Time{})
 	}
 	return log
 }
@@ -332,7 +332,7 @@ func TestPanicDropsOnlyThatConnection(t *testing.T) {
 	other := segment(t, pkt{seq: 1, flags: "A", data: "fine"})
 	other.SrcPort++
 	a.Add(other)
-	a.FlushAll()
+	a.FlushAll(time.Time{})
 	if got := mPanics.Load() - before; got != 1 {
 		t.Errorf("panics counted = %d; want 1", got)
 	}

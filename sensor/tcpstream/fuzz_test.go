@@ -73,7 +73,7 @@ func FuzzAssembler(f *testing.F) {
 				a.Tick(ts)
 			}
 		}
-		a.FlushAll()
+		a.FlushAll(time.Time{})
 		if mPanics.Load() != before {
 			t.Fatal("the Assembler recovered from a panic")
 		}
