@@ -22,11 +22,17 @@ func (shadowDetector) Inspect(x *Context) {
 	o := x.Obs
 	e := o.Endpoint
 	if c.Shadow {
-		if !o.NewEndpoint {
+		// Outside the specification and answering: medium unless the population already
+		// uses it (an outdated document), then a low note. 404s are probes, not endpoints.
+		if !o.NewEndpoint || c.Status == 0 || c.Status >= 400 && c.Status != 401 && c.Status != 403 {
 			return
 		}
+		sev := models.SeverityMedium
+		if o.Endpoint.Clients >= adoptionClients {
+			sev = models.SeverityLow
+		}
 		x.Emit(Signal{
-			Kind: models.KindShadowEndpoint, Score: 1, Severity: models.SeverityMedium,
+			Kind: models.KindShadowEndpoint, Score: 1, Severity: sev,
 			Summary: fmt.Sprintf("%s called %s, which is not in the API specification (answered %d)",
 				x.Profile.ClientID, x.endpointName(o.EP), c.Status),
 			Evidence: map[string]any{"endpoint": x.endpointName(o.EP), "host": e.Host, "status": c.Status, "source": "openapi"},
