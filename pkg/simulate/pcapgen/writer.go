@@ -323,6 +323,19 @@ func (w *Writer) closeConn(c *conn, t int64) {
 		return
 	}
 	c.closed = true
+	// Forget the connection now, so memory follows the open connections, not all ever made.
+	list := w.conns[c.key]
+	for i, x := range list {
+		if x == c {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(w.conns, c.key)
+	} else {
+		w.conns[c.key] = list
+	}
 	w.emit(c, t, false, flagFIN|flagACK, nil)
 	c.sseq++
 	w.emit(c, t+c.rtt, true, flagFIN|flagACK, nil)
