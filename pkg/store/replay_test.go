@@ -164,3 +164,141 @@ func TestReplayIntoClickHouse(t *testing.T) {
 	// must find rows.
 	t.Logf("%d of %d cookbook queries return rows on the simulated capture (captured %s)", withRows, len(queries), calls[0].TS.Format(time.DateOnly))
 }
+
+// TestReplayClickHouseOutage runs `apiscope replay --clickhouse` as a process, feeding it
+// calls on stdin, and stops ClickHouse while it runs: the replay blocks instead of failing
+// or dropping, resumes when the server is back on the same ports and data, and in the end
+// api_calls holds every call exactly once and findings every finding of the file.
+func TestReplayClickHouseOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds apiscope and stops a ClickHouse server")
+	}
+	srv := chtest.Start(t)
+	bin := buildApiscope(t)
+	dir := t.TempDir()
+	// The calls of a simulated capture (attacks included, so there are findings to
+	// store), then bulk traffic after it, enough to pass the writer's bound.
+	runApiscope(t, bin, "simulate", "--out", dir, "--scale", "small", "--seed", "11")
+	runApiscope(t, bin, "replay", "--pcap", filepath.Join(dir, "traffic.pcap"), "--findings", filepath.Join(dir, "sim-findings.jsonl"), "--calls", filepath.Join(dir, "sim-calls.jsonl"))
+	calls := readJSONL(t, filepath.Join(dir, "sim-calls.jsonl"), models.UnmarshalAPICall)
+	last := calls[len(calls)-1].TS
+	bulk := benchPool(90000)
+	for i := range bulk {
+		bulk[i].TS = last.Add(time.Minute + time.Duration(i)*2*time.Millisecond)
+	}
+	calls = append(calls, bulk...)
+	before := 20000
+	after := len(calls) - before
+	findingsPath := filepath.Join(dir, "findings.jsonl")
+	cmd := exec.Command(bin, "replay", "--from-calls", "-", "--findings", findingsPath, "--clickhouse", srv.DSN("outage"), "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "APISCOPE_FP_KEY=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	w := bufio.NewWriter(stdin)
+	feed := func(cs []models.APICall) error {
+		var line []byte
+		for i := range cs {
+			line, err = models.AppendAPICallJSON(line[:0], &cs[i])
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+		}
+		return w.Flush()
+	}
+	if err := feed(calls[:before]); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the first rows are stored, then take the server away.
+	probe := func() (uint64, error) {
+		out, err := srv.QueryErr("SELECT count() FROM outage.api_calls")
+		if err != nil {
+			return 0, err
+		}
+		var n uint64
+		_, err = fmt.Sscan(out, &n)
+		return n, err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n, err := probe(); err == nil && n > 0 {
+			t.Logf("%d rows stored; stopping ClickHouse", n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rows reached ClickHouse; replay stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Feed the rest while the server is down: more than the writer may hold, so the
+	// replay must stop reading (the pipe fills) rather than buffer without bound.
+	fed := make(chan error, 1)
+	go func() {
+		err := feed(calls[before:])
+		if cerr := stdin.Close(); err == nil {
+			err = cerr
+		}
+		fed <- err
+	}()
+	select {
+	case err := <-fed:
+		t.Fatalf("all calls were accepted while ClickHouse was down (err %v); want backpressure", err)
+	case err := <-done:
+		t.Fatalf("replay exited while ClickHouse was down: %v\n%s", err, stderr.String())
+	case <-time.After(2 * time.Second):
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fed; err != nil {
+		t.Fatalf("feeding calls: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("replay failed: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("replay did not finish after ClickHouse came back\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "retrying") {
+		t.Errorf("replay never logged a retry; was the server really down?\n%s", stderr.String())
+	}
+	st := openDSN(t, srv.DSN("outage"), Options{})
+	total := uint64(before + after)
+	if n := count(t, st, "SELECT count() FROM api_calls"); n != total {
+		t.Fatalf("api_calls has %d rows; fed %d calls", n, total)
+	}
+	if n := count(t, st, "SELECT uniqExact(dedup_key) FROM api_calls"); n != total {
+		t.Fatalf("api_calls has %d distinct calls; fed %d", n, total)
+	}
+	lines := readJSONL(t, findingsPath, models.UnmarshalFinding)
+	ids := map[string]bool{}
+	for _, f := range lines {
+		ids[f.ID] = true
+	}
+	if n := count(t, st, "SELECT count() FROM findings FINAL"); int(n) != len(ids) {
+		t.Fatalf("findings FINAL has %d rows; the findings file has %d distinct ids", n, len(ids))
+	}
+	t.Logf("after the outage: %d calls, %d findings stored once each", total, len(ids))
+}
