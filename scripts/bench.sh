@@ -108,7 +108,11 @@ Captures from \`go run ./scripts/benchcap\`: "keep-alive" is ${conns} connection
 
 Command: \`apiscope sensor --pcap F --out /dev/null --workers N\`, under \`/usr/bin/time -v\`.
 "per CPU s" divides by user + system time, which is what one core does; wall-clock rates on a
-shared machine understate it.
+shared machine understate it. The command's CPU time covers the whole process: reading and
+decoding, reassembly and HTTP parsing in the flow workers, the call builder (identity,
+templates) and the JSON encoding of every call for \`--out\` (even to /dev/null).
+\`APISCOPE_BENCH_PCAP=F go test ./sensor -run XXX -bench Pipeline -benchtime 1x\` measures the
+pipeline alone (plain call builder, no encoding).
 
 | capture | workers | packets | calls | wall s | CPU s | packets/s (wall) | calls/s (wall) | packets per CPU s | calls per CPU s | peak RSS MiB |
 |---|---|---|---|---|---|---|---|---|---|---|
