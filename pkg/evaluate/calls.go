@@ -24,6 +24,9 @@ type CallsReport struct {
 	// StatusAgree is how many found calls have the same status code.
 	StatusAgree     int     `json:"status_agree"`
 	StatusAgreement float64 `json:"status_agreement"`
+	// BytesAgree is how many found calls have the same response body size (chunked
+	// bodies decoded).
+	BytesAgree int `json:"resp_bytes_agree"`
 	// Extras are sensor calls with no truth call.
 	Extras int `json:"extras"`
 	// ExactTS is how many found calls carry exactly the truth timestamp.
@@ -45,6 +48,7 @@ var mBadCalls = metrics.Default.Counter("apiscope_evaluate_bad_lines_total", "Un
 type truthEntry struct {
 	ts      time.Time
 	status  int
+	bytes   int
 	matched bool
 	line    string
 }
@@ -60,7 +64,7 @@ func CompareCalls(truthR, callsR io.Reader) (CallsReport, error) {
 	idx := map[string][]*truthEntry{}
 	var order []*truthEntry
 	bad, err := truth.ReadCalls(truthR, func(c *truth.Call) {
-		e := &truthEntry{ts: c.TS, status: c.Status}
+		e := &truthEntry{ts: c.TS, status: c.Status, bytes: c.RespBytes}
 		k := callKey(c.SrcIP, c.SrcPort, c.DstIP, c.DstPort, c.Method, c.URI)
 		e.line = c.TS.Format(time.RFC3339Nano) + " " + k
 		idx[k] = append(idx[k], e)
@@ -115,6 +119,9 @@ func CompareCalls(truthR, callsR io.Reader) (CallsReport, error) {
 		if c.Status == best.status {
 			r.StatusAgree++
 		}
+		if c.RespBytes == int64(best.bytes) {
+			r.BytesAgree++
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return r, fmt.Errorf("read calls: %w", err)
@@ -132,8 +139,8 @@ func CompareCalls(truthR, callsR io.Reader) (CallsReport, error) {
 // WriteText prints the comparison, ending with a one-line summary.
 func (r *CallsReport) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "truth calls: %d, sensor calls: %d (%d unparsable truth lines, %d unparsable sensor lines)\n"+
-		"found: %d (%.4f), status agreement: %d (%.4f), exact timestamps: %d, extras: %d\n",
-		r.Truth, r.Sensor, r.BadTruth, r.BadSensor, r.Found, r.FoundShare, r.StatusAgree, r.StatusAgreement, r.ExactTS, r.Extras)
+		"found: %d (%.4f), status agreement: %d (%.4f), response size agreement: %d, exact timestamps: %d, extras: %d\n",
+		r.Truth, r.Sensor, r.BadTruth, r.BadSensor, r.Found, r.FoundShare, r.StatusAgree, r.StatusAgreement, r.BytesAgree, r.ExactTS, r.Extras)
 	if err != nil {
 		return err
 	}

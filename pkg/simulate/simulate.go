@@ -122,7 +122,7 @@ func Generate(ctx context.Context, o Options) (Result, error) {
 		x = pcapgen.Exchange{
 			TS: c.TS, Src: c.Src, Dst: c.Service.IP, DstPort: c.Service.Port, Pool: c.Pool,
 			Method: c.Method, Host: c.Service.Host, URI: c.URI, UserAgent: c.UA,
-			AuthHeader: c.AuthHeader, AuthValue: c.AuthValue, Body: c.Body,
+			AuthHeader: c.AuthHeader, AuthValue: c.AuthValue, Headers: c.Headers, Body: c.Body,
 			Status: c.Status, RespSize: c.RespSize, Chunked: c.Chunked, LatencyUS: c.LatencyUS,
 			Close: c.Close, RTTUS: c.RTTUS, MSS: c.MSS, Server: c.Service.Server,
 		}

@@ -221,7 +221,7 @@ func TestSensorFindsCalls(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rep.FoundShare < 0.999 || rep.StatusAgreement < 0.999 || rep.Extras > rep.Truth/1000 {
+			if rep.FoundShare < 0.999 || rep.StatusAgreement < 0.999 || rep.Extras > rep.Truth/1000 || rep.BytesAgree < rep.Found*999/1000 {
 				var b strings.Builder
 				_ = rep.WriteText(&b)
 				t.Errorf("sensor found too little:\n%s", b.String())

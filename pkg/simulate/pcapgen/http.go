@@ -23,6 +23,7 @@ func (w *Writer) buildRequest(x *Exchange) {
 	b = append(b, "\r\nUser-Agent: "...)
 	b = append(b, x.UserAgent...)
 	b = append(b, "\r\nAccept: application/json\r\n"...)
+	b = append(b, x.Headers...)
 	if x.AuthHeader != "" {
 		b = append(b, x.AuthHeader...)
 		b = append(b, ": "...)

@@ -70,8 +70,10 @@ type Exchange struct {
 	UserAgent  string
 	AuthHeader string
 	AuthValue  string
-	Body       []byte
-	Status     int
+	// Headers are further request header lines, each ending in CRLF, sent as they are.
+	Headers []byte
+	Body    []byte
+	Status  int
 	// RespSize is the response body size for 2xx answers; errors get a small JSON error.
 	RespSize  int
 	Chunked   bool

@@ -407,6 +407,7 @@ func (a *attack) fire(w *World, t int64) bool {
 		w.bodyBuf = appendLogin(w.bodyBuf[:0], a.rng, "")
 		call.Body = w.bodyBuf
 		call.UA = a.uas[i]
+		call.Headers = nil
 		call.Status = 401
 		if a.rng.IntN(40) == 0 {
 			call.Status = 200
@@ -484,6 +485,7 @@ func (a *attack) fire(w *World, t int64) bool {
 			call.AuthValue = a.stolen
 		}
 		call.UA = a.uas[0]
+		call.Headers = nil
 		call.RTTUS = 60 * usPerMS
 	case scenario.AttackRetryStorm:
 		ep := a.eps[0]
@@ -527,6 +529,7 @@ func (a *attack) fire(w *World, t int64) bool {
 		call.Body = nil
 		call.AuthHeader, call.AuthValue, call.Principal, call.Actor = "", "", "", ""
 		call.UA = a.uas[i]
+		call.Headers = nil
 		p := fuzzPaths[a.rng.IntN(len(fuzzPaths))]
 		if a.rng.IntN(2) == 0 {
 			p = "/" + words[a.rng.IntN(len(words))] + "/" + words[a.rng.IntN(len(words))]

@@ -245,9 +245,49 @@ func (w *World) makeCall(c *Client, src netip.Addr, ep *Endpoint, t int64, rng *
 		w.bodyBuf = jsonfill.Append(w.bodyBuf[:0], rng, intIn(rng, r))
 		call.Body = w.bodyBuf
 	}
+	w.hdrBuf = appendAppHeaders(w.hdrBuf[:0], c, rng)
+	call.Headers = w.hdrBuf
 	call.Status = w.status(c, ep, t, rng)
 	w.sizeAndLatency(call, rng)
 	return call
+}
+
+const hexdig = "0123456789abcdef"
+
+func appendHex(b []byte, v uint64, n int) []byte {
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, hexdig[(v>>(4*uint(i)))&0xf])
+	}
+	return b
+}
+
+// appendAppHeaders adds what the client's software sends besides the basics: browsers and
+// agents send W3C trace context, mobile apps their version and device id, integrations a
+// request id.
+func appendAppHeaders(b []byte, c *Client, rng *rand.Rand) []byte {
+	switch {
+	case c.APIKey != "":
+		b = append(b, "X-Request-ID: "...)
+		b = appendHex(b, rng.Uint64(), 16)
+		b = append(b, '-')
+		b = appendHex(b, rng.Uint64(), 12)
+		b = append(b, "\r\n"...)
+	case c.spec.App == "ios" || c.spec.App == "android":
+		b = append(b, "Accept-Language: en-GB\r\nX-Device-ID: "...)
+		b = appendHex(b, hash64(c.seed, c.ID, "device"), 16)
+		b = append(b, "\r\n"...)
+	case c.spec.App == "web" || c.spec.App == "agent":
+		if c.spec.App == "web" {
+			b = append(b, "Accept-Language: en-US,en;q=0.9\r\nAccept-Encoding: identity\r\n"...)
+		}
+		b = append(b, "traceparent: 00-"...)
+		b = appendHex(b, rng.Uint64(), 16)
+		b = appendHex(b, rng.Uint64(), 16)
+		b = append(b, '-')
+		b = appendHex(b, rng.Uint64(), 16)
+		b = append(b, "-01\r\n"...)
+	}
+	return b
 }
 
 func appendLogin(dst []byte, rng *rand.Rand, user string) []byte {

@@ -29,11 +29,14 @@ type Call struct {
 	// AuthHeader and AuthValue carry the credential (Authorization: Bearer ..., X-API-Key).
 	AuthHeader string
 	AuthValue  string
-	Body       []byte
-	Status     int
-	RespSize   int
-	Chunked    bool
-	LatencyUS  int64
+	// Headers are further request header lines ("Name: value\r\n" each) the client's
+	// software sends: trace context, request ids, app versions.
+	Headers   []byte
+	Body      []byte
+	Status    int
+	RespSize  int
+	Chunked   bool
+	LatencyUS int64
 	// Close asks for Connection: close.
 	Close bool
 	// Pool names the connection pool: calls with the same Pool and Src may share a TCP
@@ -77,6 +80,7 @@ type World struct {
 	call    Call
 	uriBuf  []byte
 	bodyBuf []byte
+	hdrBuf  []byte
 }
 
 // New builds the world of sc at the named scale (small, medium, large).
@@ -105,7 +109,12 @@ func New(sc *scenario.Scenario, scale string, seed uint64) (*World, error) {
 		host = host[i+1:]
 	}
 	w.issuer = "https://id." + host
-	w.brand = strings.ToUpper(sc.Name[:1]) + sc.Name[1:]
+	// Apps are named after the organisation's domain: api.shop.example -> ShopApp.
+	brand, _, _ := strings.Cut(host, ".")
+	if brand == "" {
+		brand = sc.Name
+	}
+	w.brand = strings.ToUpper(brand[:1]) + brand[1:]
 	w.objs = compileObjects(sc, seed)
 	var err error
 	w.services, w.eps, err = compileServices(sc, w.objs, w)
