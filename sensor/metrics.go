@@ -8,7 +8,7 @@ var (
 	mPackets = metrics.Default.Counter("apiscope_sensor_packets_total",
 		"Frames taken from the capture source.")
 	mBytes = metrics.Default.Counter("apiscope_sensor_bytes_total",
-		"Wire bytes of the frames taken from the capture source.")
+		"Wire bytes of the frames that carried a TCP segment.")
 	mSegments = metrics.Default.Counter("apiscope_sensor_tcp_segments_total",
 		"TCP segments handed to the flow workers.")
 	mCalls = metrics.Default.Counter("apiscope_sensor_calls_total",

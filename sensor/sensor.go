@@ -69,8 +69,8 @@ func (c *Config) Validate() error {
 // Stats counts one Run.
 type Stats struct {
 	Packets         uint64 // frames read from the source
-	Bytes           uint64 // their wire bytes
-	Segments        uint64 // TCP segments handed to the workers
+	Segments        uint64 // TCP segments among them, handed to the workers
+	Bytes           uint64 // wire bytes of the frames that carried those segments
 	Calls           uint64 // calls written to the sink
 	CallsNoResponse uint64 // of which without a response (status 0)
 	// SourceErr is the error that ended the source early (a truncated file), if any.
