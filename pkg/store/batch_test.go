@@ -145,6 +145,7 @@ func testOutage(t *testing.T, mode string) {
 	)
 	w := st.NewBatchWriter(BatchConfig{MaxRows: maxRows, MaxDelay: 50 * time.Millisecond, MaxPending: maxHeld})
 	base := time.Date(2026, 2, 3, 4, 0, 0, 0, time.UTC)
+	retries0, connErrs0, rows0, blocked0 := callsMetrics.retries.Load(), callsMetrics.errConn.Load(), callsMetrics.rows.Load(), blockedAdds.Load()
 	fx := newFixture(base)
 
 	var (
@@ -200,6 +201,20 @@ func testOutage(t *testing.T, mode string) {
 	}
 	if !blocked {
 		t.Error("AddCalls never blocked during the outage; want backpressure")
+	}
+	// The outage shows in the metrics: retries, connection errors, blocked adds, and
+	// every row counted as written.
+	if d := callsMetrics.retries.Load() - retries0; d == 0 {
+		t.Error("apiscope_store_retries_total{table=api_calls} did not move during the outage")
+	}
+	if d := callsMetrics.errConn.Load() - connErrs0; d == 0 {
+		t.Error("apiscope_store_write_errors_total{reason=connection} did not move during the outage")
+	}
+	if d := blockedAdds.Load() - blocked0; d == 0 {
+		t.Error("apiscope_store_add_blocked_total did not move during the outage")
+	}
+	if d := callsMetrics.rows.Load() - rows0; d < total {
+		t.Errorf("apiscope_store_rows_written_total grew by %d; want at least %d", d, total)
 	}
 	if maxPending > maxHeld {
 		t.Errorf("writer held %d rows; bound is %d", maxPending, maxHeld)

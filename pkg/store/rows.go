@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -64,6 +65,12 @@ func FindingVersion(f *models.Finding) uint64 {
 	return uint64(ns)
 }
 
+// unixSeconds is t in seconds, clamped to what DateTime holds (1970 to 2106): a record with
+// an unset time is stored at the epoch instead of wrapping around or failing its batch.
+func unixSeconds(t time.Time) int64 {
+	return min(max(t.Unix(), 0), math.MaxUint32)
+}
+
 func b2u8(b bool) uint8 {
 	if b {
 		return 1
@@ -120,7 +127,7 @@ func (cc *callColumns) fill(calls []models.APICall) {
 	for i := range calls {
 		c := &calls[i]
 		ts := c.TS.UTC()
-		cc.ts = append(cc.ts, ts.Unix())
+		cc.ts = append(cc.ts, unixSeconds(ts))
 		cc.nsec = append(cc.nsec, uint32(ts.Nanosecond()))
 		cc.srcIP = append(cc.srcIP, c.SrcIP)
 		cc.srcPort = append(cc.srcPort, c.SrcPort)
@@ -197,7 +204,7 @@ func findingColumns(fs []models.Finding) ([]any, error) {
 			related = []string{}
 		}
 		id = append(id, f.ID)
-		ts = append(ts, t.Unix())
+		ts = append(ts, unixSeconds(t))
 		nsec = append(nsec, uint32(t.Nanosecond()))
 		client = append(client, f.ClientID)
 		clientIP = append(clientIP, f.ClientIP)
@@ -231,7 +238,7 @@ func profileColumns(ps []ProfileRow) []any {
 		}
 		client = append(client, p.ClientID)
 		ver = append(ver, p.Version)
-		ts = append(ts, t.Unix())
+		ts = append(ts, unixSeconds(t))
 		nsec = append(nsec, uint32(t.Nanosecond()))
 		kind = append(kind, p.Kind)
 		calls = append(calls, p.Calls)

@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.uber.org/zap"
 )
 
@@ -233,22 +236,45 @@ func (s *Store) applySchemaTo(ctx context.Context, target uint32) error {
 
 func (s *Store) runStep(ctx context.Context, st step) error {
 	if st.sql != "" {
-		return s.conn.Exec(ctx, st.sql)
-	}
-	var n uint64
-	if err := s.conn.QueryRow(ctx,
-		"SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
-		s.db, st.table, st.name).Scan(&n); err != nil {
+		err := s.conn.Exec(ctx, st.sql)
+		if alreadyExists(err) {
+			// Another process created it between our IF NOT EXISTS check and the create.
+			return nil
+		}
 		return err
 	}
-	if n > 0 {
-		return nil
+	has := func() (bool, error) {
+		var n uint64
+		err := s.conn.QueryRow(ctx,
+			"SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+			s.db, st.table, st.name).Scan(&n)
+		return n > 0, err
+	}
+	if ok, err := has(); err != nil || ok {
+		return err
 	}
 	q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", st.table, st.name, st.typ)
 	if st.after != "" {
 		q += " AFTER " + st.after
 	}
-	return s.conn.Exec(ctx, q)
+	if err := s.conn.Exec(ctx, q); err != nil {
+		// Two processes migrating at once: the other one added it first.
+		if ok, herr := has(); herr == nil && ok {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// alreadyExists reports a server error saying the object being created exists.
+func alreadyExists(err error) bool {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return false
+	}
+	const tableAlreadyExists, duplicateColumn = 57, 15
+	return ex.Code == tableAlreadyExists || ex.Code == duplicateColumn || strings.Contains(ex.Message, "already exists")
 }
 
 func (s *Store) recordVersion(ctx context.Context, m Migration) error {

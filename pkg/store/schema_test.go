@@ -81,3 +81,22 @@ func TestSchemaNewerThanBuild(t *testing.T) {
 		t.Fatalf("ApplySchema on a newer schema = %v; want an error saying it is newer", err)
 	}
 }
+
+func TestApplySchemaConcurrently(t *testing.T) {
+	st, srv := openTest(t)
+	ctx := testCtx(t)
+	// Several processes starting at once against an empty database.
+	others := []*Store{st, openDSN(t, srv.DSN(st.Database()), Options{}), openDSN(t, srv.DSN(st.Database()), Options{})}
+	errs := make(chan error, len(others))
+	for _, o := range others {
+		go func() { errs <- o.ApplySchema(ctx) }()
+	}
+	for range others {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent ApplySchema: %v", err)
+		}
+	}
+	if v, err := st.SchemaVersion(ctx); err != nil || v != LatestVersion() {
+		t.Fatalf("version after concurrent ApplySchema = %d, %v; want %d", v, err, LatestVersion())
+	}
+}

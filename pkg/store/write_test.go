@@ -336,3 +336,18 @@ func TestFindingUpdateKeepsLatest(t *testing.T) {
 		t.Fatalf("after OPTIMIZE count() = %d; want 1", n)
 	}
 }
+
+func TestUnsetTimeIsClamped(t *testing.T) {
+	st, _ := openTest(t)
+	ctx := testCtx(t)
+	if err := st.ApplySchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := []models.APICall{{ClientID: "zero"}, {ClientID: "far", TS: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if err := st.WriteCalls(ctx, calls); err != nil {
+		t.Fatalf("WriteCalls with out-of-range times: %v", err)
+	}
+	if n := count(t, st, "SELECT count() FROM api_calls WHERE toUInt32(ts) IN (0, 4294967295)"); n != 2 {
+		t.Fatalf("%d rows clamped to the DateTime range; want 2", n)
+	}
+}
