@@ -13,6 +13,7 @@ import (
 
 func init() {
 	var o simulate.Options
+	var printScenario bool
 	cmd := &cobra.Command{
 		Use:   "simulate --out DIR",
 		Short: "Write a labelled synthetic capture (pcap, truth.jsonl, labels.json)",
@@ -23,9 +24,18 @@ func init() {
 			strings.Join(scenario.Builtins(), ", ") + ".",
 		Example: "  apiscope simulate --out /tmp/sim --scale small --seed 7\n" +
 			"  apiscope simulate --out /tmp/sim --scenario clinic --scale medium\n" +
-			"  apiscope simulate --out /tmp/sim --scenario ./my-api.yaml",
+			"  apiscope simulate --out /tmp/sim --scenario ./my-api.yaml\n" +
+			"  apiscope simulate --scenario clinic --print-scenario > my-api.yaml",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if printScenario {
+				b, err := scenario.Builtin(o.Scenario)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
 			if o.OutDir == "" {
 				return fmt.Errorf("--out is required")
 			}
@@ -50,5 +60,6 @@ func init() {
 	cmd.Flags().Uint64Var(&o.Seed, "seed", 1, "random seed; the same seed gives the same bytes")
 	cmd.Flags().StringVar(&o.Scenario, "scenario", "default", "built-in scenario name or YAML file")
 	cmd.Flags().StringVar(&o.Scale, "scale", "medium", "small, medium or large")
+	cmd.Flags().BoolVar(&printScenario, "print-scenario", false, "print the built-in scenario's YAML (a starting point for your own) and exit")
 	rootCmd.AddCommand(cmd)
 }

@@ -45,6 +45,8 @@ type attack struct {
 	c       *Client
 	insider bool
 	victim  *benign
+	// owner is the token's owner, kept active while its token is replayed.
+	owner *benign
 	srcs    []netip.Addr
 	uas     []string
 	eps     []*Endpoint
@@ -139,6 +141,7 @@ func (w *World) newAttack(spec *scenario.Attack, seq int, used map[*Client]bool)
 			return nil, fmt.Errorf("no user client to steal a token from")
 		}
 		a.victim = v
+		a.owner = v
 		a.c = v.c
 		a.srcs = []netip.Addr{w.nextAttackerIP()}
 		ua := attackerUAs[a.rng.IntN(len(attackerUAs))]
@@ -363,6 +366,10 @@ func (a *attack) fire(w *World, t int64) bool {
 	}
 	if a.c.token == "" && a.c.APIKey == "" {
 		w.newToken(a.c, t, a.rng)
+	}
+	if a.owner != nil && !a.owner.inSession {
+		// The owner keeps using the account while the copy of its token is abused.
+		w.wake(&a.owner.act, t+a.rng.Int64N(30*usPerSec))
 	}
 	src := a.srcs[a.rng.IntN(len(a.srcs))]
 	next := t + a.gap()
