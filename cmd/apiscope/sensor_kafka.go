@@ -41,9 +41,9 @@ type kafkaFlags struct {
 // sensorKafka holds the sensor command's Kafka flags once registered.
 var sensorKafka = &kafkaFlags{}
 
-// register adds the Kafka flags to fs.
+// register adds the Kafka flags to fs: connection, topic and publishing options.
 func (k *kafkaFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&k.brokers, "brokers", "", "Kafka bootstrap brokers, comma-separated host:port; publishes calls to Kafka")
+	k.registerConn(fs, "Kafka bootstrap brokers, comma-separated host:port; publishes calls to Kafka")
 	fs.StringVar(&k.topic, "topic", kafkabus.TopicCalls, "Kafka topic for calls (key = client_id)")
 	fs.StringVar(&k.acks, "acks", "all", "Kafka acknowledgements: all, 1 or 0")
 	fs.StringVar(&k.compression, "compression", kafkabus.DefaultCompression, "Kafka compression: none, gzip, snappy, lz4 or zstd")
@@ -51,7 +51,12 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&k.replicationFactor, "replication-factor", 0, "replication factor when the topic has to be created (0: broker default)")
 	fs.IntVar(&k.queueSize, "queue-size", 100_000, "calls held in memory while Kafka is slow or down; live capture drops the oldest beyond it (counted)")
 	fs.Int64Var(&k.queueBytes, "queue-bytes", 64<<20, "bytes held in memory while Kafka is slow or down")
-	fs.StringVar(&k.clientID, "kafka-client-id", "apiscope-sensor", "Kafka client id")
+}
+
+// registerConn adds only the flags that reach a cluster: brokers, client id, TLS, SASL.
+func (k *kafkaFlags) registerConn(fs *pflag.FlagSet, brokersHelp string) {
+	fs.StringVar(&k.brokers, "brokers", "", brokersHelp)
+	fs.StringVar(&k.clientID, "kafka-client-id", "apiscope", "Kafka client id")
 	fs.BoolVar(&k.tlsEnabled, "kafka-tls", false, "connect to Kafka with TLS")
 	fs.StringVar(&k.tlsCA, "kafka-tls-ca", "", "PEM CA bundle verifying the brokers (implies --kafka-tls)")
 	fs.StringVar(&k.tlsCert, "kafka-tls-cert", "", "PEM client certificate for mutual TLS (with --kafka-tls-key)")
@@ -65,20 +70,10 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 // enabled reports whether --brokers was given.
 func (k *kafkaFlags) enabled() bool { return len(kafkabus.SplitBrokers(k.brokers)) > 0 }
 
-// config turns the flags into a kafkabus.Config, checked.
+// config turns the flags into a kafkabus.Config and checks the publishing options too.
 func (k *kafkaFlags) config() (kafkabus.Config, error) {
-	pw := k.saslPassword
-	if pw == "" {
-		pw = os.Getenv("APISCOPE_KAFKA_SASL_PASSWORD")
-	}
-	cfg := kafkabus.Config{
-		Brokers:  kafkabus.SplitBrokers(k.brokers),
-		ClientID: k.clientID,
-		TLS: kafkabus.TLSConfig{Enabled: k.tlsEnabled, CAFile: k.tlsCA, CertFile: k.tlsCert, KeyFile: k.tlsKey,
-			InsecureSkipVerify: k.tlsInsecure},
-		SASL: kafkabus.SASLConfig{Mechanism: k.saslMechanism, Username: k.saslUser, Password: pw},
-	}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := k.connConfig()
+	if err != nil {
 		return cfg, err
 	}
 	if _, err := kafkabus.ParseAcks(k.acks); err != nil {
@@ -92,6 +87,25 @@ func (k *kafkaFlags) config() (kafkabus.Config, error) {
 	}
 	if k.topic == "" {
 		return cfg, errors.New("--topic must not be empty")
+	}
+	return cfg, nil
+}
+
+// connConfig turns the connection flags into a kafkabus.Config, checked.
+func (k *kafkaFlags) connConfig() (kafkabus.Config, error) {
+	pw := k.saslPassword
+	if pw == "" {
+		pw = os.Getenv("APISCOPE_KAFKA_SASL_PASSWORD")
+	}
+	cfg := kafkabus.Config{
+		Brokers:  kafkabus.SplitBrokers(k.brokers),
+		ClientID: k.clientID,
+		TLS: kafkabus.TLSConfig{Enabled: k.tlsEnabled, CAFile: k.tlsCA, CertFile: k.tlsCert, KeyFile: k.tlsKey,
+			InsecureSkipVerify: k.tlsInsecure},
+		SASL: kafkabus.SASLConfig{Mechanism: k.saslMechanism, Username: k.saslUser, Password: pw},
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

@@ -198,8 +198,10 @@ func ToOCSF(f *models.Finding) *OCSFFinding {
 			// Behavioral (type_id 2): a deviation from the client's learned baseline.
 			Analytic: &OCSFAnalytic{Name: f.Kind, Type: "Behavioral", TypeID: 2},
 		},
+		// time is in milliseconds; ts keeps the capture time to the nanosecond.
 		Unmapped: map[string]any{
 			"kind": f.Kind, "client_id": f.ClientID, "score": f.Score, "severity": f.Severity,
+			"ts": f.TS.UTC().Format(time.RFC3339Nano),
 		},
 	}
 	var actor *OCSFActor
@@ -273,6 +275,9 @@ func FromOCSF(b []byte) (*models.Finding, error) {
 		TS:      time.UnixMilli(o.Time).UTC(),
 		Kind:    str(o.Unmapped["kind"]),
 		Summary: o.Message,
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, str(o.Unmapped["ts"])); err == nil {
+		f.TS = ts.UTC()
 	}
 	if f.Kind == "" && len(o.FindingInfo.Types) > 0 {
 		f.Kind = o.FindingInfo.Types[0]

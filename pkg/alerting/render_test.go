@@ -13,7 +13,7 @@ import (
 
 func sampleFinding() *models.Finding {
 	return &models.Finding{
-		ID: "f0e1d2c3b4a5968778695a4b3c2d1e0f", TS: time.Date(2024, 5, 1, 12, 30, 15, 250_000_000, time.UTC),
+		ID: "f0e1d2c3b4a5968778695a4b3c2d1e0f", TS: time.Date(2024, 5, 1, 12, 30, 15, 250_123_456, time.UTC),
 		ClientID: "jwt:alice+agent-7", ClientIP: "10.1.2.3", Principal: "alice", Actor: "agent-7",
 		Kind: models.KindBOLAEnumeration, Severity: models.SeverityHigh, Score: 7.25,
 		Summary:  "alice (via agent-7) read 140 distinct order ids in 2 minutes; baseline 3",

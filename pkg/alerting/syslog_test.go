@@ -32,7 +32,7 @@ func TestSyslogFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `<131>1 2024-05-01T12:30:15.250000Z sensor-1 apiscope ` + s.pid + ` bola_enumeration [apiscope@32473 id="f0e1d2c3b4a5968778695a4b3c2d1e0f" client="odd \"client\" \]" severity="high" score="7.25"] CEF:0|apiscope|apiscope|1|bola_enumeration|`
+	want := `<131>1 2024-05-01T12:30:15.250123Z sensor-1 apiscope ` + s.pid + ` bola_enumeration [apiscope@32473 id="f0e1d2c3b4a5968778695a4b3c2d1e0f" client="odd \"client\" \]" severity="high" score="7.25"] CEF:0|apiscope|apiscope|1|bola_enumeration|`
 	if !strings.HasPrefix(string(b), want) {
 		t.Errorf("message\n%s\nwant prefix\n%s", b, want)
 	}
