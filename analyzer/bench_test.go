@@ -41,8 +41,8 @@ func BenchmarkEngine(b *testing.B) {
 // and the population state they add) for a typical client: a person with a few sessions
 // a day over a handful of endpoints and objects. It logs the figure and fails past 4 KiB.
 func TestProfileMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("memory measurement")
+	if testing.Short() || raceEnabled {
+		t.Skip("memory measurement (not under -short or -race)")
 	}
 	const clients = 3000
 	calls := benchCalls(clients, 90*time.Minute)

@@ -44,8 +44,8 @@ const (
 	authFloorClient = 10 // decayed failures, two-minute half-life
 	authFactor      = 4
 	authFloorIP     = 10
-	authPopFloor    = 30
-	authPopSlow     = 100
+	authPopFloor    = 20
+	authPopSlow     = 50
 	authPopMinIPs   = 8
 	authMaxIPs      = 8192
 	authRecentNS    = int64(15 * 60e9)

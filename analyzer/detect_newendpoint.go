@@ -11,7 +11,9 @@ import (
 // functions, an agent reaching for another agent's tools). The endpoint is known to the
 // population, almost no client of the caller's role group and kind uses it, and it is
 // core to some other role group. An endpoint merely rare everywhere (a feature few use)
-// gives at most a low-severity note. Endpoints new to everyone are the shadow detector's.
+// gives at most a low-severity note. A refusal (403) on an endpoint the caller's kind does
+// not use, or nobody used before, is flagged too: that is what trying another role's
+// function looks like when authorisation holds.
 type newEndpointDetector struct{}
 
 func init() { Register("newendpoint", true, func(*Config) Detector { return newEndpointDetector{} }) }
@@ -22,23 +24,45 @@ const (
 	bflaMaxShare     = 0.02 // at most this share of the client's role group and kind uses it
 	bflaOtherRole    = 0.25 // at least this share of another role group uses it
 	bflaMinCohort    = 10
-	bflaMinRoleGroup = 5
+	bflaMinRoleGroup = 3
+	bflaOtherMembers = 5 // members of another kind's group
 	// A role group of the caller's own kind counts as another role only with these.
 	bflaSameKindRole    = 0.6
-	bflaSameKindMembers = 5
+	bflaSameKindMembers = 3
 	bflaSameKindShare   = 0.01
 	rareNoteShare       = 0.005
+	// bflaDeniedShare bounds the kind's use of an endpoint on which a refusal counts as
+	// a function-level authorisation probe.
+	bflaDeniedShare = 0.01
 )
 
 func (newEndpointDetector) Inspect(x *Context) {
 	o := x.Obs
 	c := x.Call
-	if !o.NewEndpoint || !o.PopWarm || o.PopNew || c.Status == 404 || c.Status == 0 {
+	if !o.NewEndpoint || !o.PopWarm || c.Status == 404 || c.Status == 0 {
 		return
 	}
 	p := x.Profile
 	co := x.pop.Cohorts[p.Kind]
 	kindShare := co.share(o.EP)
+	// Refused on a function its kind does not use (or nobody used before): an
+	// authenticated client trying another role's function.
+	if c.Status == 403 && c.Auth != models.AuthNone && c.Auth != "" && (o.PopNew || kindShare <= bflaDeniedShare) && co.Clients >= bflaMinCohort {
+		x.Emit(Signal{
+			Kind: models.KindNewEndpointForClient, Score: 1, Severity: models.SeverityMedium,
+			Summary: fmt.Sprintf("%s (%s) was refused (403) on %s, a function %.1f%% of %s clients use",
+				p.ClientID, KindName(p.Kind), x.endpointName(o.EP), 100*kindShare, KindName(p.Kind)),
+			Evidence: map[string]any{
+				"endpoint": x.endpointName(o.EP), "status": c.Status,
+				"baseline": map[string]any{"cohort": KindName(p.Kind), "kind_share": figure(kindShare), "endpoint_clients": o.Endpoint.Clients},
+				"observed": map[string]any{"endpoint_new_for_client": true, "refused": true},
+			},
+		})
+		return
+	}
+	if o.PopNew {
+		return
+	}
 	if co.Clients < bflaMinCohort || o.Share > bflaMaxShare {
 		return
 	}
@@ -46,7 +70,7 @@ func (newEndpointDetector) Inspect(x *Context) {
 	// Another kind's role group (agents' tools, partners' API) needs less evidence than a
 	// group of the same kind, which must be large, use it widely, and the caller's kind
 	// hardly at all (admins among users).
-	another := other >= bflaOtherRole && otherKind != p.Kind && kindShare <= bflaMaxShare ||
+	another := other >= bflaOtherRole && otherKind != p.Kind && otherMembers >= bflaOtherMembers && kindShare <= bflaMaxShare ||
 		other >= bflaSameKindRole && otherMembers >= bflaSameKindMembers && kindShare <= bflaSameKindShare
 	sev := models.SeverityLow
 	switch {

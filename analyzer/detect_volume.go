@@ -16,7 +16,7 @@ func init() { Register("volume", true, func(*Config) Detector { return volumeDet
 func (volumeDetector) Name() string { return "volume" }
 
 const (
-	volumeFloorKiB  = 4096 // decayed KiB, two-minute half-life (about 3 MiB in a minute)
+	volumeFloorKiB  = 2048 // decayed KiB, two-minute half-life (about 1.5 MiB in a minute)
 	volumeFactor    = 5
 	outlierMinBytes = 32 << 10
 	outlierFactor   = 8
@@ -28,9 +28,13 @@ func (volumeDetector) Inspect(x *Context) {
 		return
 	}
 	c := x.Call
-	// One response far beyond what the endpoint returns to anyone.
-	if e := x.Obs.Endpoint; c.RespBytes >= outlierMinBytes && e.Calls >= outlierMinCalls {
+	// One response far beyond what the endpoint returns to anyone (or, for an endpoint
+	// too rarely called to know, beyond what any endpoint returns).
+	if e := x.Obs.Endpoint; c.RespBytes >= outlierMinBytes {
 		q := e.sizeQuantile(0.95)
+		if e.Calls < outlierMinCalls {
+			q = max(x.pop.sizeQuantile(0.99), float64(outlierMinBytes)/outlierFactor)
+		}
 		own := x.Profile.sizeQuantile(0.99)
 		if q > 0 && float64(c.RespBytes) >= outlierFactor*q && (!x.Obs.Mature || float64(c.RespBytes) >= outlierFactor*own) {
 			ratio := float64(c.RespBytes) / q

@@ -395,6 +395,7 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 	}
 	if c.RespBytes >= 0 {
 		end.Size[min(log2Bucket(float64(c.RespBytes)), len(end.Size)-1)]++
+		pop.Size[min(log2Bucket(float64(c.RespBytes)), len(pop.Size)-1)]++
 		b := min(log2Bucket(float64(c.RespBytes)), len(p.Sizes)-1)
 		if p.Sizes[b] == math.MaxUint16 {
 			for i := range p.Sizes {

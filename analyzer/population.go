@@ -16,6 +16,8 @@ type population struct {
 	ErrClients, PrevErrCli uint32
 	OutageUntil            int64
 	OutageSince            int64
+	// Size is a half-octave histogram of every response size.
+	Size [40]uint32
 }
 
 func newPopulation() *population {
@@ -81,4 +83,10 @@ func (pp *population) probability(p *Profile, from, to uint32, ts int64) float64
 	pCo := (float64(co.Trans[transKey(from, to)]) + betaCohort*pAll) / (float64(co.From[from]) + betaCohort)
 	n, out := p.transition(from, to, ts)
 	return (n + betaClient*pCo) / (out + betaClient)
+}
+
+// sizeQuantile returns the q-quantile of all response sizes.
+func (pp *population) sizeQuantile(q float64) float64 {
+	e := endpoint{Size: pp.Size}
+	return e.sizeQuantile(q)
 }
