@@ -302,3 +302,43 @@ func TestReplayClickHouseOutage(t *testing.T) {
 	}
 	t.Logf("after the outage: %d calls, %d findings stored once each", total, len(ids))
 }
+
+// TestSchemaCommands runs `apiscope schema apply` and `apiscope schema retention` as a
+// user does.
+func TestSchemaCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds apiscope")
+	}
+	srv := chtest.Shared(t)
+	bin := buildApiscope(t)
+	db := chtest.UniqueDB(t)
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append(args, "--log-level", "error")...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	for range 2 {
+		out, err := run("schema", "apply", "--clickhouse", srv.DSN(db))
+		if want := fmt.Sprintf("database %s: schema version %d", db, LatestVersion()); err != nil || out != want {
+			t.Fatalf("schema apply = %q, %v; want %q", out, err, want)
+		}
+	}
+	st := openDSN(t, srv.DSN(db), Options{})
+	old := time.Now().UTC().AddDate(0, 0, -10)
+	if err := st.WriteCalls(testCtx(t), []models.APICall{{TS: old, ClientID: "c"}, {TS: time.Now().UTC(), ClientID: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run("schema", "retention", "--clickhouse", srv.DSN(db), "--days", "3")
+	if want := fmt.Sprintf("database %s: dropped 1 partitions: api_calls/%s", db, old.Format(time.DateOnly)); err != nil || out != want {
+		t.Fatalf("schema retention = %q, %v; want %q", out, err, want)
+	}
+	for _, bad := range [][]string{
+		{"schema", "apply"},
+		{"schema", "retention", "--clickhouse", srv.DSN(db)},
+		{"schema", "apply", "--clickhouse", "http://127.0.0.1:1/x"},
+	} {
+		out, err := run(bad...)
+		if err == nil || !strings.HasPrefix(out, "apiscope: ") || strings.Count(out, "\n") != 0 {
+			t.Errorf("apiscope %s = %q, %v; want a one-line error and a non-zero exit", strings.Join(bad, " "), out, err)
+		}
+	}
+}
