@@ -3,14 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/apiscope/apiscope/models"
@@ -198,4 +203,96 @@ func (p *alertPrinter) print(f *models.Finding) error {
 	line = append(line, '\n')
 	_, err := p.w.Write(line)
 	return err
+}
+
+// alertSinkFlags are the analyzer's alert delivery options besides the Kafka topic:
+// format, storm control, webhook and syslog. The analyzer command registers them with
+// register and builds the sinks with build.
+type alertSinkFlags struct {
+	format       string
+	stormMax     int
+	stormWindow  time.Duration
+	webhookURL   string
+	webhookFmt   string
+	webhookQueue int
+	syslogAddr   string
+	syslogNet    string
+	syslogFmt    string
+	syslogCA     string
+	syslogQueue  int
+}
+
+// register adds the alert delivery flags to fs.
+func (a *alertSinkFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&a.format, "alert-format", alerting.FormatNative, "alert topic records: native (Finding JSON) or ocsf (OCSF 1.3 Detection Finding)")
+	fs.IntVar(&a.stormMax, "alert-storm-max", 5, "storm control: alerts per client and kind per window; beyond it one summary alert says how many were folded (0 disables)")
+	fs.DurationVar(&a.stormWindow, "alert-storm-window", 10*time.Minute, "storm control window, in capture time")
+	fs.StringVar(&a.webhookURL, "webhook-url", "", "also POST each alert as JSON to this URL (signed with APISCOPE_WEBHOOK_SECRET)")
+	fs.StringVar(&a.webhookFmt, "webhook-format", alerting.FormatNative, "webhook body: native or ocsf")
+	fs.IntVar(&a.webhookQueue, "webhook-queue", 10_000, "alerts held while the webhook is slow or down; the oldest are dropped beyond it (counted)")
+	fs.StringVar(&a.syslogAddr, "syslog-addr", "", "also send each alert to this syslog collector (host:port), RFC 5424")
+	fs.StringVar(&a.syslogNet, "syslog-network", alerting.SyslogUDP, "syslog transport: udp, tcp or tls")
+	fs.StringVar(&a.syslogFmt, "syslog-format", alerting.FormatCEF, "syslog message body: cef, native or ocsf")
+	fs.StringVar(&a.syslogCA, "syslog-tls-ca", "", "PEM CA bundle verifying the syslog collector (tls)")
+	fs.IntVar(&a.syslogQueue, "syslog-queue", 10_000, "alerts held while the syslog collector is unreachable")
+}
+
+// build returns the alert sinks the flags ask for besides Kafka (webhook, syslog), each
+// behind filter, and the whole behind storm control; nil when none is configured. kafka,
+// when not nil, is the alert-topic sink: it gets storm control too.
+func (a *alertSinkFlags) build(filter alerting.Filter, kafka alerting.Sink, l *zap.Logger) (alerting.Sink, error) {
+	if _, err := alerting.ParseFormat(a.format); err != nil {
+		return nil, fmt.Errorf("--alert-format: %w", err)
+	}
+	if a.stormMax < 0 || a.stormWindow < 0 {
+		return nil, errors.New("--alert-storm-max and --alert-storm-window must not be negative")
+	}
+	var sinks alerting.Multi
+	closeAll := func() { _ = sinks.Close() }
+	if kafka != nil {
+		sinks = append(sinks, kafka)
+	}
+	if a.webhookURL != "" {
+		w, err := alerting.NewWebhook(alerting.WebhookConfig{URL: a.webhookURL, Secret: os.Getenv("APISCOPE_WEBHOOK_SECRET"),
+			Format: a.webhookFmt, QueueSize: a.webhookQueue}, l)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		sinks = append(sinks, alerting.FilterSink{Filter: filter, Next: w})
+	}
+	if a.syslogAddr != "" {
+		cfg := alerting.SyslogConfig{Network: a.syslogNet, Addr: a.syslogAddr, Format: a.syslogFmt, QueueSize: a.syslogQueue}
+		if a.syslogCA != "" {
+			pem, err := os.ReadFile(a.syslogCA)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("--syslog-tls-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				closeAll()
+				return nil, fmt.Errorf("--syslog-tls-ca: no PEM certificate in %s", a.syslogCA)
+			}
+			host, _, _ := net.SplitHostPort(a.syslogAddr)
+			cfg.TLS = &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
+		}
+		s, err := alerting.NewSyslog(cfg, l)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		sinks = append(sinks, alerting.FilterSink{Filter: filter, Next: s})
+	}
+	if len(sinks) == 0 {
+		return nil, nil
+	}
+	var out alerting.Sink = sinks
+	if len(sinks) == 1 {
+		out = sinks[0]
+	}
+	if a.stormMax > 0 {
+		out = alerting.NewStormSink(alerting.StormConfig{Max: a.stormMax, Window: a.stormWindow}, out)
+	}
+	return out, nil
 }

@@ -5,13 +5,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/apiscope/apiscope/models"
 	"github.com/apiscope/apiscope/pkg/alerting"
@@ -164,4 +172,82 @@ func sameJSON(t *testing.T, a, b *models.Finding) bool {
 	_ = json.Unmarshal([]byte(mustJSON(t, a)), &x)
 	_ = json.Unmarshal([]byte(mustJSON(t, b)), &y)
 	return reflect.DeepEqual(x, y)
+}
+
+// TestAlertSinkFlags builds the analyzer's webhook and syslog sinks from flags: both get
+// medium+ alerts, and storm control folds a burst into one summary.
+func TestAlertSinkFlags(t *testing.T) {
+	var mu sync.Mutex
+	var hooks []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get(alerting.HeaderTimestamp), 10, 64)
+		if !alerting.Verify("hook-secret", r.Header.Get(alerting.HeaderSignature), ts, body) {
+			t.Errorf("webhook signature does not verify")
+		}
+		mu.Lock()
+		hooks = append(hooks, string(body))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	syslogs := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			syslogs <- string(buf[:n])
+		}
+	}()
+	t.Setenv("APISCOPE_WEBHOOK_SECRET", "hook-secret")
+	var a alertSinkFlags
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	a.register(fs)
+	if err := fs.Parse([]string{"--webhook-url", srv.URL, "--syslog-addr", pc.LocalAddr().String(), "--alert-storm-max", "2", "--alert-storm-window", "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := a.build(alerting.Filter{MinSeverity: models.SeverityMedium}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 6; i++ { // 2 pass, 4 folded into one summary
+		f := &models.Finding{ID: "burst-" + strconv.Itoa(i), TS: t0.Add(time.Duration(i) * time.Second), ClientID: "c1",
+			Kind: models.KindRateSpike, Severity: models.SeverityHigh, Summary: "fast"}
+		if err := sink.WriteFinding(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	low := &models.Finding{ID: "low", TS: t0, ClientID: "c2", Kind: models.KindScopeDrift, Severity: models.SeverityLow}
+	_ = sink.WriteFinding(context.Background(), low)
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := append([]string(nil), hooks...)
+	mu.Unlock()
+	if len(got) != 3 || !strings.Contains(got[2], "4 more rate_spike alerts") {
+		t.Errorf("webhook got %d alerts; want 2 and a summary of 4 folded: %q", len(got), got)
+	}
+	for i := 0; i < 3; i++ {
+		select {
+		case m := <-syslogs:
+			if !strings.Contains(m, "CEF:0|apiscope|apiscope|") {
+				t.Errorf("syslog message %q; want CEF", m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("syslog received %d of 3 alerts", i)
+		}
+	}
+	bad := alertSinkFlags{format: "xml"}
+	if _, err := bad.build(alerting.Filter{}, nil, nil); err == nil {
+		t.Error("build accepted --alert-format xml")
+	}
 }
