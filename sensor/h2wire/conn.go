@@ -112,6 +112,7 @@ type stream struct {
 	reqDone  bool // END_STREAM from the client
 	respDone bool // END_STREAM from the server after the final response
 	hidden   bool // stream 1 of an h2c upgrade: counted, not emitted
+	reset    bool // the client reset it before a response: one may still be in flight
 }
 
 // Conn parses the two directions of one cleartext HTTP/2 connection and turns each
@@ -607,6 +608,11 @@ func requestHeader(fields []Field, authority string) []Field {
 		fields = out
 	}
 	if !hasHost && authority != "" {
+		// Userinfo is forbidden in :authority (RFC 9113 section 8.3.1) and may hold a
+		// password: it never reaches the host field.
+		if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+			authority = authority[i+1:]
+		}
 		fields = append(fields, Field{Name: "host", Value: authority})
 	}
 	return fields
@@ -636,9 +642,10 @@ func (c *Conn) endStream(s *side, id uint32) {
 	c.tryDone(st)
 }
 
-// tryDone emits st once both its messages ended.
+// tryDone emits st once both its messages ended (the request may have been cut short by
+// the client's RST_STREAM).
 func (c *Conn) tryDone(st *stream) {
-	if st.reqDone && st.respDone {
+	if st.respDone && (st.reqDone || st.reset) {
 		c.remove(st)
 		c.release(st)
 	}
@@ -677,13 +684,27 @@ func (c *Conn) release(st *stream) {
 	}
 }
 
-// reset ends stream id on RST_STREAM from either side.
+// reset handles RST_STREAM on stream id from side s.
+//
+// A client that resets a stream before any response cannot stop a response the server
+// already sent: such a response is still paired with the request when it comes (the
+// stream is emitted when it ends, or at End). A server's reset, or a client's after the
+// response began, ends the stream at once. A reset after a complete response (a server
+// that no longer wants the rest of the request body, RFC 9113 section 8.1) does not make
+// the request Partial.
 func (c *Conn) reset(s *side, id uint32) {
 	st := c.find(id)
 	if st == nil {
 		return
 	}
 	mResets.Inc()
+	if s.id == c.client && !st.hasResp {
+		st.reset = true
+		return
+	}
+	if st.respDone {
+		st.reqDone = true
+	}
 	c.remove(st)
 	c.release(st)
 }

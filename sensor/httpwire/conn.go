@@ -1,9 +1,12 @@
 package httpwire
 
 import (
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/apiscope/apiscope/sensor/h2wire"
 )
 
 // entry is one request awaiting its response and its emission. The Transaction, Request
@@ -44,9 +47,11 @@ type Conn struct {
 	// data of the two sides do not reach the parser in capture order.
 	lostResps int
 
-	paired    bool // a response was paired with a seen request: the roles are sure
-	roleClean bool // the roles were decided by a side's first bytes, not after skipped ones
-	upgraded  bool // 101 or CONNECT 2xx: later bytes are not HTTP
+	paired    bool         // a response was paired with a seen request: the roles are sure
+	roleClean bool         // the roles were decided by a side's first bytes, not after skipped ones
+	upgraded  bool         // 101 or CONNECT 2xx: later bytes are not HTTP
+	h2        *h2wire.Conn // HTTP/2 parser the connection was handed to (hand-off at the end of this file)
+	h2Prior   bool         // the client sent the HTTP/2 preface: Feed hands its side over
 	ended     bool
 	logged    bool
 }
@@ -72,11 +77,21 @@ func (c *Conn) Feed(side int, b []byte, ts time.Time) {
 	s := &c.sides[side]
 	for len(b) > 0 {
 		if c.upgraded {
-			mUpgradedBytes.Add(uint64(len(b)))
+			if c.h2Prior && c.h2 == nil {
+				c.startH2(side, false, len(h2Preface)+2)
+			}
+			if c.h2 != nil {
+				c.h2.Feed(side, b, ts)
+			} else {
+				mUpgradedBytes.Add(uint64(len(b)))
+			}
 			break
 		}
 		b = b[c.step(s, b, ts):]
 		s.fed = true
+	}
+	if c.h2Prior && c.h2 == nil {
+		c.startH2(side, false, len(h2Preface)+2) // the preface line ended this Feed
 	}
 	s.releaseLine()
 }
@@ -99,6 +114,9 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 	mGaps.Inc()
 	mGapBytes.Add(uint64(n))
 	if c.upgraded {
+		if c.h2 != nil {
+			c.h2.Gap(side, n, ts)
+		}
 		return
 	}
 	s := &c.sides[side]
@@ -191,6 +209,9 @@ func (c *Conn) Close(side int, ts time.Time) {
 	if side&^1 != 0 || c.ended {
 		return
 	}
+	if c.h2 != nil {
+		c.h2.Close(side, ts)
+	}
 	s := &c.sides[side]
 	if s.state == stateBodyClose {
 		c.finish(s)
@@ -219,6 +240,9 @@ func (c *Conn) End(ts time.Time) {
 		c.q[c.head] = nil
 		c.head++
 		c.emitEntry(e)
+	}
+	if c.h2 != nil {
+		c.h2.End(ts)
 	}
 	c.q, c.head = nil, 0
 	c.ended = true
@@ -379,6 +403,12 @@ const h2Preface = "PRI * HTTP/2.0"
 func (c *Conn) upgrade(e *entry, kind int) {
 	mUpgrades[kind].Inc()
 	c.upgraded = true
+	switch {
+	case kind == upgradeH2:
+		c.h2Prior = true // Feed knows the side that sent the preface
+	case kind == upgradeProtocol && e != nil && hasToken(e.req.Header.Get("Upgrade"), "h2c"):
+		c.startH2(e.tx.ClientSide, true, 0)
+	}
 	if e != nil && !e.reqDone {
 		cl := &c.sides[e.tx.ClientSide]
 		if cl.entry == e {
@@ -388,4 +418,67 @@ func (c *Conn) upgrade(e *entry, kind int) {
 		e.reqDone = true
 	}
 	c.tryEmit()
+}
+
+// HTTP/2 hand-off. A connection that turns out to carry cleartext HTTP/2 (the client's
+// preface, or 101 to "Upgrade: h2c") is handed to an h2wire.Conn, whose exchanges are
+// emitted as Transactions through the same emit function. With h2c, the HTTP/1.1 request
+// was already emitted with its 101; h2wire counts its stream-1 response without emitting
+// it again.
+
+// startH2 hands the rest of the connection to an HTTP/2 parser. prefaceSeen is how many
+// preface bytes this parser already consumed on the client side.
+func (c *Conn) startH2(client int, upgrade bool, prefaceSeen int) {
+	cfg := &h2wire.Config{
+		MaxHeaderListSize: c.lim.maxHeaderBytes,
+		MaxHeaders:        c.lim.maxHeaders,
+		Logger:            c.lim.log,
+	}
+	c.h2 = h2wire.NewConn(cfg, h2wire.Start{Client: client, Upgrade: upgrade, PrefaceSeen: prefaceSeen}, c.emitH2)
+}
+
+// emitH2 turns an HTTP/2 exchange into a Transaction (Version "HTTP/2", URI from :path).
+func (c *Conn) emitH2(x *h2wire.Exchange) {
+	e := &entry{}
+	e.tx.ClientSide = x.ClientSide
+	q := x.Req
+	e.req = Request{
+		TS: q.TS, Method: q.Method, URI: q.Path, Version: "HTTP/2", Header: h2Header(q.Header),
+		BodyBytes: q.BodyBytes, Partial: q.Partial, Truncated: q.Truncated,
+	}
+	e.tx.Req = &e.req
+	if r := x.Resp; r != nil {
+		e.resp = Response{
+			TS: r.TS, Status: r.Status, Version: "HTTP/2", Header: h2Header(r.Header),
+			BodyBytes: r.BodyBytes, Partial: r.Partial, Truncated: r.Truncated,
+		}
+		e.tx.Resp = &e.resp
+	}
+	if c.emit != nil {
+		c.emit(&e.tx)
+	}
+}
+
+func h2Header(fields []h2wire.Field) Header {
+	if len(fields) == 0 {
+		return nil
+	}
+	h := make(Header, len(fields))
+	for i, f := range fields {
+		h[i] = Field(f)
+	}
+	return h
+}
+
+// hasToken reports whether the comma-separated list v holds token, compared
+// case-insensitively.
+func hasToken(v, token string) bool {
+	for v != "" {
+		var t string
+		t, v, _ = strings.Cut(v, ",")
+		if strings.EqualFold(strings.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
 }
