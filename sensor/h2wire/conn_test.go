@@ -156,7 +156,7 @@ var connTests = []connTest{
 		want: []string{"c0 #1 GET /page host=h req=0@0 -> 200 resp=12@1"},
 	},
 	{
-		name: "client-is-side-1-and-preface-line-already-read",
+		name:  "client-is-side-1-and-preface-line-already-read",
 		start: Start{Client: 1, PrefaceSeen: 16},
 		script: func(cl, sv *wire) []ev {
 			cl.side, sv.side = 1, 0
