@@ -51,7 +51,10 @@ parses HTTP/1.x and writes one APICall per request: as JSON Lines with --out, or
 with --brokers. A call is written when its response completes, or with status 0 when the
 connection ends or times out without one. Reading a file drops nothing; live capture never
 blocks and counts what it drops. At the end of a --pcap run the counters are printed on
-stderr.`,
+stderr.
+
+Memory: the Go collector runs at GOGC=400 with a soft limit GOMEMLIMIT=768MiB unless those
+variables are set; raise GOMEMLIMIT for more than about 100k connections open at once.`,
 	Example: `  apiscope sensor --pcap trace.pcap --out calls.jsonl
   apiscope sensor --pcap trace.pcapng.gz --out - | jq .uri
   apiscope sensor --interface eth1 --promisc --bpf 'tcp port 80 or tcp port 8080' --out -
