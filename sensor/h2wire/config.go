@@ -41,6 +41,10 @@ type Config struct {
 	// MaxStringLength caps one HPACK name or value; a longer one is an HPACK error. Zero
 	// means DefaultMaxStringLength.
 	MaxStringLength int
+	// BodyPrefix is how many bytes of each body (DATA payload as sent, padding excluded)
+	// are kept in Request.Body / Response.Body. Zero means none: bodies are counted, not
+	// kept.
+	BodyPrefix int
 	// Logger receives one debug line per connection for the first error (reason and
 	// side, never content). Nil means no logging; counters are kept either way.
 	Logger *zap.Logger
@@ -57,6 +61,7 @@ func (c *Config) Validate() error {
 		{"MaxStreams", c.MaxStreams},
 		{"MaxDynamicTable", c.MaxDynamicTable},
 		{"MaxStringLength", c.MaxStringLength},
+		{"BodyPrefix", c.BodyPrefix},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("h2wire: %s must not be negative, got %d", f.name, f.v)
@@ -75,6 +80,7 @@ type limits struct {
 	maxStreams  int
 	maxTable    uint32
 	maxString   int
+	bodyPrefix  int
 	log         *zap.Logger
 }
 
@@ -95,6 +101,7 @@ func (c *Config) limits() limits {
 		maxStreams:  orDefault(c.MaxStreams, DefaultMaxStreams),
 		maxTable:    uint32(min(orDefault(c.MaxDynamicTable, DefaultMaxDynamicTable), 1<<30)),
 		maxString:   orDefault(c.MaxStringLength, DefaultMaxStringLength),
+		bodyPrefix:  max(c.BodyPrefix, 0),
 		log:         c.Logger,
 	}
 }

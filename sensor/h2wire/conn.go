@@ -282,6 +282,9 @@ func (c *Conn) step(s *side, b []byte, ts time.Time) int {
 		k := min(len(b), s.content)
 		if s.typ == frameData {
 			c.data(s, k, false)
+			if c.lim.bodyPrefix > 0 {
+				c.keepBody(s, b[:k])
+			}
 		} else if _, err := s.dec.Write(b[:k]); err != nil {
 			c.hpackError(s)
 			return k
@@ -446,6 +449,24 @@ func (c *Conn) data(s *side, n int, lost bool) {
 	} else if st.hasResp {
 		st.resp.BodyBytes += int64(n)
 		st.resp.Partial = st.resp.Partial || lost
+	}
+}
+
+// keepBody appends DATA bytes of the current frame to its message's body prefix.
+func (c *Conn) keepBody(s *side, p []byte) {
+	st := c.find(s.sid)
+	if st == nil {
+		return
+	}
+	body := &st.req.Body
+	if s.id != c.client {
+		if !st.hasResp {
+			return
+		}
+		body = &st.resp.Body
+	}
+	if room := c.lim.bodyPrefix - len(*body); room > 0 {
+		*body = append(*body, p[:min(room, len(p))]...)
 	}
 }
 

@@ -291,6 +291,17 @@ var connTests = []connTest{
 		want: []string{"c0 #1 GET /first host=h req=0@0 partial -> none"},
 	},
 	{
+		name: "body-prefix-kept",
+		cfg:  &Config{BodyPrefix: 4},
+		script: func(cl, sv *wire) []ev {
+			return []ev{
+				cl.preface().headers(1, false, req("POST", "/", "h")...).padded(1, false, 2, 5).data(1, true, 9).take(),
+				sv.headers(1, true, resp(200)...).take(),
+			}
+		},
+		want: []string{"c0 #1 POST / host=h req=11@0 body=yyxx -> 200 resp=0@1"},
+	},
+	{
 		name: "large-data-frame",
 		script: func(cl, sv *wire) []ev {
 			return []ev{

@@ -117,6 +117,9 @@ func describe(x *Exchange) string {
 		}
 	}
 	fmt.Fprintf(&sb, " req=%d@%d", q.BodyBytes, q.TS.Sub(t0).Milliseconds())
+	if q.Body != nil {
+		fmt.Fprintf(&sb, " body=%s", q.Body)
+	}
 	if q.Partial {
 		sb.WriteString(" partial")
 	}

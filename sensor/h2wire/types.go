@@ -20,6 +20,8 @@ type Request struct {
 	Header []Field
 	// BodyBytes counts the DATA payload of the stream from the client, padding excluded.
 	BodyBytes int64
+	// Body is the body's first Config.BodyPrefix bytes; nil when off.
+	Body []byte
 	// Partial is set when a gap hit the stream, the stream was reset, or the connection
 	// ended or stopped being decodable before the request ended.
 	Partial bool
@@ -35,6 +37,8 @@ type Response struct {
 	Header []Field
 	// BodyBytes counts the DATA payload of the stream from the server, padding excluded.
 	BodyBytes int64
+	// Body is the body's first Config.BodyPrefix bytes; nil when off.
+	Body []byte
 	// Partial is set as for Request.
 	Partial   bool
 	Truncated bool

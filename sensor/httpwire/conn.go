@@ -432,6 +432,7 @@ func (c *Conn) startH2(client int, upgrade bool, prefaceSeen int) {
 	cfg := &h2wire.Config{
 		MaxHeaderListSize: c.lim.maxHeaderBytes,
 		MaxHeaders:        c.lim.maxHeaders,
+		BodyPrefix:        c.lim.bodyPrefix,
 		Logger:            c.lim.log,
 	}
 	c.h2 = h2wire.NewConn(cfg, h2wire.Start{Client: client, Upgrade: upgrade, PrefaceSeen: prefaceSeen}, c.emitH2)
@@ -444,13 +445,13 @@ func (c *Conn) emitH2(x *h2wire.Exchange) {
 	q := x.Req
 	e.req = Request{
 		TS: q.TS, Method: q.Method, URI: q.Path, Version: "HTTP/2", Header: h2Header(q.Header),
-		BodyBytes: q.BodyBytes, Partial: q.Partial, Truncated: q.Truncated,
+		BodyBytes: q.BodyBytes, Body: q.Body, Partial: q.Partial, Truncated: q.Truncated,
 	}
 	e.tx.Req = &e.req
 	if r := x.Resp; r != nil {
 		e.resp = Response{
 			TS: r.TS, Status: r.Status, Version: "HTTP/2", Header: h2Header(r.Header),
-			BodyBytes: r.BodyBytes, Partial: r.Partial, Truncated: r.Truncated,
+			BodyBytes: r.BodyBytes, Body: r.Body, Partial: r.Partial, Truncated: r.Truncated,
 		}
 		e.tx.Resp = &e.resp
 	}
