@@ -98,8 +98,10 @@ func mix64(x uint64) uint64 {
 }
 
 // lookup returns the endpoint id of (host, method, template), interning it at ts.
-// created reports a first sighting.
+// created reports a first sighting. Identifier-like segments the templater left literal
+// are replaced first (see normalizeTemplate).
 func (t *endpointTable) lookup(host, method, tmpl string, ts int64) (id uint32, created bool) {
+	tmpl = normalizeTemplate(tmpl)
 	h := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method)), tmpl)
 	if id, ok := t.IDs[h]; ok {
 		return id, false
@@ -194,4 +196,60 @@ func cutSeg(s string) (seg, rest string) {
 		return s, ""
 	}
 	return s[:i], s[i:]
+}
+
+// normalizeTemplate replaces path segments that are evidently identifiers but were left
+// literal (the sensor's templater learns parameters over time, and codes such as
+// CDIIBCKI0U or ORD-12345 look like names to a classifier): all digits, or at least 8
+// characters of letters, digits, '-' and '_' with at least one digit and no lower-case
+// letter, or with at least three digits. It returns tmpl itself (no allocation) when
+// nothing changes.
+func normalizeTemplate(tmpl string) string {
+	var b []byte
+	start := 0
+	for i := 0; i <= len(tmpl); i++ {
+		if i < len(tmpl) && tmpl[i] != '/' {
+			continue
+		}
+		seg := tmpl[start:i]
+		if idLike(seg) {
+			if b == nil {
+				b = make([]byte, 0, len(tmpl))
+				b = append(b, tmpl[:start]...)
+			}
+			b = append(b, "{id}"...)
+		} else if b != nil {
+			b = append(b, seg...)
+		}
+		if b != nil && i < len(tmpl) {
+			b = append(b, '/')
+		}
+		start = i + 1
+	}
+	if b == nil {
+		return tmpl
+	}
+	return string(b)
+}
+
+func idLike(seg string) bool {
+	if seg == "" || seg[0] == '{' {
+		return false
+	}
+	var digits, lower int
+	for i := 0; i < len(seg); i++ {
+		switch c := seg[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'a' && c <= 'z':
+			lower++
+		case c >= 'A' && c <= 'Z', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	if digits == len(seg) {
+		return true
+	}
+	return len(seg) >= 8 && digits > 0 && (lower == 0 || digits >= 3)
 }

@@ -298,6 +298,7 @@ func (e *Engine) handle(c *models.APICall) {
 	}
 	o.AllShare = pop.All.share(ep)
 	o.Outage = pop.inOutage(ts)
+	tmpl = o.Endpoint.Template
 	if h, last, ok := objectID(c.Path, tmpl); ok {
 		o.HasID = true
 		o.IDValue = last
