@@ -113,7 +113,7 @@ func BenchmarkBatchWriterCalls(b *testing.B) {
 	}
 	pool := benchPool(100000)
 	base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
-	w := st.NewBatchWriter(BatchConfig{MaxRows: 100000})
+	w := st.NewBatchWriter(BatchConfig{}) // the defaults, as the analyzer uses them
 	const chunk = 1000
 	buf := make([]models.APICall, chunk)
 	b.ReportAllocs()

@@ -182,11 +182,13 @@ func TestReplayClickHouseOutage(t *testing.T) {
 	runApiscope(t, bin, "replay", "--pcap", filepath.Join(dir, "traffic.pcap"), "--findings", filepath.Join(dir, "sim-findings.jsonl"), "--calls", filepath.Join(dir, "sim-calls.jsonl"))
 	calls := readJSONL(t, filepath.Join(dir, "sim-calls.jsonl"), models.UnmarshalAPICall)
 	last := calls[len(calls)-1].TS
-	bulk := benchPool(90000)
-	for i := range bulk {
-		bulk[i].TS = last.Add(time.Minute + time.Duration(i)*2*time.Millisecond)
+	// More than the replay's writer holds by default (2 x 100000 rows) after the stop.
+	pool := benchPool(20000)
+	for i := range 260000 {
+		c := pool[i%len(pool)]
+		c.TS = last.Add(time.Minute + time.Duration(i)*time.Millisecond)
+		calls = append(calls, c)
 	}
-	calls = append(calls, bulk...)
 	before := 20000
 	after := len(calls) - before
 	findingsPath := filepath.Join(dir, "findings.jsonl")
