@@ -57,11 +57,12 @@ type deliverer struct {
 	cfg  deliveryConfig
 	send func(ctx context.Context, it *item) error
 
-	mu       sync.Mutex
-	cond     sync.Cond
-	q        []item
-	closed   bool
-	inflight bool
+	mu          sync.Mutex
+	cond        sync.Cond
+	q           []item
+	closed      bool
+	inflight    bool
+	lastDropLog time.Time // guarded by mu
 
 	hard   context.Context
 	cancel context.CancelFunc
@@ -119,7 +120,12 @@ func (d *deliverer) enqueue(it item) error {
 		old := d.q[0]
 		d.q = d.q[1:]
 		d.dropped[ReasonQueueFull].Inc()
-		d.cfg.log.Warn("alert queue full, dropping the oldest alert", zap.String("id", old.id), zap.String("kind", old.kind))
+		// Once a second at most: while the receiver is down every alert drops one.
+		if now := time.Now(); now.Sub(d.lastDropLog) >= time.Second {
+			d.lastDropLog = now
+			d.cfg.log.Warn("alert queue full, dropping the oldest alerts", zap.String("id", old.id), zap.String("kind", old.kind),
+				zap.Uint64("dropped_total", d.dropped[ReasonQueueFull].Load()))
+		}
 	}
 	d.q = append(d.q, it)
 	d.depth.Set(float64(len(d.q)))

@@ -215,7 +215,15 @@ func (c *Config) dialer() (*kafka.Dialer, error) {
 	}, nil
 }
 
-// client builds an admin client.
+// closeClient releases an admin client's connections (kafka-go keeps them, and a
+// goroutine per connection, until told).
+func closeClient(cl *kafka.Client) {
+	if tr, ok := cl.Transport.(*kafka.Transport); ok {
+		tr.CloseIdleConnections()
+	}
+}
+
+// client builds an admin client; release it with closeClient.
 func (c *Config) client() (*kafka.Client, error) {
 	tr, err := c.transport(nil)
 	if err != nil {

@@ -185,6 +185,7 @@ func (c *Consumer) Lag(ctx context.Context) (int64, error) {
 
 // Close leaves the group and releases connections. Fetch then returns ErrClosed.
 func (c *Consumer) Close() error {
+	defer closeClient(c.client)
 	if err := c.r.Close(); err != nil {
 		return fmt.Errorf("kafka: closing consumer: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -116,6 +117,7 @@ type Publisher struct {
 	cfg PublisherConfig
 	log *zap.Logger
 	w   *kafka.Writer
+	tr  *kafka.Transport
 	q   *queue
 	m   pubMetrics
 
@@ -125,8 +127,9 @@ type Publisher struct {
 	hardCancel context.CancelFunc
 	done       chan struct{} // closed when the send loop returns
 
-	closeOnce sync.Once
-	closeErr  error
+	closeOnce   sync.Once
+	closeErr    error
+	lastDropLog atomic.Int64 // wall time (ns) of the last queue-full warning
 }
 
 // NewPublisher validates cfg and starts the sending goroutine. It does not contact
@@ -172,6 +175,7 @@ func NewPublisher(cfg PublisherConfig, log *zap.Logger) (*Publisher, error) {
 		cfg:  c,
 		log:  log.With(zap.String("component", "kafka_publisher"), zap.String("topic", c.Topic)),
 		w:    w,
+		tr:   tr,
 		q:    newQueue(c.QueueMessages, c.QueueBytes),
 		m:    newPubMetrics(c.Metrics, c.Topic),
 		done: make(chan struct{}),
@@ -244,8 +248,12 @@ func (p *Publisher) enqueue(e entry) error {
 	}
 	if dropped > 0 {
 		p.m.dropped[ReasonQueueFull].Add(uint64(dropped))
-		p.log.Warn("kafka publish queue full, dropping oldest records",
-			zap.Int("dropped", dropped), zap.Int64("dropped_bytes", droppedBytes))
+		// Once a second at most: while Kafka is down every call drops one record.
+		now := time.Now().UnixNano()
+		if last := p.lastDropLog.Load(); now-last >= int64(time.Second) && p.lastDropLog.CompareAndSwap(last, now) {
+			p.log.Warn("kafka publish queue full, dropping oldest records",
+				zap.Uint64("dropped_total", p.m.dropped[ReasonQueueFull].Load()), zap.Int64("last_dropped_bytes", droppedBytes))
+		}
 	}
 	p.updateDepth()
 	return nil
@@ -439,6 +447,8 @@ func (p *Publisher) Shutdown(ctx context.Context) error {
 		if err := p.w.Close(); err != nil && p.closeErr == nil {
 			p.closeErr = fmt.Errorf("kafka: closing writer: %w", err)
 		}
+		// The writer does not own the transport: release its connections here.
+		p.tr.CloseIdleConnections()
 		p.updateDepth()
 	})
 	return p.closeErr

@@ -31,6 +31,7 @@ func ReadTopic(ctx context.Context, cfg Config, topic string, opts ReadOptions, 
 	if err != nil {
 		return err
 	}
+	defer closeClient(cl)
 	d, err := cfg.dialer()
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ func EnsureTopics(ctx context.Context, cfg Config, topics []string, partitions, 
 	if err != nil {
 		return err
 	}
+	defer closeClient(cl)
 	if partitions <= 0 {
 		partitions = -1
 	}
