@@ -126,6 +126,10 @@ type Assembler struct {
 	hdr   [20]byte
 	slab  []pktCtx
 	panic bool
+
+	reopen    *stream // connection whose successor's SYN the current segment is
+	synthetic bool    // reopenWith is closing a connection with made-up RSTs
+	reopening bool    // reopenWith is assembling the SYN again
 }
 
 // NewAssembler returns an Assembler that makes a Handler with f for each new connection.
@@ -185,6 +189,56 @@ func (a *Assembler) Add(s *decode.Segment) {
 		a.ackedHole = false
 		a.asm.MaxBufferedPagesPerConnection = a.maxConnPages
 	}
+	if old := a.reopen; old != nil {
+		a.reopen = nil
+		a.reopenWith(old, s)
+	}
+}
+
+// reopenWith ends the connection old, makes the reassembler forget it, and assembles s
+// (the SYN that opens its successor) again so that it starts a new connection. The
+// reassembler forgets a connection once both its halves are closed, so each half that
+// is still open is sent a made-up RST at the first sequence number seen from it, which
+// it takes as old data and therefore accepts. Should that fail (a half that wrapped past
+// 2 GiB), the SYN is dropped as before.
+func (a *Assembler) reopenWith(old *stream, s *decode.Segment) {
+	mReopened.Inc()
+	old.end(a.now)
+	a.synthetic = true
+	for d := 0; d < 2 && !old.removed; d++ {
+		if old.closed[d] {
+			continue
+		}
+		src, dst := old.conn.Side0, old.conn.Side1
+		if d == 1 {
+			src, dst = dst, src
+		}
+		rst := decode.Segment{TS: s.TS, Src: src.Addr(), Dst: dst.Addr(), SrcPort: src.Port(), DstPort: dst.Port(),
+			Seq: old.first[d], Flags: decode.FlagRST | decode.FlagACK}
+		a.assembleOne(&rst)
+	}
+	a.synthetic = false
+	a.reopening = true
+	a.assembleOne(s)
+	a.reopening = false
+	a.reopen = nil
+}
+
+// assembleOne assembles s with no bound checks (used by reopenWith).
+func (a *Assembler) assembleOne(s *decode.Segment) {
+	a.fillTCP(s)
+	var nf gopacket.Flow
+	if s.Src.Is4() && s.Dst.Is4() {
+		src, dst := s.Src.As4(), s.Dst.As4()
+		nf = gopacket.NewFlow(layers.EndpointIPv4, src[:], dst[:])
+	} else {
+		src, dst := s.Src.As16(), s.Dst.As16()
+		nf = gopacket.NewFlow(layers.EndpointIPv6, src[:], dst[:])
+	}
+	ctx := &pktCtx{ts: s.TS}
+	a.seg = s
+	a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
+	a.seg = nil
 }
 
 // fillTCP makes a.tcp describe s. The header is decoded from bytes rather than filled in
@@ -310,7 +364,7 @@ type streamFactory struct{ a *Assembler }
 func (f *streamFactory) New(_, _ gopacket.Flow, _ *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
 	a := f.a
 	s := a.seg
-	if s == nil {
+	if s == nil || a.synthetic {
 		// Connections are only created by Add; keep the pool consistent regardless.
 		return &stream{a: a, discard: true}
 	}
@@ -336,9 +390,15 @@ type stream struct {
 	h        Handler
 	ack      [2]reassembly.Sequence // highest acknowledgement of each side's bytes
 	acked    [2]bool
-	startGap [2]int // bytes acknowledged before the first segment seen of a side
-	discard  bool   // over the connection bound: ignored
-	dead     bool   // a bug was recovered while processing it
+	startGap [2]int    // bytes acknowledged before the first segment seen of a side
+	first    [2]uint32 // sequence number of the first segment seen of each side
+	seen     [2]bool
+	synSeq   [2]uint32 // initial sequence number of each side's SYN
+	syn      [2]bool
+	closed   [2]bool // the side's FIN or RST was delivered
+	removed  bool    // the reassembler has forgotten the connection
+	discard  bool    // over the connection bound: ignored
+	dead     bool    // a bug was recovered while processing it
 	done     bool
 }
 
@@ -355,12 +415,35 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		mDroppedConn.Inc()
 		return false
 	}
-	if s.dead {
+	if s.dead || (s.done && !s.a.synthetic) {
 		return false
 	}
 	d := 0
 	if dir == reassembly.TCPDirServerToClient {
 		d = 1
+	}
+	if s.a.synthetic {
+		// A segment made by reopen to close this connection's halves.
+		if nextSeq == -1 {
+			*start = true
+		}
+		return true
+	}
+	if tcp.SYN {
+		// A SYN with another initial sequence number, or after this side closed, opens
+		// a new connection on the same addresses and ports (a reused port, or a forged
+		// RST before the real handshake): the reassembler's state for the old one would
+		// swallow it, so reopen replaces it once this call returns.
+		if (s.syn[d] && s.synSeq[d] != tcp.Seq) || s.closed[d] {
+			if !s.a.reopening {
+				s.a.reopen = s
+			}
+			return false
+		}
+		s.syn[d], s.synSeq[d] = true, tcp.Seq
+	}
+	if !s.seen[d] {
+		s.seen[d], s.first[d] = true, tcp.Seq
 	}
 	if tcp.ACK {
 		// Remember how far the other side has acknowledged this side's peer.
@@ -406,6 +489,9 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	if dir == reassembly.TCPDirServerToClient {
 		side = 1
 	}
+	if end {
+		s.closed[side] = true
+	}
 	if s.h == nil {
 		if n, _ := sg.Lengths(); n == 0 && skip <= 0 && s.startGap[side] == 0 {
 			return
@@ -445,18 +531,25 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 }
 
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	s.removed = true
+	s.end(s.a.now)
+	return true
+}
+
+// end finishes the connection once: the handler's End, then nothing more.
+func (s *stream) end(ts time.Time) {
 	if s.done {
-		return true
+		return
 	}
 	s.done = true
 	if s.discard {
-		return true
+		return
 	}
 	s.a.open--
 	if s.h != nil {
 		s.a.cur = s
-		s.h.End(s.a.now)
+		s.h.End(ts)
 		s.a.cur = nil
+		s.h = nil
 	}
-	return true
 }

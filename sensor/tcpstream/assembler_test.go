@@ -45,6 +45,7 @@ type pkt struct {
 	data       string
 	at         time.Duration
 	ack        uint32 // relative to the peer's ISN; zero means 1
+	isnDelta   uint32 // added to both initial sequence numbers (a new connection)
 }
 
 const clientISN, serverISN = 1000, 5000
@@ -57,6 +58,7 @@ func segment(t testing.TB, p pkt) *decode.Segment {
 	if p.fromServer {
 		src, dst, isn, peer = server, client, serverISN, clientISN
 	}
+	isn, peer = isn+p.isnDelta, peer+p.isnDelta
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP,
 		SrcIP: net.IP(src.Addr().AsSlice()), DstIP: net.IP(dst.Addr().AsSlice())}
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
@@ -201,6 +203,29 @@ func TestAssemblerCases(t *testing.T) {
 				pkt{fromServer: true, seq: 1, flags: "R"},
 			),
 			want: []string{"feed 0 GET", "close 1"},
+		},
+		{
+			name: "a new handshake on a reused port replaces the old connection",
+			pkts: with(
+				pkt{seq: 1, data: "old"},
+				pkt{seq: 0, flags: "S", isnDelta: 77777, at: time.Second},
+				pkt{fromServer: true, seq: 0, flags: "SA", isnDelta: 77777, at: time.Second},
+				pkt{seq: 1, data: "new", isnDelta: 77777, at: time.Second},
+			),
+			want: []string{"feed 0 old", "end", "feed 0 new"},
+		},
+		{
+			name: "a forged RST before the handshake does not hide the connection",
+			pkts: []pkt{
+				{seq: 0, flags: "S"},
+				{fromServer: true, seq: 1, flags: "R"},
+				{fromServer: true, seq: 0, flags: "SA"},
+				{seq: 1, flags: "A"},
+				{seq: 1, data: "GET"},
+				{fromServer: true, seq: 1, data: "200"},
+			},
+			// The new connection's first segment is the server's SYN-ACK: it is side 0.
+			want: []string{"feed 1 GET", "feed 0 200"},
 		},
 		{
 			name: "idle timeout ends the connection in capture time",
