@@ -16,6 +16,9 @@ const (
 	// DefaultMaxStreams caps the streams tracked at once on one connection; past it the
 	// oldest is emitted as it stands. Servers commonly advertise 100-250 concurrent streams.
 	DefaultMaxStreams = 1000
+	// DefaultMaxPendingBytes caps the header bytes held by open streams, so MaxStreams
+	// streams with full header lists cannot pin 64 MiB per connection.
+	DefaultMaxPendingBytes = 1 << 20
 	// DefaultMaxDynamicTable caps the HPACK dynamic table a peer may ask for through
 	// SETTINGS_HEADER_TABLE_SIZE (4 KiB is the protocol's default; browsers ask for 64 KiB).
 	DefaultMaxDynamicTable = 64 << 10
@@ -35,6 +38,9 @@ type Config struct {
 	MaxHeaders int
 	// MaxStreams caps the streams tracked at once. Zero means DefaultMaxStreams.
 	MaxStreams int
+	// MaxPendingBytes caps the header bytes (strings kept) held by open streams; past it
+	// the oldest are emitted as MaxStreams does. Zero means DefaultMaxPendingBytes.
+	MaxPendingBytes int
 	// MaxDynamicTable caps the HPACK dynamic table size a peer may ask for. A header block
 	// that uses more is an HPACK error. Zero means DefaultMaxDynamicTable.
 	MaxDynamicTable int
@@ -59,6 +65,7 @@ func (c *Config) Validate() error {
 		{"MaxHeaderListSize", c.MaxHeaderListSize},
 		{"MaxHeaders", c.MaxHeaders},
 		{"MaxStreams", c.MaxStreams},
+		{"MaxPendingBytes", c.MaxPendingBytes},
 		{"MaxDynamicTable", c.MaxDynamicTable},
 		{"MaxStringLength", c.MaxStringLength},
 		{"BodyPrefix", c.BodyPrefix},
@@ -78,6 +85,7 @@ type limits struct {
 	maxListSize int
 	maxHeaders  int
 	maxStreams  int
+	maxPending  int
 	maxTable    uint32
 	maxString   int
 	bodyPrefix  int
@@ -99,6 +107,7 @@ func (c *Config) limits() limits {
 		maxListSize: orDefault(c.MaxHeaderListSize, DefaultMaxHeaderListSize),
 		maxHeaders:  orDefault(c.MaxHeaders, DefaultMaxHeaders),
 		maxStreams:  orDefault(c.MaxStreams, DefaultMaxStreams),
+		maxPending:  orDefault(c.MaxPendingBytes, DefaultMaxPendingBytes),
 		maxTable:    uint32(min(orDefault(c.MaxDynamicTable, DefaultMaxDynamicTable), 1<<30)),
 		maxString:   orDefault(c.MaxStringLength, DefaultMaxStringLength),
 		bodyPrefix:  max(c.BodyPrefix, 0),

@@ -72,7 +72,8 @@ const (
 type block struct {
 	method, path, authority, scheme, status string
 	fields                                  []Field
-	size                                    int
+	size                                    int // RFC 9113 section 6.5.2 size of all fields
+	kept                                    int // bytes of the strings kept
 	truncated                               bool
 }
 
@@ -112,6 +113,7 @@ type stream struct {
 	reqDone  bool // END_STREAM from the client
 	respDone bool // END_STREAM from the server after the final response
 	hidden   bool // stream 1 of an h2c upgrade: counted, not emitted
+	size     int  // header bytes held (request and response), charged to MaxPendingBytes
 	reset    bool // the client reset it before a response: one may still be in flight
 }
 
@@ -129,6 +131,7 @@ type Conn struct {
 	sides   [2]side
 	client  int
 	streams []*stream // open streams sorted by id
+	pending int       // sum of size over streams
 	stopped bool      // a gap or an error made the connection undecodable
 	ended   bool
 	logged  bool
@@ -508,18 +511,27 @@ func (s *side) onField(f hpack.HeaderField) {
 	b := &s.blk
 	b.size += len(f.Name) + len(f.Value) + 32
 	if strings.HasPrefix(f.Name, ":") {
+		// Pseudo-header fields are kept even past the limit, but a value is cut to what
+		// is left of it (at least 1 KiB), as an HTTP/1.x start line is.
+		v := f.Value
+		if room := max(s.lim.maxListSize-b.kept, 1<<10); len(v) > room {
+			v, b.truncated = v[:room], true
+		}
 		switch f.Name {
 		case ":method":
-			b.method = f.Value
+			b.method = v
 		case ":path":
-			b.path = f.Value
+			b.path = v
 		case ":authority":
-			b.authority = f.Value
+			b.authority = v
 		case ":scheme":
-			b.scheme = f.Value
+			b.scheme = v
 		case ":status":
-			b.status = f.Value
+			b.status = v
+		default:
+			return
 		}
+		b.kept += len(v)
 		return
 	}
 	if len(b.fields) >= s.lim.maxHeaders || b.size > s.lim.maxListSize {
@@ -527,6 +539,7 @@ func (s *side) onField(f hpack.HeaderField) {
 		return
 	}
 	b.fields = append(b.fields, Field{Name: f.Name, Value: f.Value})
+	b.kept += len(f.Name) + len(f.Value)
 }
 
 // closeBlock ends the header block in progress (END_HEADERS seen).
@@ -557,6 +570,8 @@ func (c *Conn) closeBlock(s *side) {
 			code = 0
 		}
 		st.hasResp = true
+		st.size += b.kept
+		c.pending += b.kept
 		st.resp = Response{TS: s.blkTS, Status: code, Header: b.fields, Truncated: b.truncated}
 		if s.blkEnd {
 			st.respDone = true
@@ -574,14 +589,19 @@ func (c *Conn) closeBlock(s *side) {
 
 // openStream turns a client's first header block on a stream into a tracked request.
 func (c *Conn) openStream(s *side) {
-	if len(c.streams) >= c.lim.maxStreams {
-		c.parseError(s.id, reasonTooManyStreams)
+	b := &s.blk
+	for len(c.streams) > 0 && (len(c.streams) >= c.lim.maxStreams || c.pending+b.kept > c.lim.maxPending) {
+		if len(c.streams) >= c.lim.maxStreams {
+			c.parseError(s.id, reasonTooManyStreams)
+		} else {
+			c.parseError(s.id, reasonPendingBytes)
+		}
 		old := c.streams[0]
-		c.streams = slices.Delete(c.streams, 0, 1)
+		c.remove(old)
 		c.release(old)
 	}
-	b := &s.blk
-	st := &stream{id: s.blkSID, reqDone: s.blkEnd}
+	st := &stream{id: s.blkSID, reqDone: s.blkEnd, size: b.kept}
+	c.pending += st.size
 	st.ex.ClientSide = c.client
 	st.req = Request{
 		TS: s.blkTS, StreamID: s.blkSID,
@@ -675,6 +695,7 @@ func (c *Conn) tryDone(st *stream) {
 func (c *Conn) remove(st *stream) {
 	if i, ok := slices.BinarySearchFunc(c.streams, st.id, byID); ok && c.streams[i] == st {
 		c.streams = slices.Delete(c.streams, i, i+1)
+		c.pending -= st.size
 	}
 }
 
@@ -739,8 +760,8 @@ func (c *Conn) goAway(s *side, last uint32) {
 	}
 	i, _ := slices.BinarySearchFunc(c.streams, last+1, byID)
 	gone := slices.Clone(c.streams[i:])
-	c.streams = c.streams[:i]
 	for _, st := range gone {
+		c.remove(st)
 		c.release(st)
 	}
 }
@@ -748,7 +769,7 @@ func (c *Conn) goAway(s *side, last uint32) {
 // flush emits every open stream in stream order.
 func (c *Conn) flush() {
 	open := c.streams
-	c.streams = nil
+	c.streams, c.pending = nil, 0
 	for _, st := range open {
 		c.release(st)
 	}

@@ -260,6 +260,34 @@ var connTests = []connTest{
 		want: []string{"c0 #1 GET /1 host=h req=0@0 -> none", "c0 #5 GET /5 host=h req=0@0 -> 200 resp=0@1", "c0 #3 GET /3 host=h req=0@0 -> none"},
 	},
 	{
+		name: "pending-header-bytes-evict-oldest",
+		cfg:  &Config{MaxPendingBytes: 620},
+		script: func(cl, sv *wire) []ev {
+			return []ev{
+				cl.preface().headers(1, true, req("GET", "/1", "h", "x-v", strings.Repeat("1", 300))...).
+					headers(3, true, req("GET", "/3", "h", "x-w", strings.Repeat("3", 300))...).
+					headers(5, true, req("GET", "/5", "h")...).take(),
+				sv.headers(3, true, resp(200)...).headers(5, true, resp(200)...).take(),
+			}
+		},
+		want: []string{
+			"c0 #1 GET /1 x-v=" + strings.Repeat("1", 300) + " host=h req=0@0 -> none",
+			"c0 #3 GET /3 x-w=" + strings.Repeat("3", 300) + " host=h req=0@0 -> 200 resp=0@1",
+			"c0 #5 GET /5 host=h req=0@0 -> 200 resp=0@1",
+		},
+	},
+	{
+		name: "long-path-cut-to-the-limit",
+		cfg:  &Config{MaxHeaderListSize: 2000}, // :method and :scheme (7 bytes) come first
+		script: func(cl, sv *wire) []ev {
+			return []ev{
+				cl.preface().headers(1, true, req("GET", "/"+strings.Repeat("p", 5000), "h")...).take(),
+				sv.headers(1, true, resp(200)...).take(),
+			}
+		},
+		want: []string{"c0 #1 GET /" + strings.Repeat("p", 1992) + " host=h req=0@0 truncated -> 200 resp=0@1"},
+	},
+	{
 		name: "bad-preface-counted-frames-still-read",
 		script: func(cl, sv *wire) []ev {
 			cl.out.WriteString("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")

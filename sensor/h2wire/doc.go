@@ -40,8 +40,10 @@
 //
 // # Limits
 //
-// Config bounds the fields kept per header block (count and bytes), the longest HPACK
-// string, the dynamic table size the peer may choose, and the streams tracked at once.
-// What a limit cuts is counted and marked Truncated (fields) or emitted early (streams);
-// memory per connection is bounded whatever the input.
+// Config bounds the fields kept per header block (count and bytes; pseudo-header values
+// are cut to what is left of the byte budget), the longest HPACK string, the dynamic
+// table size the peer may choose, and the streams tracked at once with the header bytes
+// they hold. What a limit cuts is counted and marked Truncated (fields) or emitted early
+// (streams, oldest first); memory per connection is bounded whatever the input. The
+// "host" field made from :authority is added even past MaxHeaders.
 package h2wire

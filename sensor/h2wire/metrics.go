@@ -10,12 +10,13 @@ const (
 	reasonStreamID              // HEADERS, DATA or RST_STREAM on stream 0
 	reasonHPACK                 // the HPACK decoder rejected a header block
 	reasonTooManyStreams        // more open streams than MaxStreams
+	reasonPendingBytes          // open streams holding more header bytes than MaxPendingBytes
 	reasonGap                   // a capture gap outside DATA: HPACK state lost
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
-	"preface", "frame_size", "continuation", "stream_id", "hpack", "too_many_streams", "gap",
+	"preface", "frame_size", "continuation", "stream_id", "hpack", "too_many_streams", "pending_bytes", "gap",
 }
 
 // Frame type names (label values of apiscope_sensor_h2_frames_total); index 10 is
