@@ -42,3 +42,22 @@ func BenchmarkConn(b *testing.B) {
 		b.Fatal("no exchanges")
 	}
 }
+
+// TestConnAllocs pins the allocations per exchange: the stream and one field slice per
+// header block, plus a share of the connection's own (decoders, stream list).
+func TestConnAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not representative under -race")
+	}
+	client, server := benchConn()
+	ts := time.Unix(0, 0)
+	allocs := testing.AllocsPerRun(20, func() {
+		c := NewConn(nil, Start{}, func(*Exchange) {})
+		c.Feed(0, client, ts)
+		c.Feed(1, server, ts)
+		c.End(ts)
+	})
+	if perExchange := allocs / 100; perExchange > 4 {
+		t.Errorf("%.1f allocations per exchange; want at most 4", perExchange)
+	}
+}

@@ -538,6 +538,11 @@ func (s *side) onField(f hpack.HeaderField) {
 		b.truncated = true
 		return
 	}
+	if b.fields == nil {
+		// One allocation for a typical API message, with room for the host field added
+		// to requests; append doubles it for longer lists.
+		b.fields = make([]Field, 0, 8)
+	}
 	b.fields = append(b.fields, Field{Name: f.Name, Value: f.Value})
 	b.kept += len(f.Name) + len(f.Value)
 }
