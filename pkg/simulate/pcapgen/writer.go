@@ -219,8 +219,17 @@ func (w *Writer) Write(x *Exchange) (Result, error) {
 	}
 	lastT := t
 	i := 0
-	for off := 0; off < len(w.resp); off += c.mss {
+	// A chunked body's terminating "0\r\n\r\n" is written by the server on its own, so
+	// it is never split from its last bytes into a tiny segment of its own.
+	tail := len(w.resp)
+	if x.Chunked && len(w.resp)%c.mss != 0 && len(w.resp)%c.mss < 5 && len(w.resp) > c.mss {
+		tail = len(w.resp) - 5
+	}
+	for off := 0; off < len(w.resp); {
 		end := min(off+c.mss, len(w.resp))
+		if off < tail && end > tail {
+			end = tail
+		}
 		flags := flagACK
 		if end == len(w.resp) {
 			flags |= flagPSH
@@ -247,6 +256,7 @@ func (w *Writer) Write(x *Exchange) (Result, error) {
 		if i%10 == 0 {
 			t += c.rtt
 		}
+		off = end
 	}
 	c.sseq += uint32(len(w.resp))
 	c.lastActive = lastT

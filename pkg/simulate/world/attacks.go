@@ -47,16 +47,16 @@ type attack struct {
 	victim  *benign
 	// owner is the token's owner, kept active while its token is replayed.
 	owner *benign
-	srcs    []netip.Addr
-	uas     []string
-	eps     []*Endpoint
-	svc     *Service
-	start   int64
-	total   int
-	rate    float64
-	slow    bool
-	pool    uint32
-	size    scenario.Range
+	srcs  []netip.Addr
+	uas   []string
+	eps   []*Endpoint
+	svc   *Service
+	start int64
+	total int
+	rate  float64
+	slow  bool
+	pool  uint32
+	size  scenario.Range
 	// progress
 	n, cursor, phase int
 	first, last      int64
