@@ -18,10 +18,12 @@
 // is not needed because nothing but HPACK state is buffered): HEADERS and CONTINUATION
 // with HPACK decoding (one decoder per direction, golang.org/x/net/http2/hpack, fed in
 // pieces as the bytes come), padding and priority fields, DATA counted per stream as body
-// bytes (padding excluded), END_STREAM, RST_STREAM, GOAWAY, SETTINGS (only the header
-// table size, which bounds the peer's dynamic table), and trailers (a second HEADERS
-// block). PUSH_PROMISE blocks are decoded to keep the HPACK state in step, counted, and
-// otherwise ignored, as are pushed streams. 1xx interim responses are skipped.
+// bytes (padding excluded), END_STREAM, RST_STREAM, GOAWAY, and trailers (a second
+// HEADERS block). SETTINGS, PING, PRIORITY, WINDOW_UPDATE and unknown frames are counted
+// and skipped: the only setting that matters to an observer, the header table size, is
+// checked by accepting dynamic table size updates up to Config.MaxDynamicTable.
+// PUSH_PROMISE blocks are decoded to keep the HPACK state in step, counted, and otherwise
+// ignored, as are pushed streams. 1xx interim responses are skipped.
 //
 // A request's pseudo-header fields become Request.Method, Path, Authority and Scheme; a
 // "host" field is added from :authority when the request has none, so consumers that read
