@@ -329,6 +329,7 @@ func (s *Scenario) Validate() error {
 		if len(ck.Workflows) == 0 {
 			return fmt.Errorf("client %s: no workflows", ck.Name)
 		}
+		sum := 0.0
 		for wf, w := range ck.Workflows {
 			if _, ok := s.Workflows[wf]; !ok {
 				return fmt.Errorf("client %s: unknown workflow %q", ck.Name, wf)
@@ -336,6 +337,10 @@ func (s *Scenario) Validate() error {
 			if w < 0 {
 				return fmt.Errorf("client %s: negative weight", ck.Name)
 			}
+			sum += w
+		}
+		if sum <= 0 {
+			return fmt.Errorf("client %s: workflow weights sum to zero", ck.Name)
 		}
 		for _, f := range []float64{ck.ForUsers, ck.Heavy, ck.Late} {
 			if f < 0 || f > 1 {
@@ -369,6 +374,9 @@ func (s *Scenario) Validate() error {
 		default:
 			return fmt.Errorf("event %d: type %q: want deploy or outage", i, ev.Type)
 		}
+	}
+	if len(s.Attacks) > 0 && len(s.Clients) == 0 {
+		return errors.New("attacks need at least one client kind to hide among")
 	}
 	known := map[string]bool{}
 	for _, t := range AttackTypes {

@@ -378,6 +378,11 @@ func (a *attack) fire(w *World, t int64) bool {
 	case scenario.AttackBOLA:
 		ep := a.eps[a.rng.IntN(len(a.eps))]
 		o := firstObject(ep)
+		if o == nil {
+			// An endpoint without an object parameter: plain repeated calls.
+			call = w.makeCall(a.c, src, ep, t, a.rng, -1, a.pool)
+			break
+		}
 		if a.n == 0 {
 			a.cursor = o.start + a.rng.IntN(w.owners*2+1)
 			a.params["first_slot"] = a.cursor
@@ -509,13 +514,16 @@ func (a *attack) fire(w *World, t int64) bool {
 	case scenario.AttackInjection:
 		ep := a.eps[a.rng.IntN(len(a.eps))]
 		call = w.makeCall(a.c, src, ep, t, a.rng, -1, a.pool)
-		q := ep.query[a.rng.IntN(len(ep.query))]
+		key := "q"
+		if len(ep.query) > 0 {
+			key = ep.query[a.rng.IntN(len(ep.query))].key
+		}
 		payload := injectionPayloads[a.rng.IntN(len(injectionPayloads))]
 		base := call.URI
 		if i := indexByte(base, '?'); i >= 0 {
 			base = base[:i]
 		}
-		call.URI = appendParam(base, q.key, url.QueryEscape(payload))
+		call.URI = appendParam(base, key, url.QueryEscape(payload))
 		w.uriBuf = call.URI
 		switch r := a.rng.IntN(20); {
 		case r < 10:

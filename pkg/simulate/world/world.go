@@ -83,6 +83,9 @@ type World struct {
 	hdrBuf  []byte
 }
 
+// MaxClients bounds the population of one run (memory grows with it).
+const MaxClients = 2_000_000
+
 // New builds the world of sc at the named scale (small, medium, large).
 func New(sc *scenario.Scenario, scale string, seed uint64) (*World, error) {
 	sca, ok := sc.Scales[scale]
@@ -115,6 +118,13 @@ func New(sc *scenario.Scenario, scale string, seed uint64) (*World, error) {
 		brand = sc.Name
 	}
 	w.brand = strings.ToUpper(brand[:1]) + brand[1:]
+	total := 0.0
+	for i := range sc.Clients {
+		total += math.Max(1, float64(sc.Clients[i].Count)*sca.Clients)
+	}
+	if total > MaxClients {
+		return nil, fmt.Errorf("scale %s makes %.0f clients; at most %d", scale, total, MaxClients)
+	}
 	w.objs = compileObjects(sc, seed)
 	var err error
 	w.services, w.eps, err = compileServices(sc, w.objs, w)

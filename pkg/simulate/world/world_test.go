@@ -153,3 +153,62 @@ func TestConfounders(t *testing.T) {
 		t.Errorf("batch jobs active in %d minutes (%d busy); want hourly bursts", len(perMinuteBatch), busy)
 	}
 }
+
+// FuzzWorld: any scenario the loader accepts builds and runs without panic (small
+// populations only, a bounded number of calls).
+func FuzzWorld(f *testing.F) {
+	for _, n := range scenario.Builtins() {
+		b, _ := scenario.Builtin(n)
+		f.Add(b)
+	}
+	f.Add([]byte(`
+name: tiny
+objects: {item: {per_client: [1, 3]}}
+services:
+  - name: api
+    host: api.example
+    ip: 10.0.0.1
+    endpoints:
+      - {name: list, method: GET, path: /items}
+      - {name: get, method: GET, path: "/items/{item}"}
+      - {name: login, method: POST, path: /login, login: true}
+workflows:
+  browse: {start: {list: 1}, steps: {list: {next: {get: 0.5, end: 0.5}}}}
+clients:
+  - {kind: user, name: web, count: 3, workflows: {browse: 1}}
+attacks:
+  - {type: bola_enumeration, endpoints: [list]}
+  - {type: injection_probe, endpoints: [get]}
+  - {type: flow_abuse, endpoints: [get]}
+  - {type: token_replay}
+  - {type: scope_drift}
+  - {type: retry_storm, endpoints: [get]}
+  - {type: endpoint_fuzzing}
+`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sc, err := scenario.Parse(b)
+		if err != nil {
+			return
+		}
+		n := 0
+		for _, c := range sc.Clients {
+			n += c.Count
+		}
+		if n > 3000 {
+			return
+		}
+		w, err := New(sc, "small", 1)
+		if err != nil {
+			return
+		}
+		calls := 0
+		errStop := context.Canceled
+		_ = w.Run(context.Background(), func(*Call) error {
+			if calls++; calls > 3000 {
+				return errStop
+			}
+			return nil
+		})
+		_ = w.Labels()
+	})
+}
