@@ -19,8 +19,12 @@
 // (extensions ignored, trailers skipped) or the server's close. Bodies are counted, not
 // kept, unless Config.BodyPrefix asks for their first bytes. Responses to HEAD, 204 and
 // 304 have no body; 1xx interim responses are skipped and the request waits for its final
-// response. A 101 Switching Protocols, or a 2xx answer to CONNECT, ends HTTP on the
-// connection: the transaction is emitted and later bytes are only counted.
+// response. A 101 Switching Protocols, or a 2xx answer to CONNECT, ends HTTP/1.x on the
+// connection: the transaction is emitted and later bytes are only counted, except where
+// the connection turns into cleartext HTTP/2 (a 101 answering `Upgrade: h2c`, or the
+// client's `PRI * HTTP/2.0` preface): then the rest of both directions goes to
+// sensor/h2wire, whose exchanges come out through the same emit callback as
+// Transactions with Version "HTTP/2".
 //
 // Header names keep their case and are compared case-insensitively; obs-fold continuation
 // lines are joined with a space. The request-target is kept exactly as sent, spaces and

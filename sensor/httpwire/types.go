@@ -42,13 +42,13 @@ func equalFold(a, b string) bool {
 	return bytes.EqualFold([]byte(a), []byte(b))
 }
 
-// Request is one parsed HTTP/1.x request.
+// Request is one parsed HTTP/1.x request, or an HTTP/2 request handed over from h2wire.
 type Request struct {
 	// TS is the capture time of the request's first byte.
 	TS      time.Time
 	Method  string
 	URI     string // request-target exactly as sent
-	Version string // "HTTP/1.1", "HTTP/1.0"
+	Version string // "HTTP/1.1", "HTTP/1.0", "HTTP/2"
 	Header  Header
 	// BodyBytes is the body length (decoded length for chunked bodies).
 	BodyBytes int64
@@ -62,7 +62,7 @@ type Request struct {
 	Truncated bool
 }
 
-// Response is one parsed HTTP/1.x final response (1xx interim responses are not reported).
+// Response is one parsed final response (1xx interim responses are not reported).
 type Response struct {
 	// TS is the capture time of the response's first byte.
 	TS      time.Time
