@@ -99,6 +99,10 @@ func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
 
 const ctxSlab = 1024
 
+// rstLinger is how long, in capture time, a connection must stay quiet after an RST
+// before it is ended.
+const rstLinger = time.Second
+
 // maxStartGap bounds the hole reported before the first segment of a direction seen
 // mid-stream; anything larger is taken for unrelated sequence numbers.
 const maxStartGap = 1 << 24
@@ -127,9 +131,10 @@ type Assembler struct {
 	slab  []pktCtx
 	panic bool
 
-	reopen    *stream // connection whose successor's SYN the current segment is
-	synthetic bool    // reopenWith is closing a connection with made-up RSTs
-	reopening bool    // reopenWith is assembling the SYN again
+	reset     []*stream // connections that saw an RST and have not ended yet
+	reopen    *stream   // connection whose successor's SYN the current segment is
+	synthetic bool      // reopenWith is closing a connection with made-up RSTs
+	reopening bool      // reopenWith is assembling the SYN again
 }
 
 // NewAssembler returns an Assembler that makes a Handler with f for each new connection.
@@ -294,6 +299,25 @@ func (a *Assembler) Tick(now time.Time) {
 	if closed > 0 {
 		mIdleClosed.Add(uint64(closed))
 	}
+	a.endReset()
+}
+
+// endReset ends the connections that have stayed quiet for rstLinger since an RST. The
+// reassembler keeps their entry until the idle timeout, without data or parser.
+func (a *Assembler) endReset() {
+	kept := a.reset[:0]
+	for _, s := range a.reset {
+		switch {
+		case s.done || s.dead:
+		case a.now.Sub(s.lastAt) >= rstLinger:
+			mResetClosed.Inc()
+			a.guard(func() { s.end(a.now) })
+		default:
+			kept = append(kept, s)
+		}
+	}
+	clear(a.reset[len(kept):])
+	a.reset = kept
 }
 
 // FlushAll delivers everything buffered and ends every connection (end of input). now is
@@ -395,10 +419,12 @@ type stream struct {
 	seen     [2]bool
 	synSeq   [2]uint32 // initial sequence number of each side's SYN
 	syn      [2]bool
-	closed   [2]bool // the side's FIN or RST was delivered
-	removed  bool    // the reassembler has forgotten the connection
-	discard  bool    // over the connection bound: ignored
-	dead     bool    // a bug was recovered while processing it
+	closed   [2]bool   // the side's FIN or RST was delivered
+	removed  bool      // the reassembler has forgotten the connection
+	rstAt    time.Time // capture time of the first RST, zero if none
+	lastAt   time.Time // capture time of the latest segment
+	discard  bool      // over the connection bound: ignored
+	dead     bool      // a bug was recovered while processing it
 	done     bool
 }
 
@@ -415,7 +441,7 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		mDroppedConn.Inc()
 		return false
 	}
-	if s.dead || (s.done && !s.a.synthetic) {
+	if s.dead {
 		return false
 	}
 	d := 0
@@ -434,13 +460,39 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		// a new connection on the same addresses and ports (a reused port, or a forged
 		// RST before the real handshake): the reassembler's state for the old one would
 		// swallow it, so reopen replaces it once this call returns.
-		if (s.syn[d] && s.synSeq[d] != tcp.Seq) || s.closed[d] {
+		if (s.syn[d] && s.synSeq[d] != tcp.Seq) || s.closed[d] || s.done {
 			if !s.a.reopening {
 				s.a.reopen = s
 			}
 			return false
 		}
 		s.syn[d], s.synSeq[d] = true, tcp.Seq
+	}
+	if s.done {
+		return false
+	}
+	ts := s.a.now
+	if s.a.seg != nil {
+		ts = s.a.seg.TS
+	}
+	if ts.After(s.lastAt) {
+		s.lastAt = ts
+	}
+	if tcp.RST {
+		// An RST is not taken at its word: endpoints ignore RSTs that fail their checks
+		// (a bad TCP-MD5 signature, a sequence number out of window, an evasion attempt)
+		// and go on talking, and what they send afterwards must still be parsed. The
+		// reassembler sees a plain ACK, the handler hears that the side closed, and the
+		// connection ends once it has stayed quiet for rstLinger of capture time. A new
+		// handshake on the same ports meanwhile replaces it (see reopenWith).
+		tcp.RST = false
+		if s.h != nil {
+			s.h.Close(d, ts)
+		}
+		if s.rstAt.IsZero() {
+			s.rstAt = ts
+			s.a.reset = append(s.a.reset, s)
+		}
 	}
 	if !s.seen[d] {
 		s.seen[d], s.first[d] = true, tcp.Seq

@@ -205,6 +205,36 @@ func TestAssemblerCases(t *testing.T) {
 			want: []string{"feed 0 GET", "close 1"},
 		},
 		{
+			name: "data after an ignored RST is still delivered",
+			pkts: with(
+				pkt{seq: 1, data: "GET"},
+				pkt{seq: 4, flags: "R"},
+				pkt{seq: 4, data: "MORE"},
+			),
+			want: []string{"feed 0 GET", "close 0", "feed 0 MORE"},
+		},
+		{
+			name: "a connection quiet after an RST ends at the next tick",
+			pkts: with(
+				pkt{seq: 1, data: "GET"},
+				pkt{fromServer: true, seq: 1, flags: "R", at: time.Second},
+				pkt{flags: "T", at: 1500 * time.Millisecond},
+				pkt{flags: "T", at: 2500 * time.Millisecond},
+			),
+			want: []string{"feed 0 GET", "close 1", "end"},
+		},
+		{
+			name: "a new handshake after an RST starts a new connection",
+			pkts: with(
+				pkt{seq: 1, data: "old"},
+				pkt{seq: 4, flags: "R"},
+				pkt{seq: 0, flags: "S", isnDelta: 5555},
+				pkt{fromServer: true, seq: 0, flags: "SA", isnDelta: 5555},
+				pkt{seq: 1, data: "new", isnDelta: 5555},
+			),
+			want: []string{"feed 0 old", "close 0", "end", "feed 0 new"},
+		},
+		{
 			name: "a new handshake on a reused port replaces the old connection",
 			pkts: with(
 				pkt{seq: 1, data: "old"},
@@ -224,8 +254,7 @@ func TestAssemblerCases(t *testing.T) {
 				{seq: 1, data: "GET"},
 				{fromServer: true, seq: 1, data: "200"},
 			},
-			// The new connection's first segment is the server's SYN-ACK: it is side 0.
-			want: []string{"feed 1 GET", "feed 0 200"},
+			want: []string{"feed 0 GET", "feed 1 200"},
 		},
 		{
 			name: "idle timeout ends the connection in capture time",

@@ -24,6 +24,8 @@ var (
 		"Holes delivered at once because the receiver acknowledged the missing bytes (lost before the capture point).")
 	mReopened = metrics.Default.Counter("apiscope_sensor_tcp_reopened_total",
 		"TCP connections replaced by a new handshake on the same addresses and ports.")
+	mResetClosed = metrics.Default.Counter("apiscope_sensor_tcp_reset_closed_total",
+		"TCP connections ended after an RST once they stayed quiet.")
 	mIdleClosed = metrics.Default.Counter("apiscope_sensor_tcp_idle_closed_total",
 		"TCP connections ended by the idle timeout.")
 	mForcedBuffer = metrics.Default.Counter("apiscope_sensor_tcp_forced_flush_total",
