@@ -14,9 +14,18 @@
 //   - Bytes that never arrive (drops before the capture point) become a Handler.Gap once
 //     the out-of-order data behind them is older than Config.FlushTimeout in capture time,
 //     when a memory bound forces it, or at FlushAll.
-//   - FIN and RST end a direction (Handler.Close); a connection ends (Handler.End) when
-//     both directions have, when it has been idle for Config.IdleTimeout of capture time,
-//     or at FlushAll.
+//   - A FIN ends a direction (Handler.Close); a connection ends (Handler.End) when both
+//     directions have, when it has been idle for Config.IdleTimeout of capture time, or
+//     at FlushAll.
+//   - An RST is reported as Handler.Close but not believed outright, since endpoints
+//     drop RSTs that fail their checks and attackers forge them: data that follows is
+//     still delivered, and the connection ends once it has stayed quiet for a second.
+//   - A SYN with a new initial sequence number, or after its direction closed, starts a
+//     new connection on the same addresses and ports (a reused port, or a handshake
+//     after forged RSTs): the old one ends first.
+//   - When the receiver acknowledges bytes that were never captured, the hole is
+//     delivered as a gap at once instead of after FlushTimeout; a direction first seen
+//     mid-stream starts with a gap for the bytes its peer had already acknowledged.
 //   - Memory is bounded per connection and per Assembler (buffered pages), and so is the
 //     number of open connections; every time a bound forces a flush or a drop it is counted.
 //
