@@ -35,10 +35,30 @@ func runCLI(t *testing.T, args ...string) string {
 	rootCmd.SetOut(&out)
 	defer rootCmd.SetOut(nil)
 	rootCmd.SetArgs(append(args, "--log-level", "error"))
+	// Flags are package state: put the command's back to their defaults afterwards so
+	// later tests do not inherit them (a stale --brokers would send the next sensor run
+	// to a stopped broker).
+	if c, _, err := rootCmd.Find(args); err == nil {
+		defer resetFlags(c.Flags())
+	}
 	if err := rootCmd.ExecuteContext(context.Background()); err != nil {
 		t.Fatalf("apiscope %s: %v", strings.Join(args, " "), err)
 	}
 	return out.String()
+}
+
+func resetFlags(fs *pflag.FlagSet) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !f.Changed {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			_ = sv.Replace(nil)
+		} else {
+			_ = f.Value.Set(f.DefValue)
+		}
+		f.Changed = false
+	})
 }
 
 // TestAlertsEndToEnd replays a simulated capture, publishes its findings to the alert
@@ -103,8 +123,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	}
 	sort.Strings(wantIDs)
 	for _, topic := range []string{kafkabus.TopicAlerts, ocsfTopic} {
-		out := runCLI(t, "alerts", "--brokers", addr, "--topic", topic, "--from-beginning", "--format", "json",
-			"--min-severity", "info", "--kind", "", "--client", "")
+		out := runCLI(t, "alerts", "--brokers", addr, "--topic", topic, "--from-beginning", "--format", "json")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		var gotIDs []string
 		var prev time.Time
@@ -133,7 +152,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 		}
 	}
 
-	ocsf := runCLI(t, "alerts", "--brokers", addr, "--from-beginning", "--format", "ocsf", "--min-severity", "high", "--kind", "", "--client", "")
+	ocsf := runCLI(t, "alerts", "--brokers", addr, "--from-beginning", "--format", "ocsf", "--min-severity", "high")
 	high := 0
 	for _, f := range want {
 		if f.Severity != models.SeverityMedium {
@@ -152,7 +171,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 			t.Errorf("OCSF line without class_uid 2004: %s", l)
 		}
 	}
-	text := runCLI(t, "alerts", "--brokers", addr, "--from-beginning", "--format", "text", "--color", "never", "--min-severity", "info", "--kind", "", "--client", "")
+	text := runCLI(t, "alerts", "--brokers", addr, "--from-beginning", "--format", "text", "--color", "never", "--min-severity", "info")
 	if n := len(strings.Split(strings.TrimSpace(text), "\n")); n != len(want) {
 		t.Errorf("text output has %d lines; want %d", n, len(want))
 	}
