@@ -80,9 +80,9 @@ func (e *Engine) SaveState(w io.Writer) error {
 		st.Pending = append(st.Pending, meta.Bytes(), b)
 	}
 	buf := append(reorderBuf(nil), e.buf...)
-	sort.Slice(buf, func(i, j int) bool { return callLess(buf[i], buf[j]) })
-	for _, c := range buf {
-		st.Buffer = append(st.Buffer, *c)
+	sort.Slice(buf, buf.Less)
+	for _, it := range buf {
+		st.Buffer = append(st.Buffer, *it.c)
 	}
 	for _, d := range e.detectors {
 		if s, ok := d.(Stateful); ok {

@@ -191,7 +191,7 @@ func (e *Engine) drain() {
 		slowest = min(slowest, t)
 	}
 	wm := slowest - int64(e.cfg.lateness())
-	for len(e.buf) > 0 && e.err == nil && (e.buf.top().TS.UnixNano() <= wm || len(e.buf) > maxBuffered) {
+	for len(e.buf) > 0 && e.err == nil && (e.buf.topTS() <= wm || len(e.buf) > maxBuffered) {
 		e.release(e.buf.pop())
 	}
 }

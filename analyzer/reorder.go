@@ -1,8 +1,6 @@
 package analyzer
 
 import (
-	"container/heap"
-
 	"github.com/apiscope/apiscope/models"
 )
 
@@ -42,22 +40,58 @@ func sameCall(a, b *models.APICall) bool {
 	return !callLess(a, b) && !callLess(b, a) && a.UserAgent == b.UserAgent && a.DstPort == b.DstPort
 }
 
-// reorderBuf is a min-heap of calls by callLess.
-type reorderBuf []*models.APICall
-
-func (h reorderBuf) Len() int           { return len(h) }
-func (h reorderBuf) Less(i, j int) bool { return callLess(h[i], h[j]) }
-func (h reorderBuf) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *reorderBuf) Push(x any)        { *h = append(*h, x.(*models.APICall)) }
-func (h *reorderBuf) Pop() any {
-	old := *h
-	n := len(old)
-	x := old[n-1]
-	old[n-1] = nil
-	*h = old[:n-1]
-	return x
+// bufItem is a buffered call with its capture time in nanoseconds, compared first.
+type bufItem struct {
+	ts int64
+	c  *models.APICall
 }
 
-func (h *reorderBuf) push(c *models.APICall) { heap.Push(h, c) }
-func (h *reorderBuf) pop() *models.APICall   { return heap.Pop(h).(*models.APICall) }
-func (h reorderBuf) top() *models.APICall    { return h[0] }
+// reorderBuf is a min-heap of calls by capture time, then callLess.
+type reorderBuf []bufItem
+
+func (h reorderBuf) Len() int { return len(h) }
+func (h reorderBuf) Less(i, j int) bool {
+	if h[i].ts != h[j].ts {
+		return h[i].ts < h[j].ts
+	}
+	return callLess(h[i].c, h[j].c)
+}
+func (h *reorderBuf) push(c *models.APICall) {
+	*h = append(*h, bufItem{ts: c.TS.UnixNano(), c: c})
+	b := *h
+	for i := len(b) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !b.Less(i, p) {
+			break
+		}
+		b[i], b[p] = b[p], b[i]
+		i = p
+	}
+}
+
+func (h *reorderBuf) pop() *models.APICall {
+	b := *h
+	top := b[0].c
+	n := len(b) - 1
+	b[0] = b[n]
+	b[n] = bufItem{}
+	b = b[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && b.Less(l, m) {
+			m = l
+		}
+		if r < n && b.Less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		b[i], b[m] = b[m], b[i]
+		i = m
+	}
+	*h = b
+	return top
+}
+
+func (h reorderBuf) topTS() int64 { return h[0].ts }
