@@ -13,8 +13,11 @@ import (
 	"testing"
 
 	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/metrics"
 	"github.com/apiscope/apiscope/sensor"
+	"github.com/apiscope/apiscope/sensor/call"
 	"github.com/apiscope/apiscope/sensor/capture"
+	"github.com/apiscope/apiscope/sensor/identity"
 )
 
 var (
@@ -81,7 +84,9 @@ func (k txKey) String() string {
 }
 
 // readExpected reads one expected/<capture>.tsv: key -> statuses (0 = no response).
-func readExpected(t *testing.T, path string) map[txKey][]int {
+// redact is applied to each request-target's query, as the sensor's call builder does to
+// the calls it writes, so a transaction is matched on what the sensor reports for it.
+func readExpected(t *testing.T, path string, redact func(string) string) map[txKey][]int {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -104,7 +109,11 @@ func readExpected(t *testing.T, path string) map[txKey][]int {
 			tail := len(hdr) - u - 1
 			fs = append(append(fs[:u:u], strings.Join(fs[u:len(fs)-tail], "\t")), fs[len(fs)-tail:]...)
 		}
-		k := txKey{fs[col["src_ip"]], fs[col["src_port"]], fs[col["dst_ip"]], fs[col["dst_port"]], fs[col["method"]], fs[col["uri"]]}
+		uri := fs[col["uri"]]
+		if i := strings.IndexByte(uri, '?'); i >= 0 {
+			uri = uri[:i+1] + redact(uri[i+1:])
+		}
+		k := txKey{fs[col["src_ip"]], fs[col["src_port"]], fs[col["dst_ip"]], fs[col["dst_port"]], fs[col["method"]], uri}
 		st, _ := strconv.Atoi(fs[col["response_code"]])
 		out[k] = append(out[k], st)
 	}
@@ -138,10 +147,35 @@ func runFile(t testing.TB, path string, workers int) []models.APICall {
 	}
 	defer src.Close()
 	var c collect
-	if _, err := sensor.Run(context.Background(), sensor.Config{Workers: workers}, src, &c); err != nil {
+	cfg := sensor.Config{Workers: workers, Builder: productionBuilder(t)}
+	if _, err := sensor.Run(context.Background(), cfg, src, &c); err != nil {
 		t.Fatalf("%s: %v", filepath.Base(path), err)
 	}
 	return c.calls
+}
+
+// testKey is the fingerprint key of the tests: fixed, so they write no state file.
+var testKey = []byte("fidelity-test-key-0123456789abcdef")
+
+// productionBuilder is the call builder the sensor command uses (identity, secret
+// redaction, templates).
+func productionBuilder(t testing.TB) sensor.CallBuilder {
+	t.Helper()
+	b, err := call.NewBuilder(call.Config{Identity: identity.Config{Key: testKey}, Metrics: metrics.NewRegistry()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// queryRedactor redacts secret query parameters as the production call builder does.
+func queryRedactor(t testing.TB) func(string) string {
+	t.Helper()
+	r, err := identity.New(identity.Config{Key: testKey, Metrics: metrics.NewRegistry()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.RedactQuery
 }
 
 // TestFidelityAgainstTshark runs the sensor over every capture of the real-pcaps corpus
@@ -157,11 +191,12 @@ func TestFidelityAgainstTshark(t *testing.T) {
 		t.Skipf("corpus not found at %s (set APISCOPE_CORPUS); skipping", dir)
 	}
 	knownDiffs, reasons := readKnown(t)
+	redact := queryRedactor(t)
 	var diffs []known
 	var total, found, statusOK, extra int
 	for _, tsv := range tsvs {
 		name := strings.TrimSuffix(filepath.Base(tsv), ".tsv")
-		exp := readExpected(t, tsv)
+		exp := readExpected(t, tsv, redact)
 		calls := runFile(t, filepath.Join(dir, name), 2)
 		got := map[txKey][]int{}
 		for _, c := range calls {

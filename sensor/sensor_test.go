@@ -166,9 +166,10 @@ func TestCorpusOutputIdenticalForAnyWorkerCount(t *testing.T) {
 		}
 		t.Skipf("corpus not found at %s; skipping", dir)
 	}
+	b := productionBuilder(t)
 	for _, f := range files {
-		one, _ := runJSONL(t, f, sensor.Config{Workers: 1})
-		two, _ := runJSONL(t, f, sensor.Config{Workers: 2, BatchSize: 5})
+		one, _ := runJSONL(t, f, sensor.Config{Workers: 1, Builder: b})
+		two, _ := runJSONL(t, f, sensor.Config{Workers: 2, BatchSize: 5, Builder: b})
 		if !bytes.Equal(one, two) {
 			t.Errorf("%s: output with 2 workers differs from 1 worker", filepath.Base(f))
 		}
