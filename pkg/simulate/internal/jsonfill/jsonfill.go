@@ -1,5 +1,3 @@
-// Package jsonfill writes plausible JSON documents of about a requested size, fast and
-// deterministically (every choice comes from the caller's random stream).
 package jsonfill
 
 import (
