@@ -144,9 +144,38 @@ func kafkaSinkFromFlags(ctx context.Context, k *kafkaFlags, blocking bool, l *za
 	if err != nil {
 		return nil, fmt.Errorf("kafka publisher: %w", err)
 	}
+	if blocking {
+		go abandonOnInterrupt(ctx, p, l)
+	}
 	l.Info("publishing calls to Kafka", zap.Strings("brokers", cfg.Brokers), zap.String("topic", k.topic),
 		zap.String("acks", k.acks), zap.String("compression", k.compression), zap.Bool("blocking", blocking))
 	return p, nil
+}
+
+// interruptGrace is how long an interrupted --pcap run may keep writing to Kafka before
+// the publisher gives up on what it holds.
+var interruptGrace = 10 * time.Second
+
+// abandonOnInterrupt stops a blocking publisher some time after ctx ends. Reading a
+// file, the sensor waits for Kafka; if Kafka is down when the user interrupts the run,
+// the write that waits for room would otherwise never return. Closing the publisher
+// ends that wait (the calls it holds are counted as dropped, reason "shutdown").
+func abandonOnInterrupt(ctx context.Context, p *kafkabus.Publisher, l *zap.Logger) {
+	select {
+	case <-p.Done():
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(interruptGrace)
+	defer t.Stop()
+	select {
+	case <-p.Done():
+	case <-t.C:
+		l.Warn("interrupted while Kafka is not taking calls; dropping what is queued")
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = p.Shutdown(sctx)
+	}
 }
 
 // kafkaSink is the sensor's Kafka sink: the publisher, plus a summary of its counters

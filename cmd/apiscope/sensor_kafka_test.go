@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,4 +64,51 @@ func TestSensorKafkaFlagErrors(t *testing.T) {
 			t.Errorf("config(%+v) = nil error; want one", k)
 		}
 	}
+}
+
+// TestInterruptedPcapRunWithKafkaDown: reading a file waits for Kafka; when Kafka is down
+// and the run is interrupted, the waiting write returns after the grace period instead
+// of hanging the sensor.
+func TestInterruptedPcapRunWithKafkaDown(t *testing.T) {
+	old := interruptGrace
+	interruptGrace = 100 * time.Millisecond
+	defer func() { interruptGrace = old }()
+	k := &kafkaFlags{brokers: "127.0.0.1:1", topic: "t", acks: "all", compression: "lz4", queueSize: 1, queueBytes: 1 << 20}
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := kafkaSinkFromFlags(ctx, k, true, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := &models.APICall{ClientID: "c", TS: time.Unix(0, 0)}
+	var written atomic.Int32
+	done := make(chan error, 1)
+	go func() { // one call in flight, one queued, then a write waits for Kafka
+		for {
+			if err := p.Write(call); err != nil {
+				done <- err
+				return
+			}
+			written.Add(1)
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	// The queue holds one call and the batch in flight a few more; then writes wait.
+	if n := written.Load(); n > 4 {
+		t.Fatalf("%d writes returned with Kafka down and a queue of one; want writes to wait", n)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Write returned %v with Kafka down; want it to wait", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != kafkabus.ErrClosed {
+			t.Errorf("Write after the interrupt = %v; want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Write still waiting 5 s after the interrupt")
+	}
+	_ = p.Close()
 }

@@ -187,8 +187,10 @@ func NewPublisher(cfg PublisherConfig, log *zap.Logger) (*Publisher, error) {
 
 // Publish queues one record. It copies key, value and headers, so the caller may reuse
 // them on return. In live mode it never waits for Kafka: when the queue is full the
-// oldest record is dropped and counted. In blocking mode it waits for room. It fails
-// only when the publisher is closed or the record is larger than BatchBytes.
+// oldest record is dropped and counted. In blocking mode it waits for room, for as long
+// as Kafka is down; Shutdown or Close from another goroutine ends the wait with
+// ErrClosed. It fails only when the publisher is closed or the record is larger than
+// BatchBytes.
 func (p *Publisher) Publish(key, value []byte, headers ...Header) error {
 	e := entry{key: clone(key), value: clone(value)}
 	if len(headers) > 0 {
@@ -453,6 +455,9 @@ func (p *Publisher) Shutdown(ctx context.Context) error {
 	})
 	return p.closeErr
 }
+
+// Done is closed once the publisher has stopped (after Shutdown or Close).
+func (p *Publisher) Done() <-chan struct{} { return p.done }
 
 // Close is Shutdown bounded by CloseTimeout (the sensor's sink seam).
 func (p *Publisher) Close() error {
