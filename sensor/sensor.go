@@ -41,7 +41,7 @@ type Config struct {
 	TickInterval time.Duration
 	// TCP bounds reassembly (timeouts, buffered pages, open connections) per worker.
 	TCP tcpstream.Config
-	// Decode bounds the decoder (IP fragment reassembly, tunnel depth).
+	// Decode bounds the decoder (IP fragment reassembly) and names its logger.
 	Decode decode.Config
 	// HTTP bounds the HTTP parser.
 	HTTP httpwire.Config
