@@ -100,3 +100,15 @@ func (m Multi) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Background adapts a Sink to callers without a context, such as the analyzer's
+// Output (WriteFinding(f) error): every write uses context.Background().
+type Background struct{ Sink Sink }
+
+// WriteFinding writes f to the sink.
+func (b Background) WriteFinding(f *models.Finding) error {
+	return b.Sink.WriteFinding(context.Background(), f)
+}
+
+// Close closes the sink.
+func (b Background) Close() error { return b.Sink.Close() }

@@ -120,3 +120,17 @@ func TestStormSinkDrainsOnClose(t *testing.T) {
 		t.Errorf("got %d findings (closed %v); want the first alert and a summary of 3, and the low one filtered", len(mem.got), mem.closed)
 	}
 }
+
+func TestBackgroundAdapter(t *testing.T) {
+	mem := &memSink{}
+	var out interface {
+		WriteFinding(*models.Finding) error
+	} = Background{Sink: mem}
+	if err := out.WriteFinding(finding("a", "k", "high", time.Unix(0, 0), 1)); err != nil || len(mem.got) != 1 {
+		t.Errorf("Background.WriteFinding: err %v, %d written; want 1", err, len(mem.got))
+	}
+	_ = Background{Sink: mem}.Close()
+	if !mem.closed {
+		t.Error("Background.Close did not close the sink")
+	}
+}
