@@ -44,8 +44,8 @@ type LiveConfig struct {
 	ReadTimeout time.Duration
 }
 
-// LiveSource reads frames from a network interface through libpcap. Next and Stats must
-// be called from one goroutine; Close may be called from any, and makes a blocked Next
+// LiveSource reads frames from a network interface through libpcap. Next must be called
+// from one goroutine; Stats and Close may be called from any. Close makes a blocked Next
 // return io.EOF within ReadTimeout.
 type LiveSource struct {
 	h      *pcap.Handle
@@ -53,6 +53,10 @@ type LiveSource struct {
 	lt     layers.LinkType
 	closed atomic.Bool
 	once   sync.Once
+
+	// statsMu serialises Stats with Close: libpcap's stats on a closed handle crash.
+	statsMu sync.Mutex
+	final   *LiveStats // the counts read just before Close, served afterwards
 }
 
 // LiveStats are the kernel's counts for a live capture since it was opened.
@@ -154,6 +158,16 @@ func (s *LiveSource) LinkTypeOf(gopacket.CaptureInfo) layers.LinkType { return s
 // Stats returns the kernel's counts since the capture was opened and exports them as the
 // apiscope_sensor_capture_kernel_* gauges.
 func (s *LiveSource) Stats() (LiveStats, error) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if s.final != nil {
+		return *s.final, nil
+	}
+	return s.readStats()
+}
+
+// readStats asks libpcap; the caller holds statsMu and the handle is open.
+func (s *LiveSource) readStats() (LiveStats, error) {
 	st, err := s.h.Stats()
 	if err != nil {
 		return LiveStats{}, fmt.Errorf("live capture on %q: stats: %w", s.iface, err)
@@ -169,9 +183,17 @@ func (s *LiveSource) Stats() (LiveStats, error) {
 	return ls, nil
 }
 
-// Close stops the capture. A Next blocked in another goroutine returns io.EOF.
+// Close stops the capture. A Next blocked in another goroutine returns io.EOF. The
+// kernel's counts are read first, so Stats after Close reports the final figures.
 func (s *LiveSource) Close() error {
 	s.once.Do(func() {
+		s.statsMu.Lock()
+		if ls, err := s.readStats(); err == nil {
+			s.final = &ls
+		} else {
+			s.final = &LiveStats{}
+		}
+		s.statsMu.Unlock()
 		s.closed.Store(true)
 		s.h.Close()
 	})

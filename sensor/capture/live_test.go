@@ -105,6 +105,12 @@ func TestOpenLiveLoopback(t *testing.T) {
 	if mKernelReceived.Load() != float64(st.Received) {
 		t.Errorf("kernel received gauge = %v; want %d", mKernelReceived.Load(), st.Received)
 	}
+	// After Close, Stats reports the final counts instead of touching the closed handle.
+	s.Close()
+	after, err := s.Stats()
+	if err != nil || after.Received < st.Received {
+		t.Errorf("Stats after Close = %+v, %v; want at least %+v and no error", after, err, st)
+	}
 }
 
 func TestOpenLiveAny(t *testing.T) {
