@@ -283,8 +283,8 @@ func (p *Publisher) sendLoop() {
 		}
 		if len(batch) < p.cfg.BatchMessages/8 && p.hard.Err() == nil {
 			// A small batch: records are trickling in. Wait BatchTimeout for more so a
-			// quiet sensor sends a few requests a second, not one per call. Under load
-			// batches are large and this never waits.
+			// quiet sensor sends at most one request per BatchTimeout, not one per call.
+			// Under load batches are large and this never waits.
 			time.Sleep(p.cfg.BatchTimeout)
 			batch = p.q.popMore(batch, p.cfg.BatchMessages, p.cfg.BatchBytes)
 		}
