@@ -267,3 +267,26 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+func TestConsumerErrors(t *testing.T) {
+	if _, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Config: kafkabus.Config{Brokers: []string{"127.0.0.1:9092"}}}, nil); !errors.Is(err, kafkabus.ErrNoGroup) {
+		t.Errorf("NewConsumer without a group = %v; want ErrNoGroup", err)
+	}
+	if _, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Group: "g"}, nil); !errors.Is(err, kafkabus.ErrNoBrokers) {
+		t.Errorf("NewConsumer without brokers = %v; want ErrNoBrokers", err)
+	}
+	addr := kafkatest.Start(t)
+	c, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Config: kafkabus.Config{Brokers: kafkabus.SplitBrokers(addr)},
+		Group: "closed", Metrics: metrics.NewRegistry()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Fetch(ctx); !errors.Is(err, kafkabus.ErrClosed) {
+		t.Errorf("Fetch after Close = %v; want ErrClosed", err)
+	}
+}
