@@ -158,3 +158,57 @@ func BenchmarkPublishCallEnqueue(b *testing.B) {
 	defer cancel()
 	_ = p.Shutdown(ctx)
 }
+
+// BenchmarkConsumeCalls reads b.N APICall records (lz4, 6 partitions) with one group
+// member, committing every 1000 records as the analyzer does, and reports records/s.
+func BenchmarkConsumeCalls(b *testing.B) {
+	addr := kafkatest.Start(b, kafkatest.Partitions(6))
+	topic := kafkatest.UniqueTopic(b, addr, "bench.consume", 6)
+	cfg := kafkabus.Config{Brokers: kafkabus.SplitBrokers(addr)}
+	p, err := kafkabus.NewPublisher(kafkabus.PublisherConfig{Config: cfg, Topic: topic, Blocking: true, Metrics: metrics.NewRegistry()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	calls := sampleCalls(8192)
+	for i := 0; i < b.N; i++ {
+		_ = p.PublishCall(&calls[i%len(calls)])
+	}
+	if err := p.Close(); err != nil {
+		b.Fatal(err)
+	}
+	c, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Config: cfg, Group: "bench-" + topic, Topics: []string{topic},
+		Metrics: metrics.NewRegistry()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	start := time.Now()
+	last := map[int]kafkabus.Message{}
+	for i := 0; i < b.N; i++ {
+		m, err := c.Fetch(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last[m.Partition] = m
+		if i%1000 == 999 || i == b.N-1 {
+			batch := make([]kafkabus.Message, 0, len(last))
+			for _, m := range last {
+				batch = append(batch, m)
+			}
+			if err := c.Commit(ctx, batch...); err != nil {
+				b.Fatal(err)
+			}
+			clear(last)
+		}
+	}
+	el := time.Since(start)
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/record")
+}
