@@ -78,20 +78,25 @@ const (
 )
 
 // MarshalAPICall encodes c as one JSON object (no trailing newline). Timestamps are RFC 3339
-// with nanoseconds in UTC.
+// with nanoseconds in UTC. The bytes are those encoding/json writes for the struct (field
+// order, omitempty, HTML-safe escaping); it fails, as encoding/json does, when the year is
+// outside [0,9999] or LatencyMS is NaN or infinite.
 func MarshalAPICall(c *APICall) ([]byte, error) {
-	cc := *c
-	cc.TS = cc.TS.UTC()
-	return json.Marshal(&cc)
+	b, err := appendAPICall(make([]byte, 0, 512), c)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
-// AppendAPICallJSON appends c as one JSON line (with '\n') to dst.
+// AppendAPICallJSON appends c as one JSON line (with '\n') to dst. It allocates only when
+// dst must grow; on error dst is returned as it was.
 func AppendAPICallJSON(dst []byte, c *APICall) ([]byte, error) {
-	b, err := MarshalAPICall(c)
+	n := len(dst)
+	dst, err := appendAPICall(dst, c)
 	if err != nil {
-		return dst, err
+		return dst[:n], err
 	}
-	dst = append(dst, b...)
 	return append(dst, '\n'), nil
 }
 

@@ -1,0 +1,183 @@
+package models
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// appendAPICall appends c as one JSON object to dst, byte for byte what encoding/json
+// writes for it with c.TS in UTC: the same field order, omitempty fields, HTML-safe string
+// escaping, float and time formats. It walks the fields directly instead of through
+// reflection, which made encoding the largest single cost of writing calls out; on error
+// dst is returned unchanged in length. TestAppendAPICallMatchesEncodingJSON and
+// FuzzAppendAPICall hold it to encoding/json, TestAppendAPICallKnowsEveryField fails when
+// APICall gains a field this does not write.
+func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
+	ts := c.TS.UTC()
+	if y := ts.Year(); y < 0 || y > 9999 {
+		return dst, errors.New("models: call timestamp year outside [0,9999]")
+	}
+	if math.IsNaN(c.LatencyMS) || math.IsInf(c.LatencyMS, 0) {
+		return dst, errors.New("models: call latency is not a finite number")
+	}
+	dst = append(dst, `{"ts":"`...)
+	dst = ts.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","src_ip":`...)
+	dst = appendJSONString(dst, c.SrcIP)
+	dst = append(dst, `,"src_port":`...)
+	dst = strconv.AppendUint(dst, uint64(c.SrcPort), 10)
+	dst = append(dst, `,"dst_ip":`...)
+	dst = appendJSONString(dst, c.DstIP)
+	dst = append(dst, `,"dst_port":`...)
+	dst = strconv.AppendUint(dst, uint64(c.DstPort), 10)
+	dst = append(dst, `,"method":`...)
+	dst = appendJSONString(dst, c.Method)
+	dst = append(dst, `,"host":`...)
+	dst = appendJSONString(dst, c.Host)
+	dst = append(dst, `,"uri":`...)
+	dst = appendJSONString(dst, c.URI)
+	dst = append(dst, `,"path":`...)
+	dst = appendJSONString(dst, c.Path)
+	dst = append(dst, `,"query":`...)
+	dst = appendJSONString(dst, c.Query)
+	dst = append(dst, `,"template":`...)
+	dst = appendJSONString(dst, c.Template)
+	dst = append(dst, `,"status":`...)
+	dst = strconv.AppendInt(dst, int64(c.Status), 10)
+	dst = append(dst, `,"req_bytes":`...)
+	dst = strconv.AppendInt(dst, c.ReqBytes, 10)
+	dst = append(dst, `,"resp_bytes":`...)
+	dst = strconv.AppendInt(dst, c.RespBytes, 10)
+	dst = append(dst, `,"latency_ms":`...)
+	dst = appendJSONFloat(dst, c.LatencyMS)
+	dst = append(dst, `,"user_agent":`...)
+	dst = appendJSONString(dst, c.UserAgent)
+	dst = append(dst, `,"content_type":`...)
+	dst = appendJSONString(dst, c.ContentType)
+	dst = append(dst, `,"client_id":`...)
+	dst = appendJSONString(dst, c.ClientID)
+	dst = append(dst, `,"principal":`...)
+	dst = appendJSONString(dst, c.Principal)
+	dst = append(dst, `,"actor":`...)
+	dst = appendJSONString(dst, c.Actor)
+	dst = append(dst, `,"auth":`...)
+	dst = appendJSONString(dst, c.Auth)
+	dst = append(dst, `,"cred_fp":`...)
+	dst = appendJSONString(dst, c.CredFP)
+	dst = append(dst, `,"trace_id":`...)
+	dst = appendJSONString(dst, c.TraceID)
+	dst = append(dst, `,"partial":`...)
+	dst = strconv.AppendBool(dst, c.Partial)
+	dst = append(dst, `,"truncated":`...)
+	dst = strconv.AppendBool(dst, c.Truncated)
+	if c.Shadow {
+		dst = append(dst, `,"shadow":true`...)
+	}
+	if c.Scope != "" {
+		dst = append(dst, `,"scope":`...)
+		dst = appendJSONString(dst, c.Scope)
+	}
+	if c.Issuer != "" {
+		dst = append(dst, `,"iss":`...)
+		dst = appendJSONString(dst, c.Issuer)
+	}
+	if c.XFF != "" {
+		dst = append(dst, `,"xff":`...)
+		dst = appendJSONString(dst, c.XFF)
+	}
+	return append(dst, '}'), nil
+}
+
+// apiCallFields are the json names appendAPICall writes, in order.
+var apiCallFields = []string{"ts", "src_ip", "src_port", "dst_ip", "dst_port", "method", "host", "uri", "path",
+	"query", "template", "status", "req_bytes", "resp_bytes", "latency_ms", "user_agent", "content_type",
+	"client_id", "principal", "actor", "auth", "cred_fp", "trace_id", "partial", "truncated", "shadow",
+	"scope", "iss", "xff"}
+
+const hexDigits = "0123456789abcdef"
+
+// jsonSafe[b] is true for the ASCII bytes encoding/json copies as they are in HTML-safe
+// mode: printable, not '"', '\\', '<', '>' or '&'.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
+// appendJSONString quotes s as encoding/json does with HTML escaping on: <, > and & as
+// \u00XX, other control bytes as \u00XX or their short escapes, invalid UTF-8 bytes as
+// \ufffd, U+2028 and U+2029 escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if jsonSafe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendJSONFloat formats f as encoding/json does (ES6 number formatting: 'f' between 1e-6
+// and 1e21, otherwise 'e' with a two-digit exponent shortened to one).
+func appendJSONFloat(dst []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		n := len(dst)
+		if n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}

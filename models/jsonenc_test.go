@@ -1,0 +1,158 @@
+package models
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// referenceJSON is what encoding/json writes for c with its timestamp in UTC: the
+// encoding MarshalAPICall must reproduce byte for byte.
+func referenceJSON(c *APICall) ([]byte, error) {
+	cc := *c
+	cc.TS = cc.TS.UTC()
+	return json.Marshal(&cc)
+}
+
+func TestAppendAPICallKnowsEveryField(t *testing.T) {
+	typ := reflect.TypeOf(APICall{})
+	var names []string
+	for i := 0; i < typ.NumField(); i++ {
+		names = append(names, strings.Split(typ.Field(i).Tag.Get("json"), ",")[0])
+	}
+	if !reflect.DeepEqual(names, apiCallFields) {
+		t.Fatalf("APICall fields %v; appendAPICall writes %v: update appendAPICall", names, apiCallFields)
+	}
+}
+
+func sampleCall() APICall {
+	return APICall{
+		TS: time.Date(2024, 5, 1, 12, 0, 0, 5, time.UTC), SrcIP: "192.168.1.10", SrcPort: 1, DstIP: "::1", DstPort: 8080,
+		Method: "POST", Host: "shop.example.com:8080", URI: "/api/v1/orders/123?x=<1>", Path: "/api/v1/orders/123",
+		Query: "x=<1>", Template: "/api/v1/orders/{id}", Status: 503, ReqBytes: 1 << 40, LatencyMS: 250.125,
+		UserAgent: "Mozilla/5.0", ContentType: "application/json; charset=utf-8", ClientID: "jwt:alice+agent-7",
+		Principal: "alice", Actor: "agent-7", Auth: AuthJWT, CredFP: "0123abcd", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+	}
+}
+
+func TestAppendAPICallMatchesEncodingJSON(t *testing.T) {
+	base := sampleCall()
+	var calls []APICall
+	add := func(f func(c *APICall)) {
+		c := base
+		f(&c)
+		calls = append(calls, c)
+	}
+	tricky := []string{"", "plain", `quote " and \ backslash`, "<script>&</script>", "tab\tnl\ncr\r\b\f\x00\x1f",
+		"bad utf8 \xff\xfe", "truncated rune \xe2\x82", "sep \u2028 \u2029", "ünïcødé ✓ 🚀", "\x7f del", "\ufffd real replacement",
+		"surrogate \xed\xa0\x80", "overlong \xc0\xaf"}
+	for _, s := range tricky {
+		add(func(c *APICall) {
+			c.SrcIP, c.DstIP, c.Method, c.Host, c.URI, c.Path, c.Query, c.Template = s, s, s, s, s, s, s, s
+			c.UserAgent, c.ContentType, c.ClientID, c.Principal, c.Actor, c.Auth, c.CredFP, c.TraceID = s, s, s, s, s, s, s, s
+			c.Scope, c.Issuer, c.XFF = s, s, s
+		})
+	}
+	for _, f := range []float64{0, math.Copysign(0, -1), 1e-7, 1e21, 123456.789, 0.000001, 0.0000009999, -2.5e-9, 1e20,
+		math.SmallestNonzeroFloat64, math.MaxFloat64, 0.1, 1.0 / 3, 3.5e-5, 1e-100} {
+		add(func(c *APICall) { c.LatencyMS = f })
+	}
+	for _, ts := range []time.Time{{}, time.Unix(0, 0), time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(2024, 1, 2, 3, 4, 5, 100, time.UTC), time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.FixedZone("X", 3600)),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Now()} {
+		add(func(c *APICall) { c.TS = ts })
+	}
+	for _, n := range []int64{0, -1, 1, math.MaxInt64, math.MinInt64} {
+		add(func(c *APICall) { c.ReqBytes, c.RespBytes, c.Status = n, -n, int(n) })
+	}
+	add(func(c *APICall) { c.SrcPort, c.DstPort = 0, math.MaxUint16 })
+	add(func(c *APICall) { c.Shadow, c.Partial, c.Truncated = true, true, true })
+	add(func(c *APICall) { c.Shadow, c.Scope, c.Issuer, c.XFF = false, "", "", "" })
+	add(func(c *APICall) { c.Shadow, c.Scope, c.Issuer, c.XFF = true, "read write", "https://iss", "10.1.2.3" })
+	calls = append(calls, APICall{})
+	for i := range calls {
+		want, err := referenceJSON(&calls[i])
+		if err != nil {
+			t.Fatalf("call %d: encoding/json: %v", i, err)
+		}
+		got, err := MarshalAPICall(&calls[i])
+		if err != nil {
+			t.Fatalf("call %d: MarshalAPICall: %v", i, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("call %d:\nMarshalAPICall %s\nencoding/json  %s", i, got, want)
+		}
+		line, err := AppendAPICallJSON([]byte("prefix"), &calls[i])
+		if err != nil || string(line) != "prefix"+string(want)+"\n" {
+			t.Errorf("call %d: AppendAPICallJSON = %q, %v; want the prefix, %s and a newline", i, line, err, want)
+		}
+	}
+}
+
+func TestAppendAPICallRefusesWhatEncodingJSONRefuses(t *testing.T) {
+	for _, c := range []APICall{{LatencyMS: math.NaN()}, {LatencyMS: math.Inf(1)}, {LatencyMS: math.Inf(-1)},
+		{TS: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, {TS: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}} {
+		if _, err := referenceJSON(&c); err == nil {
+			t.Fatalf("encoding/json accepts %v, %v; the test expects it not to", c.TS, c.LatencyMS)
+		}
+		if b, err := MarshalAPICall(&c); err == nil {
+			t.Errorf("MarshalAPICall(%v, %v) = %s, nil error; want an error as encoding/json", c.TS, c.LatencyMS, b)
+		}
+		dst := []byte("keep")
+		if got, err := AppendAPICallJSON(dst, &c); err == nil || string(got) != "keep" {
+			t.Errorf("AppendAPICallJSON(%v, %v) = %q, %v; want dst unchanged and an error", c.TS, c.LatencyMS, got, err)
+		}
+	}
+}
+
+func TestAppendAPICallJSONAllocatesNothingWithRoom(t *testing.T) {
+	c := sampleCall()
+	buf := make([]byte, 0, 4096)
+	allocs := testing.AllocsPerRun(100, func() {
+		buf, _ = AppendAPICallJSON(buf[:0], &c)
+	})
+	if allocs != 0 {
+		t.Errorf("AppendAPICallJSON allocates %.0f times per call with room in dst; want 0", allocs)
+	}
+}
+
+func FuzzAppendAPICall(f *testing.F) {
+	f.Add("GET", "/users/1?a=b", "ua", "client", "", 1.25, int64(0), int64(200), false)
+	f.Add("P\x00ST", "\xff\u2028<&>", "\"\\", "", "x\u2029", 1e-9, int64(1700000000123456789), int64(-5), true)
+	f.Fuzz(func(t *testing.T, method, uri, ua, client, xff string, lat float64, ns, n int64, flag bool) {
+		c := APICall{TS: time.Unix(0, ns), SrcIP: xff, SrcPort: uint16(n), DstIP: client, DstPort: uint16(n >> 16),
+			Method: method, Host: ua, URI: uri, Path: uri, Query: method, Template: client, Status: int(n),
+			ReqBytes: n, RespBytes: ns, LatencyMS: lat, UserAgent: ua, ContentType: method, ClientID: client,
+			Principal: uri, Actor: xff, Auth: method, CredFP: ua, TraceID: client, Partial: flag, Truncated: !flag,
+			Shadow: flag, Scope: ua, Issuer: method, XFF: xff}
+		want, werr := referenceJSON(&c)
+		got, gerr := MarshalAPICall(&c)
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("errors differ: encoding/json %v, MarshalAPICall %v", werr, gerr)
+		}
+		if werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("MarshalAPICall %s\nencoding/json  %s", got, want)
+		}
+	})
+}
+
+func BenchmarkAppendAPICallJSON(b *testing.B) {
+	c := sampleCall()
+	b.Run("models", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for i := 0; i < b.N; i++ {
+			buf, _ = AppendAPICallJSON(buf[:0], &c)
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			_, _ = referenceJSON(&c)
+		}
+	})
+}
