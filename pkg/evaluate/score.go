@@ -43,6 +43,9 @@ type Report struct {
 	FalseAlertRate float64 `json:"false_alert_clients_per_1000_per_hour"`
 	// FalseAlertIDs names the benign clients alerted (sorted).
 	FalseAlertIDs []string `json:"false_alert_client_ids"`
+	// FalseAlertKinds counts, per finding kind, the counted findings that detected no
+	// incident (on benign clients or unattributed), most frequent first.
+	FalseAlertKinds []KindCount `json:"false_alert_kinds,omitempty"`
 	// Unattributed is the number of distinct alerted entities (client_id, else client_ip)
 	// that match neither an incident nor a benign client.
 	Unattributed int `json:"unattributed_entities"`
@@ -66,6 +69,12 @@ type TypeRecall struct {
 	Incidents int     `json:"incidents"`
 	Detected  int     `json:"detected"`
 	Recall    float64 `json:"recall"`
+}
+
+// KindCount is a number of findings of one kind.
+type KindCount struct {
+	Kind  string `json:"kind"`
+	Count int    `json:"count"`
 }
 
 // IncidentResult says whether and when one incident was detected.
@@ -173,6 +182,7 @@ func Score(l *truth.Labels, findings []models.Finding, o Options) Report {
 	}
 	alerted := map[int]bool{}
 	unattributed := map[string]bool{}
+	faKinds := map[string]int{}
 	for fi := range findings {
 		f := &findings[fi]
 		if models.SeverityRank(f.Severity) < minSev {
@@ -196,6 +206,7 @@ func Score(l *truth.Labels, findings []models.Finding, o Options) Report {
 		if hit {
 			continue
 		}
+		faKinds[f.Kind]++
 		if ids := benignFor(f, l.BenignClients, byPrincipal, byIP); len(ids) > 0 {
 			for _, id := range ids {
 				alerted[id] = true
@@ -249,6 +260,13 @@ func Score(l *truth.Labels, findings []models.Finding, o Options) Report {
 		r.FalseAlertRate = float64(r.FalseAlertClients) / (float64(r.BenignClients) / 1000) / r.CaptureHour
 	}
 	r.Unattributed = len(unattributed)
+	for k, n := range faKinds {
+		r.FalseAlertKinds = append(r.FalseAlertKinds, KindCount{Kind: k, Count: n})
+	}
+	sort.Slice(r.FalseAlertKinds, func(i, j int) bool {
+		a, b := r.FalseAlertKinds[i], r.FalseAlertKinds[j]
+		return a.Count > b.Count || (a.Count == b.Count && a.Kind < b.Kind)
+	})
 	r.Precision = ratio(r.Detected, r.Detected+r.FalseAlertClients+r.Unattributed)
 	if r.Precision+r.Recall > 0 {
 		r.F1 = 2 * r.Precision * r.Recall / (r.Precision + r.Recall)
@@ -331,6 +349,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "benign clients: %d, with a false alert: %d (%.2f%%, %.3f per 1000 clients per hour)\n",
 		r.BenignClients, r.FalseAlertClients, 100*r.FalseAlertShare, r.FalseAlertRate)
 	fmt.Fprintf(&b, "unattributed alerted entities: %d\n", r.Unattributed)
+	if len(r.FalseAlertKinds) > 0 {
+		b.WriteString("findings that detected nothing, by kind:")
+		for _, k := range r.FalseAlertKinds {
+			fmt.Fprintf(&b, " %s=%d", k.Kind, k.Count)
+		}
+		b.WriteByte('\n')
+	}
 	fmt.Fprintf(&b, "entity-level precision: %.3f, f1: %.3f\n", r.Precision, r.F1)
 	fmt.Fprintf(&b, "detection delay: median %.1f s, p90 %.1f s\n", r.MedianDelayS, r.P90DelayS)
 	b.WriteString(r.Summary())

@@ -108,6 +108,9 @@ func TestScoreReportText(t *testing.T) {
 		finding(t0.Add(30*time.Second), "high", "u-1", ""),
 		finding(t0.Add(time.Minute), "high", "u-2", ""),
 	}, Options{})
+	if len(r.FalseAlertKinds) != 1 || r.FalseAlertKinds[0] != (KindCount{"k", 1}) {
+		t.Errorf("FalseAlertKinds = %+v; want k=1", r.FalseAlertKinds)
+	}
 	if r.FalseAlertIDs[0] != "web-0001" || r.ByType[0].Type != "bola_enumeration" || r.ByType[0].Recall != 1 {
 		t.Errorf("report details wrong: %+v", r)
 	}
