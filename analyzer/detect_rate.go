@@ -7,7 +7,7 @@ import (
 )
 
 // rateDetector flags a client calling far faster than it ever does (scraping, machine-
-// speed flow abuse), on a one-minute and a ten-minute horizon. Its baseline is the
+// speed flow abuse), on a ten-second, a one-minute and a ten-minute horizon. Its baseline is the
 // client's own decayed peak, its cohort's while it is young. Outages are left to the
 // population: clients retrying against 5xx are not spiking.
 type rateDetector struct{}
@@ -18,9 +18,10 @@ func (rateDetector) Name() string { return "rate" }
 
 // Floors: below these, no rate is remarkable whatever the client's history.
 const (
-	rateFloorFast = 60  // decayed calls, one-minute half-life (about 40 calls in a minute)
-	rateFloorSlow = 300 // decayed calls, ten-minute half-life (about 0.35 calls/s sustained)
-	rateFactor    = 4
+	rateFloorFast  = 60  // decayed calls, one-minute half-life (about 40 calls in a minute)
+	rateFloorSlow  = 300 // decayed calls, ten-minute half-life (about 0.35 calls/s sustained)
+	rateFloorBurst = 25  // decayed calls, ten-second half-life (about 20 calls in ten seconds)
+	rateFactor     = 4
 )
 
 func (rateDetector) Inspect(x *Context) {
@@ -31,7 +32,7 @@ func (rateDetector) Inspect(x *Context) {
 		i     int
 		floor float64
 		span  string
-	}{{cCalls, rateFloorFast, "1m"}, {cCallsSlow, rateFloorSlow, "10m"}} {
+	}{{cBurst, rateFloorBurst, "10s"}, {cCalls, rateFloorFast, "1m"}, {cCallsSlow, rateFloorSlow, "10m"}} {
 		v := x.counter(h.i)
 		base := x.baseline(h.i)
 		thr := max(h.floor, rateFactor*base)

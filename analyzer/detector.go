@@ -125,16 +125,16 @@ func (x *Context) baseline(i int) float64 {
 	own := float64(p.Peaks[i])
 	co := x.pop.Cohorts[p.Kind]
 	if !x.Obs.Mature {
-		// A young client's own peak is its current burst: judge it by its cohort (then
-		// the population) when they know enough members, else not at all.
+		// A young client is judged by the busier of its cohort's busy members (then the
+		// population's) and its own peaks of earlier minutes; with neither, not at all.
 		q := co.peakQuantile(i, 0.9, 5)
 		if q == 0 {
 			q = x.pop.All.peakQuantile(i, 0.9, 5)
 		}
-		if q == 0 {
+		if q == 0 && own == 0 {
 			return math.Inf(1)
 		}
-		return q
+		return max(q, own)
 	}
 	// Confidence in the client's own peak grows with the time it has been observed: a
 	// job seen running once may run bigger next time. The peak is inflated by up to 2x for

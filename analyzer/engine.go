@@ -273,6 +273,13 @@ func (e *Engine) handle(c *models.APICall) {
 		p.Actor = c.Actor
 	}
 	p.decayTo(ts)
+	if m := uint32((ts - p.First) / 60e9); p.N > 0 && m != p.LastMin {
+		// A new minute: a young client's maxima of the last one become peaks.
+		for i := range p.Pending {
+			p.Peaks[i] = max(p.Peaks[i], p.Pending[i])
+			p.Pending[i] = 0
+		}
+	}
 
 	// Observation, before the profile learns this call.
 	o := &e.obs
@@ -322,6 +329,7 @@ func (e *Engine) handle(c *models.APICall) {
 	inc := func(i int, v float32) { p.Counters[i] += v }
 	inc(cCalls, 1)
 	inc(cCallsSlow, 1)
+	inc(cBurst, 1)
 	if c.Status >= 500 || c.Status == 429 || c.Status == 0 {
 		inc(cErr, 1)
 	}
@@ -473,7 +481,7 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 			// Everything is new to a young client: its new-object rate is learned once
 			// it has settled.
 		case !mature:
-			p.Peaks[i] = v
+			p.Pending[i] = max(p.Pending[i], v)
 		default:
 			p.Peaks[i] += (v - p.Peaks[i]) * creep
 		}
@@ -489,6 +497,12 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 			p.MatureAt = ts
 		}
 		registerPeaks(p, co, pop.All)
+	}
+	if m := uint32((ts - p.First) / 60e9); p.N == 0 || m != p.LastMin {
+		p.LastMin = m
+		if p.ActiveMin < math.MaxUint16 {
+			p.ActiveMin++
+		}
 	}
 	p.Last = ts
 	p.N++
@@ -506,7 +520,11 @@ func (e *Engine) raise(p *Profile, c *models.APICall, s *Signal) {
 	if subject == "" {
 		subject = p.ClientID
 	}
-	e.inc.noteRaiser(subject, s.Kind, e.obs.TS)
+	// Only signals that would alert count towards "everyone raises this kind": a crowd of
+	// low notes (rare features used for the first time) says nothing about a change.
+	if models.SeverityRank(s.Severity) >= SeverityRankMedium {
+		e.inc.noteRaiser(subject, s.Kind, e.obs.TS)
+	}
 	f := models.Finding{
 		TS:         c.TS.UTC(),
 		ClientID:   subject,
@@ -550,8 +568,15 @@ func (e *Engine) releasePending(ts int64) {
 	n := 0
 	for n < len(pend) && pend[n].Release <= ts && e.err == nil {
 		pf := &pend[n]
-		adopted := pf.EP != 0 && int(pf.EP) < len(e.pop.Endpoints.List) && e.pop.Endpoints.List[pf.EP].Clients >= adoptionClients
-		if adopted || e.inc.populationWide(pf.Kind, pf.Release, e.pop.activeClients()) {
+		// A signal about one endpoint is dropped only if that endpoint is being adopted;
+		// others if many clients raised the same kind meanwhile.
+		var drop bool
+		if pf.EP != 0 {
+			drop = int(pf.EP) < len(e.pop.Endpoints.List) && e.pop.Endpoints.List[pf.EP].Clients >= adoptionClients
+		} else {
+			drop = e.inc.populationWide(pf.Kind, pf.Release, e.pop.activeClients())
+		}
+		if drop {
 			e.stats.Suppressed++
 			e.m.suppressed.Inc()
 		} else {

@@ -126,13 +126,20 @@ type Profile struct {
 	First, Last int64 // capture times (unix ns)
 	// MatureAt is when the client finished its warm-up (0: not yet).
 	MatureAt int64
-	N        uint32
+	// ActiveMin counts the distinct minutes (capture time) with calls; LastMin is the
+	// last of them, in minutes since First.
+	ActiveMin uint16
+	LastMin   uint32
+	N         uint32
 	// Prev is the endpoint of the previous call (0: session start).
 	Prev uint32
 	// Counters are decayed counts (see decay.go) at time CT; Peaks their decayed maxima.
 	CT       int64
 	Counters [nCounters]float32
 	Peaks    [nCounters]float32
+	// Pending holds a young client's maxima in its current minute; they become peaks when
+	// the minute ends, so a burst in progress is never its own baseline.
+	Pending [nCounters]float32
 	// PeakBucket is the cohort histogram bucket each peak is registered in (0: none).
 	PeakBucket [nCounters]uint8
 	Endpoints  []epStat    // sorted by EP
@@ -170,8 +177,12 @@ func (p *Profile) age(ts int64) uint32 {
 // mature reports whether the client has been observed long enough to be judged against
 // itself.
 func (p *Profile) mature(ts int64, cfg *Config) bool {
-	return ts-p.First >= int64(cfg.warmup()) && int(p.N) >= cfg.warmupCalls()
+	return ts-p.First >= int64(cfg.warmup()) && int(p.N) >= cfg.warmupCalls() && p.ActiveMin >= minActiveMinutes
 }
+
+// minActiveMinutes is the least number of distinct minutes with calls for a client to
+// mature: twenty calls in one burst are not a baseline.
+const minActiveMinutes = 5
 
 // decayTo brings the counters and peaks to ts.
 func (p *Profile) decayTo(ts int64) {
