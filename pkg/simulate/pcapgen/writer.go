@@ -301,8 +301,9 @@ func (w *Writer) connFor(x *Exchange) *conn {
 	c.dstMAC = net.HardwareAddr{0x02, 0x42, d4[0], d4[1], d4[2], d4[3]}
 	c.cseq, c.sseq = w.rng.Uint32(), w.rng.Uint32()
 	c.cid, c.sid = uint16(w.rng.Uint32()), uint16(w.rng.Uint32())
+	// Initial TTL 64 (Linux, macOS, phones) or 128 (Windows), minus the hops on the way.
 	c.ttl = uint8(64 - 3 - w.rng.IntN(12))
-	if s4[0] != 10 && s4[0] != 172 {
+	if w.rng.IntN(3) == 0 {
 		c.ttl = uint8(128 - 6 - w.rng.IntN(20))
 	}
 	w.conns[key] = append(w.conns[key], c)

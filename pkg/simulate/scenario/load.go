@@ -135,7 +135,7 @@ func (s *Scenario) fillDefaults() {
 		s.Network.Clients = "172.16.0.0/12"
 	}
 	if len(s.Network.Attackers) == 0 {
-		s.Network.Attackers = []string{"198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"}
+		s.Network.Attackers = []string{"198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "192.0.2.0/24"}
 	}
 	for i := range s.Services {
 		sv := &s.Services[i]

@@ -16,8 +16,9 @@ type Scenario struct {
 	Scales map[string]Scale `yaml:"scales"`
 	// Clean is the share of the capture before the first attack may start. Zero means 0.4.
 	Clean float64 `yaml:"clean"`
-	// Network gives the client address pools. Zero values mean 172.16.0.0/12 for
-	// clients and 198.51.100.0/24 plus 203.0.113.0/24 for attackers' fresh sources.
+	// Network gives the address pools. Zero values mean 172.16.0.0/12 for clients and
+	// 198.18.0.0/15, 198.51.100.0/24, 203.0.113.0/24 and 192.0.2.0/24 for public
+	// addresses (attackers' fresh sources, partners, some people).
 	Network Network `yaml:"network"`
 
 	Objects   map[string]Object   `yaml:"objects"`

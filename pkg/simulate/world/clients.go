@@ -131,8 +131,16 @@ func (w *World) newClient(ck *scenario.ClientKind, n int, rng *rand.Rand) *Clien
 	}
 	w.byIndex = append(w.byIndex, c)
 	nips := intIn(rng, ck.IPs)
+	// Partners call from their own public addresses, and some people from carrier or
+	// home ranges, which share the pools attackers come from: an address range alone
+	// must not give an attacker away.
+	public := ck.Kind == scenario.KindPartner || (ck.Kind == scenario.KindUser && rng.IntN(10) == 0)
 	for i := 0; i < nips; i++ {
-		c.IPs = append(c.IPs, w.nextClientIP())
+		if public {
+			c.IPs = append(c.IPs, w.nextAttackerIP())
+		} else {
+			c.IPs = append(c.IPs, w.nextClientIP())
+		}
 	}
 	c.UA = pickUA(rng, ck.App, w.brand)
 	c.mss = mssChoices[rng.IntN(len(mssChoices))]
@@ -255,24 +263,55 @@ func addrAt(pools []netip.Prefix, n int) netip.Addr {
 	}
 }
 
-func (w *World) nextClientIP() netip.Addr {
-	for {
-		a := addrAt([]netip.Prefix{w.clientNet}, w.nClientIP)
-		w.nClientIP++
+// poolSize is the number of addresses in pools.
+func poolSize(pools []netip.Prefix) int {
+	n := 0
+	for _, p := range pools {
+		n += 1 << (32 - p.Bits())
+	}
+	return n
+}
+
+// nextIP allocates the next unused address of pools, or reports that they are full.
+func (w *World) nextIP(pools []netip.Prefix, next *int) (netip.Addr, bool) {
+	size := poolSize(pools)
+	for tries := 0; tries < size; tries++ {
+		a := addrAt(pools, *next)
+		*next++
 		if !w.usedIP[a] {
 			w.usedIP[a] = true
-			return a
+			return a, true
 		}
 	}
+	return netip.Addr{}, false
+}
+
+// nextClientIP allocates a client address; when the client pool is full it takes one
+// from the public pools, and the other way round, so allocation always ends.
+func (w *World) nextClientIP() netip.Addr {
+	if a, ok := w.nextIP([]netip.Prefix{w.clientNet}, &w.nClientIP); ok {
+		return a
+	}
+	if a, ok := w.nextIP(w.attackerNets, &w.nAttackerIP); ok {
+		return a
+	}
+	return w.lastResortIP()
 }
 
 func (w *World) nextAttackerIP() netip.Addr {
-	for {
-		a := addrAt(w.attackerNets, w.nAttackerIP)
-		w.nAttackerIP++
-		if !w.usedIP[a] {
-			w.usedIP[a] = true
-			return a
-		}
+	if a, ok := w.nextIP(w.attackerNets, &w.nAttackerIP); ok {
+		return a
 	}
+	if a, ok := w.nextIP([]netip.Prefix{w.clientNet}, &w.nClientIP); ok {
+		return a
+	}
+	return w.lastResortIP()
+}
+
+// lastResortIP hands out addresses from 10.128.0.0/9 once every configured pool is full
+// (MaxClients keeps this from running out).
+func (w *World) lastResortIP() netip.Addr {
+	pool := []netip.Prefix{netip.MustParsePrefix("10.128.0.0/9")}
+	a, _ := w.nextIP(pool, &w.nSpareIP)
+	return a
 }

@@ -73,6 +73,7 @@ type World struct {
 	attackerNets []netip.Prefix
 	nClientIP    int
 	nAttackerIP  int
+	nSpareIP     int
 	usedIP       map[netip.Addr]bool
 	issuer       string
 	brand        string

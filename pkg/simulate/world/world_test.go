@@ -212,3 +212,46 @@ attacks:
 		_ = w.Labels()
 	})
 }
+
+// TestTinyAddressPools: when the configured pools run out, allocation spills over instead
+// of looping, and no two clients share an address.
+func TestTinyAddressPools(t *testing.T) {
+	sc, err := scenario.Parse([]byte(`
+name: pools
+network: {clients: 10.1.0.0/28, attackers: [192.0.2.0/30]}
+objects: {item: {per_client: [1, 3]}}
+services:
+  - name: api
+    host: api.example
+    ip: 10.0.0.1
+    endpoints:
+      - {name: list, method: GET, path: /items}
+      - {name: login, method: POST, path: /login, login: true}
+workflows:
+  browse: {start: {list: 1}, steps: {list: {next: {list: 0.5, end: 0.5}}}}
+clients:
+  - {kind: user, name: web, count: 50, workflows: {browse: 1}}
+  - {kind: partner, name: p, count: 20, workflows: {browse: 1}}
+attacks:
+  - {type: credential_stuffing_distributed, sources: 40}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(sc, "medium", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[string]string{}
+	for _, c := range w.byIndex {
+		for _, ip := range c.IPs {
+			if o, dup := owner[ip.String()]; dup {
+				t.Fatalf("%s and %s share %s", o, c.ID, ip)
+			}
+			owner[ip.String()] = c.ID
+		}
+	}
+	if len(owner) != 70+1 {
+		t.Errorf("%d addresses for 70 clients and one attacker account", len(owner))
+	}
+}
