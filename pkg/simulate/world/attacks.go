@@ -643,7 +643,7 @@ func (a *attack) incident() truth.Incident {
 	switch a.typ {
 	case scenario.AttackStuffing, scenario.AttackStuffingSpread, scenario.AttackFuzzing:
 		principal = ""
-		inc.Clients = nil
+		inc.Clients = []string{}
 	}
 	if a.c.APIKey != "" {
 		principal = ""
