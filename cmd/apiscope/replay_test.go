@@ -5,9 +5,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apiscope/apiscope/pkg/simulate"
+	"github.com/apiscope/apiscope/pkg/store/chtest"
 )
 
 // TestReplayDeterministic: replaying the same capture twice gives byte-identical findings,
@@ -22,25 +25,7 @@ func TestReplayDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	pcap := filepath.Join(dir, "traffic.pcap")
-	run := func(args ...string) []byte {
-		t.Helper()
-		out := filepath.Join(t.TempDir(), "findings.jsonl")
-		replayFlags = struct {
-			pcap, fromCalls, findings, calls, clickhouse string
-			workers                                      int
-			openapi                                      []string
-			engine                                       engineFlags
-		}{}
-		rootCmd.SetArgs(append([]string{"replay", "--log-level", "error", "--findings", out}, args...))
-		if err := rootCmd.ExecuteContext(context.Background()); err != nil {
-			t.Fatalf("replay %v: %v", args, err)
-		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	run := func(args ...string) []byte { return runReplayCmd(t, args...) }
 	calls := filepath.Join(dir, "calls.jsonl")
 	first := run("--pcap", pcap, "--calls", calls)
 	if len(first) == 0 {
@@ -51,5 +36,72 @@ func TestReplayDeterministic(t *testing.T) {
 	}
 	if fromCalls := run("--from-calls", calls); !bytes.Equal(first, fromCalls) {
 		t.Error("replay from the written calls differs")
+	}
+}
+
+// runReplayCmd runs `apiscope replay --findings TMP args...` and returns the findings.
+func runReplayCmd(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "findings.jsonl")
+	replayFlags = struct {
+		pcap, fromCalls, findings, calls, clickhouse string
+		workers                                      int
+		openapi                                      []string
+		engine                                       engineFlags
+	}{}
+	rootCmd.SetArgs(append([]string{"replay", "--log-level", "error", "--findings", out}, args...))
+	if err := rootCmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("replay %v: %v", args, err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestReplayClickHouse: replay with --clickhouse stores every call, every finding (one
+// row per id after merges) and a profile per client.
+func TestReplayClickHouse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts clickhouse-server")
+	}
+	srv := chtest.Start(t)
+	t.Setenv("APISCOPE_FP_KEY", "replay-test-key-0123456789")
+	dir := t.TempDir()
+	if _, err := simulate.Generate(context.Background(), simulate.Options{Seed: 4, Scale: "small", OutDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	db := chtest.UniqueDB(t)
+	calls := filepath.Join(dir, "calls.jsonl")
+	findings := runReplayCmd(t, "--pcap", filepath.Join(dir, "traffic.pcap"), "--calls", calls, "--clickhouse", srv.DSN(db))
+	count := func(sql string) int {
+		out, err := srv.QueryIn(db, sql)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("%s: %q", sql, out)
+		}
+		return n
+	}
+	lines := func(b []byte) int { return bytes.Count(b, []byte("\n")) }
+	callBytes, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := count("SELECT count() FROM api_calls"), lines(callBytes); got != want {
+		t.Errorf("api_calls rows = %d; want %d (calls written)", got, want)
+	}
+	ids := map[string]bool{}
+	for _, l := range bytes.Split(bytes.TrimSpace(findings), []byte("\n")) {
+		ids[string(l[7:39])] = true // {"id":"<32 hex>"
+	}
+	if got := count("SELECT uniqExact(id) FROM findings"); got != len(ids) {
+		t.Errorf("distinct finding ids stored = %d; want %d", got, len(ids))
+	}
+	if got := count("SELECT uniqExact(client_id) FROM client_profiles"); got == 0 {
+		t.Error("no client profiles stored")
 	}
 }
