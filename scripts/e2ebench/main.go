@@ -105,7 +105,14 @@ type callKey struct {
 
 // callSet holds what the calls topic says about the sensor's publishing.
 type callSet struct {
-	sent        map[callKey]time.Time // earliest record time of each call
+	sent map[callKey]time.Time // earliest record time of each call
+	// byTS holds the earliest record time of the calls at one capture time, and how many
+	// calls share it: a population finding (client_id "population:<what>", the analyzer's
+	// synthetic subject) names no client, and is matched by capture time alone when
+	// exactly one call has it.
+	byTS        map[int64]tsEntry
+	minTS       int64
+	maxTS       int64
 	records     int
 	undecodable int
 	first, last time.Time // record times
@@ -116,8 +123,13 @@ type callSet struct {
 
 type timePair struct{ wall, capture int64 }
 
+type tsEntry struct {
+	sent  time.Time
+	calls int
+}
+
 func readCalls(ctx context.Context, cfg kafkabus.Config, topic string) (*callSet, error) {
-	cs := &callSet{sent: map[callKey]time.Time{}}
+	cs := &callSet{sent: map[callKey]time.Time{}, byTS: map[int64]tsEntry{}}
 	var c struct {
 		ClientID string    `json:"client_id"`
 		TS       time.Time `json:"ts"`
@@ -130,9 +142,22 @@ func readCalls(ctx context.Context, cfg kafkabus.Config, topic string) (*callSet
 			return nil
 		}
 		k := callKey{client: c.ClientID, ts: c.TS.UnixNano()}
-		if t, ok := cs.sent[k]; !ok || m.Time.Before(t) {
+		t, seen := cs.sent[k]
+		if !seen || m.Time.Before(t) {
 			cs.sent[k] = m.Time
 		}
+		if !seen {
+			e := cs.byTS[k.ts]
+			if e.calls == 0 || m.Time.Before(e.sent) {
+				e.sent = m.Time
+			}
+			e.calls++
+			cs.byTS[k.ts] = e
+		}
+		if cs.minTS == 0 || k.ts < cs.minTS {
+			cs.minTS = k.ts
+		}
+		cs.maxTS = max(cs.maxTS, k.ts)
 		if cs.first.IsZero() || m.Time.Before(cs.first) {
 			cs.first = m.Time
 		}
@@ -205,6 +230,7 @@ type kindResult struct {
 	kind      string
 	alerts    int
 	unmatched int
+	byTSOnly  int // matched by capture time alone (population findings)
 	samples   []sample
 }
 
@@ -225,6 +251,13 @@ func measure(cs *callSet, alerts []alert) result {
 		kr.alerts++
 		all.alerts++
 		sent, ok := cs.sent[callKey{client: a.f.ClientID, ts: a.f.TS.UnixNano()}]
+		if !ok && strings.HasPrefix(a.f.ClientID, "population:") {
+			if e := cs.byTS[a.f.TS.UnixNano()]; e.calls == 1 {
+				sent, ok = e.sent, true
+				kr.byTSOnly++
+				all.byTSOnly++
+			}
+		}
 		if !ok {
 			kr.unmatched++
 			all.unmatched++
@@ -270,13 +303,20 @@ func report(w io.Writer, cs *callSet, r result, stored int64, storedAt time.Time
 		fmt.Fprintf(w, ": %.0f calls/s", float64(cs.records)/span.Seconds())
 	}
 	fmt.Fprintln(w)
+	capture := time.Duration(cs.maxTS - cs.minTS)
+	fmt.Fprintf(w, "capture span (first to last call) %s s", secs(capture))
+	if span > 0 {
+		fmt.Fprintf(w, ": %.0f capture seconds per wall second while publishing", capture.Seconds()/span.Seconds())
+	}
+	fmt.Fprintln(w)
 	if stored > 0 {
 		wall := storedAt.Sub(cs.first)
 		fmt.Fprintf(w, "stored in ClickHouse %d calls, first call record to last row seen %s s: %.0f calls/s sustained\n",
 			stored, secs(wall), float64(stored)/wall.Seconds())
 		fmt.Fprintf(w, "last row seen %s s after the sensor's last call record\n", secs(storedAt.Sub(cs.last)))
 	}
-	fmt.Fprintf(w, "alerts %d, matched to their call %d, unmatched %d\n\n", r.all.alerts, len(r.all.samples), r.all.unmatched)
+	fmt.Fprintf(w, "alerts %d, matched to their call %d (%d of them by capture time alone: population findings), unmatched %d\n\n",
+		r.all.alerts, len(r.all.samples), r.all.byTSOnly, r.all.unmatched)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "kind\talerts\tmatched\tp50 s\tp90 s\tp99 s\tmax s\tsent after sensor end\tp50 capture lag s\tp99 capture lag s\t")
