@@ -161,8 +161,12 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 	if len(sinks) == 1 {
 		sink = sinks[0]
 	}
-	if w, ok := cfg.Builder.(interface{ WrapSink(call.Sink) call.Sink }); ok {
-		// Templates are learned in output order, so they do not depend on the workers.
+	if b, ok := cfg.Builder.(*call.Builder); ok {
+		// Templates are learned in output order, so they do not depend on the workers;
+		// as the wrapped sink sets every call's template, the workers leave it out.
+		sink = b.WrapSink(sink)
+		cfg.Builder = b.SinkTemplated()
+	} else if w, ok := cfg.Builder.(interface{ WrapSink(call.Sink) call.Sink }); ok {
 		sink = w.WrapSink(sink)
 	}
 

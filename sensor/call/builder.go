@@ -122,6 +122,24 @@ func (b *Builder) Templater() *template.Templater { return b.templates }
 // tx's (strings are immutable). The template is the static one (classifier, OpenAPI,
 // loaded templates); Learn later applies online learning in output order.
 func (b *Builder) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
+	b.build(tx, client, server, out, true)
+}
+
+// SinkTemplated builds calls as its Builder does but leaves Template and Shadow to the
+// sink: use it as the sensor's call builder when every call it builds reaches a sink
+// wrapped by WrapSink, whose Learn sets both, so that the static template is not worked
+// out only to be replaced.
+type SinkTemplated struct{ b *Builder }
+
+// SinkTemplated returns b's builder for calls that all go through b.WrapSink.
+func (b *Builder) SinkTemplated() SinkTemplated { return SinkTemplated{b} }
+
+// Build fills out as Builder.Build does except for Template and Shadow, left empty.
+func (s SinkTemplated) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
+	s.b.build(tx, client, server, out, false)
+}
+
+func (b *Builder) build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall, static bool) {
 	*out = models.APICall{}
 	if tx == nil || tx.Req == nil {
 		b.noReq.Inc()
@@ -152,8 +170,10 @@ func (b *Builder) Build(tx *httpwire.Transaction, client, server netip.AddrPort,
 	if out.Host == "" {
 		out.Host = authority
 	}
-	tr := b.templates.Static(out.Host, req.Method, originPath)
-	out.Template, out.Shadow = tr.Template, tr.Shadow
+	if static {
+		tr := b.templates.Static(out.Host, req.Method, originPath)
+		out.Template, out.Shadow = tr.Template, tr.Shadow
+	}
 
 	out.ReqBytes = req.BodyBytes
 	out.UserAgent = req.Header.Get("User-Agent")

@@ -20,8 +20,11 @@ type credEntry struct {
 	claims Claims
 	user   string
 	fp     string
-	bad    bool
-	reason string // why bad; never contains the credential
+	// clientID is the client_id the credential gives, made once when the entry is
+	// cached rather than concatenated for every call.
+	clientID string
+	bad      bool
+	reason   string // why bad; never contains the credential
 }
 
 type cacheKey struct {
@@ -30,12 +33,16 @@ type cacheKey struct {
 }
 
 // credCache is a striped map. A full stripe is emptied rather than evicted entry by entry:
-// bounded, simple, and a credential flood costs only recomputation.
+// bounded, simple, and a credential flood costs only recomputation. Each stripe keeps one
+// map per kind keyed by the credential alone (string keys take the runtime's fast path)
+// and holds entries by pointer: they are never changed once cached, and a lookup then
+// copies one word instead of the whole entry.
 type credCache struct {
 	seed    maphash.Seed
 	stripes [cacheStripes]struct {
 		mu sync.Mutex
-		m  map[cacheKey]credEntry
+		m  [numKinds]map[string]*credEntry
+		n  int // entries over all kinds
 		_  [40]byte // keep stripes on separate cache lines
 	}
 }
@@ -43,7 +50,9 @@ type credCache struct {
 func (c *credCache) init() {
 	c.seed = maphash.MakeSeed()
 	for i := range c.stripes {
-		c.stripes[i].m = make(map[cacheKey]credEntry)
+		for k := range c.stripes[i].m {
+			c.stripes[i].m[k] = make(map[string]*credEntry)
+		}
 	}
 }
 
@@ -51,26 +60,34 @@ func (c *credCache) stripe(cred string) int {
 	return int(maphash.String(c.seed, cred) % cacheStripes)
 }
 
-func (c *credCache) get(kind Kind, cred string) (credEntry, bool) {
-	if len(cred) > maxCachedCred {
-		return credEntry{}, false
+// get returns the cached entry of cred, which the caller must not modify.
+func (c *credCache) get(kind Kind, cred string) (*credEntry, bool) {
+	if len(cred) > maxCachedCred || kind >= numKinds {
+		return nil, false
 	}
 	s := &c.stripes[c.stripe(cred)]
 	s.mu.Lock()
-	e, ok := s.m[cacheKey{kind, cred}]
+	e, ok := s.m[kind][cred]
 	s.mu.Unlock()
 	return e, ok
 }
 
-func (c *credCache) put(kind Kind, cred string, e credEntry) {
-	if len(cred) > maxCachedCred {
+// put caches e for cred; e must not be modified afterwards.
+func (c *credCache) put(kind Kind, cred string, e *credEntry) {
+	if len(cred) > maxCachedCred || kind >= numKinds {
 		return
 	}
 	s := &c.stripes[c.stripe(cred)]
 	s.mu.Lock()
-	if len(s.m) >= cacheEntriesByStripe {
-		clear(s.m)
+	if s.n >= cacheEntriesByStripe {
+		for k := range s.m {
+			clear(s.m[k])
+		}
+		s.n = 0
 	}
-	s.m[cacheKey{kind, cred}] = e
+	if _, ok := s.m[kind][cred]; !ok {
+		s.n++
+	}
+	s.m[kind][cred] = e
 	s.mu.Unlock()
 }

@@ -215,21 +215,26 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 // jwt applies rule 1. It reports false, counting the token as malformed, when the bearer
 // value does not decode; the caller then treats it as an opaque credential.
 func (r *Resolver) jwt(tok string, id *Identity) bool {
+	if strings.Count(tok, ".") != 2 {
+		// Not shaped like a JWS: ParseJWT would refuse it, and such a token is opaque,
+		// not malformed. Deciding here spares a cache lookup per call for opaque bearer
+		// tokens, the common kind.
+		return false
+	}
 	e, ok := r.cache.get(KindJWT, tok)
 	if !ok {
 		c, err := ParseJWT(tok)
 		if err != nil {
-			e = credEntry{bad: true, reason: err.Error()}
+			e = &credEntry{bad: true, reason: err.Error()}
 		} else {
-			e = credEntry{claims: c, fp: r.Fingerprint(KindJWT, tok)}
+			e = &credEntry{claims: c, fp: r.Fingerprint(KindJWT, tok)}
+			e.clientID = jwtClientID(&e.claims, e.fp)
 		}
 		r.cache.put(KindJWT, tok, e)
 	}
-	if e.bad {
-		if strings.Count(tok, ".") == 2 { // shaped like a JWS; JWE (four dots) is opaque by design
-			r.malformed(whatJWT)
-			r.log.Debug("bearer token is not a decodable JWT", zap.String("reason", e.reason))
-		}
+	if e.bad { // shaped like a JWS (JWE, with four dots, is opaque by design) but not one
+		r.malformed(whatJWT)
+		r.log.Debug("bearer token is not a decodable JWT", zap.String("reason", e.reason))
 		return false
 	}
 	c := &e.claims
@@ -239,17 +244,23 @@ func (r *Resolver) jwt(tok string, id *Identity) bool {
 	id.Actor = c.Actor()
 	id.Scope = c.Scope
 	id.Issuer = c.Iss
-	switch {
-	case c.Sub != "" && id.Actor != "":
-		id.ClientID = "jwt:" + escapeID(c.Sub) + "|agent:" + escapeID(id.Actor)
-	case c.Sub != "":
-		id.ClientID = "jwt:" + escapeID(c.Sub)
-	case id.Actor != "":
-		id.ClientID = "agent:" + escapeID(id.Actor)
-	default:
-		id.ClientID = "jwtfp:" + e.fp
-	}
+	id.ClientID = e.clientID
 	return true
+}
+
+// jwtClientID is the client_id of a decoded token with fingerprint fp.
+func jwtClientID(c *Claims, fp string) string {
+	actor := c.Actor()
+	switch {
+	case c.Sub != "" && actor != "":
+		return "jwt:" + escapeID(c.Sub) + "|agent:" + escapeID(actor)
+	case c.Sub != "":
+		return "jwt:" + escapeID(c.Sub)
+	case actor != "":
+		return "agent:" + escapeID(actor)
+	default:
+		return "jwtfp:" + fp
+	}
 }
 
 // basic applies rule 2. A Basic credential with an empty password is an API key sent as
@@ -266,37 +277,38 @@ func (r *Resolver) basic(cred string, id *Identity) bool {
 		return false
 	}
 	id.CredFP = e.fp
+	id.ClientID = e.clientID
 	if e.user == "" {
 		id.Auth = models.AuthAPIKey
-		id.ClientID = "apikey:" + e.fp
 		return true
 	}
 	id.Auth = models.AuthBasic
 	id.Principal = e.user
-	id.ClientID = "basic:" + escapeID(e.user)
 	return true
 }
 
-func (r *Resolver) decodeBasic(cred string) credEntry {
+func (r *Resolver) decodeBasic(cred string) *credEntry {
 	raw, err := base64.StdEncoding.DecodeString(cred)
 	if err != nil {
 		raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(cred, "="))
 	}
 	if err != nil || len(raw) == 0 {
-		return credEntry{bad: true, reason: "not base64"}
+		return &credEntry{bad: true, reason: "not base64"}
 	}
 	s := string(raw)
 	user, pass, found := strings.Cut(s, ":")
 	if !found || (user == "" && pass == "") {
-		return credEntry{bad: true, reason: "no user:password form"}
+		return &credEntry{bad: true, reason: "no user:password form"}
 	}
 	if pass == "" { // API key as user name
-		return credEntry{fp: r.Fingerprint(KindAPIKey, user)}
+		fp := r.Fingerprint(KindAPIKey, user)
+		return &credEntry{fp: fp, clientID: "apikey:" + fp}
 	}
 	if user == "" {
-		return credEntry{fp: r.Fingerprint(KindAPIKey, pass)}
+		fp := r.Fingerprint(KindAPIKey, pass)
+		return &credEntry{fp: fp, clientID: "apikey:" + fp}
 	}
-	return credEntry{user: user, fp: r.Fingerprint(KindBasic, s)}
+	return &credEntry{user: user, fp: r.Fingerprint(KindBasic, s), clientID: "basic:" + escapeID(user)}
 }
 
 // digest applies rule 2 to HTTP Digest authentication: the user name is the principal
@@ -311,7 +323,7 @@ func (r *Resolver) digest(cred string, id *Identity) bool {
 	}
 	id.Auth = models.AuthBasic
 	id.Principal = user
-	id.CredFP = r.cachedFP(KindBasic, "digest\x00"+user+"\x00"+authParam(cred, "realm"))
+	id.CredFP, _ = r.cachedFP(KindBasic, "digest\x00"+user+"\x00"+authParam(cred, "realm"), "")
 	id.ClientID = "basic:" + escapeID(user)
 	return true
 }
@@ -412,8 +424,7 @@ func (r *Resolver) apiKey(h Headers, query, opaque string, id *Identity) bool {
 		return false
 	}
 	id.Auth = models.AuthAPIKey
-	id.CredFP = r.cachedFP(KindAPIKey, key)
-	id.ClientID = "apikey:" + id.CredFP
+	id.CredFP, id.ClientID = r.cachedFP(KindAPIKey, key, "apikey:")
 	return true
 }
 
@@ -432,18 +443,21 @@ func (r *Resolver) cookie(h Headers, id *Identity) bool {
 		return false
 	}
 	id.Auth = models.AuthCookie
-	id.CredFP = r.cachedFP(KindCookie, strings.ToLower(name)+"="+v)
-	id.ClientID = "cookie:" + id.CredFP
+	id.CredFP, id.ClientID = r.cachedFP(KindCookie, strings.ToLower(name)+"="+v, "cookie:")
 	return true
 }
 
-func (r *Resolver) cachedFP(kind Kind, cred string) string {
-	if e, ok := r.cache.get(kind, cred); ok {
-		return e.fp
+// cachedFP returns the fingerprint of cred and the client_id idPrefix+fingerprint, from
+// the cache when cred was seen before. One kind of credential always comes with the same
+// prefix, so the cached client_id is the one asked for.
+func (r *Resolver) cachedFP(kind Kind, cred, idPrefix string) (fp, clientID string) {
+	if e, ok := r.cache.get(kind, cred); ok && e.clientID != "" {
+		return e.fp, e.clientID
 	}
-	fp := r.Fingerprint(kind, cred)
-	r.cache.put(kind, cred, credEntry{fp: fp})
-	return fp
+	fp = r.Fingerprint(kind, cred)
+	clientID = idPrefix + fp
+	r.cache.put(kind, cred, &credEntry{fp: fp, clientID: clientID})
+	return fp, clientID
 }
 
 // Kind is a kind of credential. It is mixed into the fingerprint so that one secret used

@@ -38,14 +38,28 @@ func CreateJSONL(path string) (*JSONL, error) {
 	return j, nil
 }
 
+// inlineRoom is the free buffer space from which a line is encoded in place: a call's
+// line is rarely longer.
+const inlineRoom = 4 << 10
+
 // Write appends c as one line. It does not retain c.
 func (j *JSONL) Write(c *models.APICall) error {
-	var err error
-	j.line, err = models.AppendAPICallJSON(j.line[:0], c)
+	// Encoding straight into the writer's free space saves a copy per call. When little
+	// space is left the line goes through j.line, kept between calls, so that a line that
+	// outgrows the free space does not cost an allocation.
+	buf := j.w.AvailableBuffer()
+	inline := cap(buf) >= inlineRoom
+	if !inline {
+		buf = j.line[:0]
+	}
+	buf, err := models.AppendAPICallJSON(buf, c)
 	if err != nil {
 		return fmt.Errorf("encoding call: %w", err)
 	}
-	if _, err := j.w.Write(j.line); err != nil {
+	if !inline {
+		j.line = buf
+	}
+	if _, err := j.w.Write(buf); err != nil {
 		return fmt.Errorf("writing calls: %w", err)
 	}
 	j.n++
