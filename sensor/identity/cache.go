@@ -42,7 +42,7 @@ type credCache struct {
 	stripes [cacheStripes]struct {
 		mu sync.Mutex
 		m  [numKinds]map[string]*credEntry
-		n  int // entries over all kinds
+		n  int      // entries over all kinds
 		_  [40]byte // keep stripes on separate cache lines
 	}
 }
