@@ -35,10 +35,11 @@ func runCLI(t *testing.T, args ...string) string {
 	rootCmd.SetOut(&out)
 	defer rootCmd.SetOut(nil)
 	rootCmd.SetArgs(append(args, "--log-level", "error"))
-	// Flags are package state: put the command's back to their defaults afterwards so
-	// later tests do not inherit them (a stale --brokers would send the next sensor run
-	// to a stopped broker).
+	// Flags are package state: start from the defaults (whatever earlier tests set) and
+	// put them back afterwards, so later tests do not inherit ours either (a stale
+	// --brokers would send the next sensor run to a stopped broker).
 	if c, _, err := rootCmd.Find(args); err == nil {
+		resetFlags(c.Flags())
 		defer resetFlags(c.Flags())
 	}
 	if err := rootCmd.ExecuteContext(context.Background()); err != nil {

@@ -24,6 +24,7 @@ func TestBrokerCommand(t *testing.T) {
 	defer cancel()
 	args := []string{"broker", "--listen", addr, "--data-dir", t.TempDir(), "--partitions", "2", "--log-level", "error"}
 	c, _, _ := rootCmd.Find(args)
+	resetFlags(c.Flags())
 	defer resetFlags(c.Flags())
 	// cobra hands the root's context to a subcommand only if it has none yet: a second
 	// run in one process (go test -count 2) would see the first run's cancelled one.

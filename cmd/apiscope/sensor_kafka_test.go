@@ -20,8 +20,7 @@ func TestSensorPublishesToKafka(t *testing.T) {
 	addr := kafkatest.Start(t)
 	topic := "sensor.kafka.test"
 	runCLI(t, "sensor", "--pcap", pcap, "--brokers", addr, "--topic", topic, "--partitions", "2",
-		"--compression", "zstd", "--acks", "1", "--workers", "1",
-		"--out", "") // other tests leave --out set; empty means Kafka only
+		"--compression", "zstd", "--acks", "1", "--workers", "1")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
