@@ -10,7 +10,9 @@ import (
 
 // CallBuilder turns one HTTP transaction of the connection between client and server
 // into a call. It must fill every field of out it knows (out arrives zeroed) and must not
-// retain tx. The sensor calls it from its flow workers, one goroutine per worker, so an
+// retain tx, its Request, Response or their Header slices, whose memory the parser reuses
+// (httpwire.Config.ReuseTransactions); their strings may be kept. The sensor calls it
+// from its flow workers, one goroutine per worker, so an
 // implementation shared between workers must be safe for concurrent use.
 type CallBuilder interface {
 	Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall)

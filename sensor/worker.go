@@ -66,7 +66,11 @@ type worker struct {
 }
 
 func newWorker(id int, cfg *Config, builder CallBuilder, log *zap.Logger) *worker {
-	w := &worker{id: id, http: &cfg.HTTP, builder: builder, free: make(chan []entry, 8)}
+	// The builder keeps nothing of a transaction but its strings (CallBuilder), so the
+	// parsers may reuse transactions.
+	hc := cfg.HTTP
+	hc.ReuseTransactions = true
+	w := &worker{id: id, http: &hc, builder: builder, free: make(chan []entry, 8)}
 	w.asm = tcpstream.NewAssembler(&cfg.TCP, w.newConn, log.With(zap.Int("worker", id)))
 	return w
 }

@@ -58,6 +58,11 @@ type Config struct {
 	// Logger receives one debug line per connection for its first parse error (reason and
 	// side, never content). Nil means no logging; counters are kept either way.
 	Logger *zap.Logger
+	// ReuseTransactions promises that emit keeps neither the *Transaction it receives nor
+	// its Request, Response or their Header slices once it returns (their strings and
+	// Body may be kept: they are never reused). The Conn then reuses that memory for the
+	// next message of the connection, which saves allocations per transaction.
+	ReuseTransactions bool
 }
 
 // Validate reports the first field with a value that cannot be used.
@@ -91,6 +96,7 @@ type limits struct {
 	maxPendingBytes int
 	bodyPrefix      int
 	log             *zap.Logger
+	reuse           bool
 }
 
 func orDefault(v, def int) int {
@@ -113,6 +119,7 @@ func (c *Config) limits() limits {
 		maxPendingBytes: orDefault(c.MaxPendingBytes, DefaultMaxPendingBytes),
 		bodyPrefix:      max(c.BodyPrefix, 0),
 		log:             c.Logger,
+		reuse:           c.ReuseTransactions,
 	}
 	// A start line is part of the header section, so it can never exceed it.
 	l.maxStartLine = min(l.maxStartLine, l.maxHeaderBytes)

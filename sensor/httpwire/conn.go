@@ -21,6 +21,10 @@ type entry struct {
 	respLost    bool // the response began in a capture gap: emitted without one
 	placeholder bool // stands for a request lost in a gap: never emitted
 	size        int  // bytes of the request's header strings, charged to MaxPendingBytes
+
+	// reqHdr and respHdr are Header slices of an earlier use of this entry, whose room
+	// the next headers reuse (Config.ReuseTransactions).
+	reqHdr, respHdr Header
 }
 
 // Conn parses the two directions of one TCP connection and pairs requests with responses.
@@ -46,6 +50,10 @@ type Conn struct {
 	// a gap, reported later, takes one of them instead of the next response: gaps and
 	// data of the two sides do not reach the parser in capture order.
 	lostResps int
+
+	// spare is an emitted entry kept for the next request when Config.ReuseTransactions
+	// says emit does not keep it.
+	spare *entry
 
 	paired    bool         // a response was paired with a seen request: the roles are sure
 	roleClean bool         // the roles were decided by a side's first bytes, not after skipped ones
@@ -339,6 +347,30 @@ func (c *Conn) emitEntry(e *entry) {
 	if c.emit != nil {
 		c.emit(&e.tx)
 	}
+	if c.lim.reuse && c.sides[0].entry != e && c.sides[1].entry != e {
+		c.spare = e
+	}
+}
+
+// newEntry returns a zeroed entry for a request: the spare one when there is one, with
+// the room of its Header slices kept aside for reuse.
+func (c *Conn) newEntry() *entry {
+	e := c.spare
+	if e == nil {
+		return &entry{}
+	}
+	c.spare = nil
+	rh, ph := e.req.Header, e.resp.Header
+	if rh == nil {
+		rh = e.reqHdr
+	}
+	if ph == nil {
+		ph = e.respHdr
+	}
+	clear(rh[:cap(rh)]) // the old fields' strings are not pinned while the entry waits
+	clear(ph[:cap(ph)])
+	*e = entry{reqHdr: rh[:0], respHdr: ph[:0]}
+	return e
 }
 
 func (c *Conn) parseError(side, reason int) {

@@ -416,7 +416,7 @@ func (c *Conn) endHeaders(s *side, abrupt bool) {
 }
 
 func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
-	e := &entry{}
+	e := c.newEntry()
 	e.tx.Req = &e.req
 	e.tx.ClientSide = s.id
 	r := &e.req
@@ -426,7 +426,7 @@ func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
 	r.Method = str[sp[0].a:sp[0].b]
 	r.URI = str[sp[1].a:sp[1].b]
 	r.Version = str[sp[2].a:sp[2].b]
-	r.Header = buildHeader(str, sp[3:])
+	r.Header = buildHeader(e.reqHdr, str, sp[3:])
 	r.Truncated = s.truncated
 	e.size = len(str)
 	c.push(e)
@@ -488,7 +488,7 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 		sp := s.sc.spans
 		r.Version = str[sp[0].a:sp[0].b]
 		r.Status = st
-		r.Header = buildHeader(str, sp[1:])
+		r.Header = buildHeader(e.respHdr, str, sp[1:])
 		r.Truncated = s.truncated
 	}
 	s.entry = e
@@ -521,11 +521,19 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 	}
 }
 
-func buildHeader(str string, sp []span) Header {
+// buildHeader returns the fields of the name, value span pairs sp of str, in room's
+// memory when it has enough; nil when there are none.
+func buildHeader(room Header, str string, sp []span) Header {
 	if len(sp) < 2 {
 		return nil
 	}
-	h := make(Header, len(sp)/2)
+	n := len(sp) / 2
+	var h Header
+	if cap(room) >= n {
+		h = room[:n]
+	} else {
+		h = make(Header, n)
+	}
 	for i := range h {
 		n, v := sp[2*i], sp[2*i+1]
 		h[i] = Field{Name: str[n.a:n.b], Value: str[v.a:v.b]}
