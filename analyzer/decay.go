@@ -21,6 +21,7 @@ const (
 	cRare             // rare transitions
 	cTrans            // transitions scored
 	cBurst            // every call, ten-second half-life (machine-speed bursts)
+	cBlind            // new object ids on endpoints whose listing the client never called
 	nCounters
 )
 
@@ -28,14 +29,14 @@ const (
 var halfLives = [nCounters]float64{
 	cCalls: 60, cCallsSlow: 600, cErr: 60, cAuthFail: 120, cNewID: 120, cNewIDSlow: 900,
 	cIDCalls: 120, cDenied: 120, cKiB: 120, c404New: 120, cNewEP: 1800, cRare: 300, cTrans: 300,
-	cBurst: 10,
+	cBurst: 10, cBlind: 1800,
 }
 
 // counterNames name the counters in evidence.
 var counterNames = [nCounters]string{
 	"calls", "calls_slow", "errors", "auth_failures", "new_object_ids", "new_object_ids_slow",
 	"object_id_calls", "denied_object_calls", "response_kib", "not_found_new_paths",
-	"new_endpoints", "rare_transitions", "transitions", "burst_calls",
+	"new_endpoints", "rare_transitions", "transitions", "burst_calls", "unlisted_new_object_ids",
 }
 
 // peakHalfLife is the half-life of a counter's remembered peak: a client's busiest moment

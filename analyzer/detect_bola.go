@@ -8,7 +8,9 @@ import (
 
 // bolaDetector flags object-id enumeration: a client touching many object ids it never
 // touched before, far beyond its own rate of new objects, nearly every call a new id,
-// often answered 403/404 or walking consecutive numbers. Benign clients mostly revisit
+// often answered 403/404 or walking consecutive numbers. A new client fetching objects
+// it never listed (it did not learn their ids from the API), far more than its cohort
+// does, is flagged too, however slowly it goes. Benign clients mostly revisit
 // their own objects; heavy-but-normal ones (sync jobs) have a high own baseline.
 type bolaDetector struct{}
 
@@ -22,6 +24,7 @@ const (
 	bolaFactor     = 4
 	bolaDenied     = 8 // decayed 403/404 on object endpoints
 	bolaSequential = 10
+	bolaBlind      = 12 // decayed new ids never listed, thirty-minute half-life
 )
 
 func (bolaDetector) Inspect(x *Context) {
@@ -43,6 +46,10 @@ func (bolaDetector) Inspect(x *Context) {
 	case o.NewID && o.Sequential >= bolaSequential:
 		reason = fmt.Sprintf("walked %d consecutive ids", o.Sequential)
 		v, base, thr = float64(o.Sequential), 0, bolaSequential
+	case o.Unlisted && !o.Mature && x.counter(cBlind) >= max(bolaBlind, bolaFactor*x.baseline(cBlind)):
+		v, base = x.counter(cBlind), x.baseline(cBlind)
+		thr = max(bolaBlind, bolaFactor*base)
+		reason = fmt.Sprintf("fetched %.0f objects it never listed, each new to it,", v)
 	case o.NewID && denied >= bolaDenied && denied/idCalls >= 0.5 && newIDs >= bolaDenied:
 		reason = fmt.Sprintf("was refused (403/404) on %.0f%% of its object calls", 100*denied/idCalls)
 		v, base, thr = newIDs, x.baseline(cNewID), bolaDenied

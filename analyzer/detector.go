@@ -81,6 +81,9 @@ type Observation struct {
 	AuthFail bool
 	// Sequential: object ids on this endpoint have been consecutive numbers this many calls.
 	Sequential int
+	// Unlisted: a new object id on an endpoint whose listing the client never called (it
+	// did not learn the id from the API).
+	Unlisted bool
 }
 
 // Context is what a detector gets for one call.
@@ -125,8 +128,9 @@ func (x *Context) baseline(i int) float64 {
 	own := float64(p.Peaks[i])
 	co := x.pop.Cohorts[p.Kind]
 	if !x.Obs.Mature {
-		// A young client is judged by the busier of its cohort's busy members (then the
-		// population's) and its own peaks of earlier minutes; with neither, not at all.
+		// A young client is judged by its cohort's busy members (then the population's)
+		// and its own peaks of earlier minutes (a job's first run). With neither, not at
+		// all.
 		q := co.peakQuantile(i, 0.9, 5)
 		if q == 0 {
 			q = x.pop.All.peakQuantile(i, 0.9, 5)

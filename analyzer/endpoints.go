@@ -253,3 +253,17 @@ func idLike(seg string) bool {
 	}
 	return len(seg) >= 8 && digits > 0 && (lower == 0 || digits >= 3)
 }
+
+// collection returns the id of the GET endpoint listing the objects of an object
+// endpoint (/v1/docs for /v1/docs/{id} and /v1/docs/{id}/content), or 0 when the
+// template has no placeholder or nobody ever called that listing.
+func (t *endpointTable) collection(id uint32) uint32 {
+	e := &t.List[id]
+	i := strings.IndexByte(e.Template, '{')
+	if i <= 1 {
+		return 0
+	}
+	col := strings.TrimRight(e.Template[:i], "/")
+	h := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, e.Host)), "GET")), col)
+	return t.IDs[h]
+}

@@ -345,6 +345,12 @@ func (e *Engine) handle(c *models.APICall) {
 		if c.Status == 403 || c.Status == 404 {
 			inc(cDenied, 1)
 		}
+		if o.NewID {
+			if col := pop.Endpoints.collection(ep); col == 0 || !p.hasEndpoint(col) {
+				o.Unlisted = true
+				inc(cBlind, 1)
+			}
+		}
 	}
 	if c.RespBytes > 0 {
 		inc(cKiB, float32(c.RespBytes)/1024)
@@ -477,7 +483,7 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 			continue
 		}
 		switch {
-		case !mature && (i == cNewID || i == cNewIDSlow || i == cNewEP):
+		case !mature && (i == cNewID || i == cNewIDSlow || i == cNewEP || i == cBlind):
 			// Everything is new to a young client: its new-object rate is learned once
 			// it has settled.
 		case !mature:
