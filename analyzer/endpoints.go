@@ -18,6 +18,9 @@ type endpoint struct {
 	Calls, NotFound, OK uint32
 	// Size is a half-octave histogram of response sizes.
 	Size [40]uint32
+	// NewIDs counts object ids new to the client that called them; Shared those of them
+	// some other client had touched before (a catalogue, not owned objects).
+	NewIDs, Shared uint32
 	// HasID is set when the template has a placeholder segment.
 	HasID bool
 	// Auth is set for login-like endpoints (login, signin, token, auth, session).
@@ -266,4 +269,11 @@ func (t *endpointTable) collection(id uint32) uint32 {
 	col := strings.TrimRight(e.Template[:i], "/")
 	h := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, e.Host)), "GET")), col)
 	return t.IDs[h]
+}
+
+// sharedObjects reports whether the endpoint's objects are evidently shared between
+// clients (a catalogue): of the ids new to their caller, at least a fifth had been touched
+// by another client, over at least 30 of them. Unknown is not shared.
+func (e *endpoint) sharedObjects() bool {
+	return e.NewIDs >= 30 && 5*e.Shared >= e.NewIDs
 }

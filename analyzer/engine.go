@@ -346,7 +346,7 @@ func (e *Engine) handle(c *models.APICall) {
 			inc(cDenied, 1)
 		}
 		if o.NewID {
-			if col := pop.Endpoints.collection(ep); col == 0 || !p.hasEndpoint(col) {
+			if col := pop.Endpoints.collection(ep); (col == 0 || !p.hasEndpoint(col)) && !o.Endpoint.sharedObjects() {
 				o.Unlisted = true
 				inc(cBlind, 1)
 			}
@@ -436,7 +436,16 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 	p.Prev = ep
 	if o.HasID {
 		h, _, _ := objectID(c.Path, end.Template)
-		p.bloomAdd(h ^ uint64(ep)*0x9e3779b97f4a7c15)
+		h ^= uint64(ep) * 0x9e3779b97f4a7c15
+		if o.NewID {
+			end.NewIDs++
+			if pop.idKnown(h) {
+				end.Shared++
+			} else {
+				pop.addID(h)
+			}
+		}
+		p.bloomAdd(h)
 		// Only ids new for the client move the walk: revisiting its own objects neither
 		// continues nor breaks an enumeration.
 		if n, err := strconv.ParseInt(o.IDValue, 10, 64); err == nil && o.NewID {

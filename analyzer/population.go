@@ -18,6 +18,10 @@ type population struct {
 	OutageSince            int64
 	// Size is a half-octave histogram of every response size.
 	Size [40]uint32
+	// IDs is a two-generation Bloom filter of every (endpoint, object id) any client
+	// touched, to tell shared objects (a catalogue) from owned ones.
+	IDs  [2][popBloomWords]uint64
+	IDsN uint32
 }
 
 func newPopulation() *population {
@@ -89,4 +93,44 @@ func (pp *population) probability(p *Profile, from, to uint32, ts int64) float64
 func (pp *population) sizeQuantile(q float64) float64 {
 	e := endpoint{Size: pp.Size}
 	return e.sizeQuantile(q)
+}
+
+// popBloomWords sizes each generation of the population's object filter: 4 Mbit, about
+// 5% false positives at popBloomGen objects.
+const (
+	popBloomWords = 1 << 16
+	popBloomGen   = 300000
+)
+
+func popBloomBits(h uint64) (a, b, c uint64) {
+	h = mix64(h)
+	const m = 64 * popBloomWords
+	return h % m, (h >> 22) % m, (h >> 42) % m
+}
+
+// idKnown reports whether any client touched the object before.
+func (pp *population) idKnown(h uint64) bool {
+	a, b, c := popBloomBits(h)
+	for g := 0; g < 2; g++ {
+		f := &pp.IDs[g]
+		if f[a/64]&(1<<(a%64)) != 0 && f[b/64]&(1<<(b%64)) != 0 && f[c/64]&(1<<(c%64)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// addID records an object, rotating generations so the filter never saturates.
+func (pp *population) addID(h uint64) {
+	if pp.IDsN >= popBloomGen {
+		pp.IDs[1] = pp.IDs[0]
+		pp.IDs[0] = [popBloomWords]uint64{}
+		pp.IDsN = 0
+	}
+	a, b, c := popBloomBits(h)
+	f := &pp.IDs[0]
+	f[a/64] |= 1 << (a % 64)
+	f[b/64] |= 1 << (b % 64)
+	f[c/64] |= 1 << (c % 64)
+	pp.IDsN++
 }
