@@ -54,6 +54,7 @@ type options struct {
 	alertsTopic string
 	stored      int64
 	storedAt    string
+	slowest     int
 	timeout     time.Duration
 }
 
@@ -68,6 +69,7 @@ func run(args []string, w io.Writer) error {
 	fs.StringVar(&o.alertsTopic, "alerts-topic", kafkabus.TopicAlerts, "topic the analyzer published alerts to")
 	fs.Int64Var(&o.stored, "stored", 0, "calls stored in ClickHouse at the end of the run (0: no pipeline rate)")
 	fs.StringVar(&o.storedAt, "stored-at", "", "wall time the last row was seen, Unix seconds with a fraction")
+	fs.IntVar(&o.slowest, "slowest", 5, "list this many slowest alerts")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on reading both topics")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -94,6 +96,7 @@ func run(args []string, w io.Writer) error {
 	}
 	r := measure(calls, alerts)
 	report(w, calls, r, o.stored, storedAt)
+	listSlowest(w, r.all.samples, o.slowest)
 	return nil
 }
 
@@ -219,6 +222,7 @@ func readAlerts(ctx context.Context, cfg kafkabus.Config, topic string) ([]alert
 
 // sample is one matched alert.
 type sample struct {
+	f       *models.Finding
 	latency time.Duration // alert record time - call record time
 	// captureLag is how far the sensor had got in capture time past the call when the
 	// alert was sent: the capture time the analyzer waited for (reorder lateness, holds).
@@ -242,7 +246,8 @@ type result struct {
 func measure(cs *callSet, alerts []alert) result {
 	m := map[string]*kindResult{}
 	all := &kindResult{kind: "all"}
-	for _, a := range alerts {
+	for i := range alerts {
+		a := &alerts[i]
 		kr := m[a.f.Kind]
 		if kr == nil {
 			kr = &kindResult{kind: a.f.Kind}
@@ -263,7 +268,7 @@ func measure(cs *callSet, alerts []alert) result {
 			all.unmatched++
 			continue
 		}
-		s := sample{latency: a.time.Sub(sent), afterEnd: a.time.After(cs.last)}
+		s := sample{f: &a.f, latency: a.time.Sub(sent), afterEnd: a.time.After(cs.last)}
 		if c := cs.captureAt(a.time); c != math.MinInt64 {
 			s.captureLag = time.Duration(c - a.f.TS.UnixNano())
 		}
@@ -347,5 +352,19 @@ func report(w io.Writer, cs *callSet, r result, stored int64, storedAt time.Time
 	_ = tw.Flush()
 	if r.all.alerts == 0 {
 		fmt.Fprintln(w, "no alerts on the alert topic")
+	}
+}
+
+// listSlowest prints the n alerts that took longest, to say which findings make the tail.
+func listSlowest(w io.Writer, samples []sample, n int) {
+	if n <= 0 || len(samples) == 0 {
+		return
+	}
+	s := slices.Clone(samples)
+	slices.SortFunc(s, func(a, b sample) int { return int(b.latency - a.latency) })
+	fmt.Fprintf(w, "\nslowest alerts:\n")
+	for _, x := range s[:min(n, len(s))] {
+		fmt.Fprintf(w, "  %s s  capture lag %s s  %s %s %s ts=%s  %s\n", secs(x.latency), secs(x.captureLag),
+			x.f.Kind, x.f.Severity, x.f.ClientID, x.f.TS.Format(time.RFC3339Nano), x.f.Summary)
 	}
 }
