@@ -24,7 +24,7 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 		return dst, errors.New("models: call latency is not a finite number")
 	}
 	dst = append(dst, `{"ts":"`...)
-	dst = ts.AppendFormat(dst, time.RFC3339Nano)
+	dst = appendRFC3339NanoUTC(dst, ts)
 	dst = append(dst, `","src_ip":`...)
 	dst = appendJSONString(dst, c.SrcIP)
 	dst = append(dst, `,"src_port":`...)
@@ -91,6 +91,32 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
+// appendRFC3339NanoUTC appends t, a time in UTC with a year in [0,9999], as
+// t.AppendFormat(dst, time.RFC3339Nano) does, without interpreting a layout.
+func appendRFC3339NanoUTC(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		// Nine digits with the trailing zeros dropped.
+		var frac [9]byte
+		for i := 8; i >= 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 9
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, '.')
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
+}
+
 // apiCallFields are the json names appendAPICall writes, in order.
 var apiCallFields = []string{"ts", "src_ip", "src_port", "dst_ip", "dst_port", "method", "host", "uri", "path",
 	"query", "template", "status", "req_bytes", "resp_bytes", "latency_ms", "user_agent", "content_type",
@@ -115,6 +141,10 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && !mayNeedEscape(load8(s, i)) {
+			i += 8 // eight bytes copied as they are
+			continue
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if jsonSafe[b] {
@@ -161,6 +191,38 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// Word-at-a-time test for the bytes appendJSONString copies unchanged: most strings
+// (addresses, paths, identifiers) are plain ASCII, and testing eight bytes at once makes
+// encoding them several times cheaper than a lookup per byte.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// load8 returns s[i:i+8] as a little-endian word.
+func load8(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// hasZeroByte reports whether a byte of x is zero. (The expression can flag a byte
+// above a true zero byte, never a word without one, so "any" is exact.)
+func hasZeroByte(x uint64) uint64 { return (x - lsb) & ^x & msb }
+
+// mayNeedEscape reports whether a byte of x is a control byte, non-ASCII, '"', '\\', '<',
+// '>' or '&': whether the word must be looked at byte by byte.
+func mayNeedEscape(x uint64) bool {
+	t := x & msb                   // non-ASCII
+	t |= (x - 0x20*lsb) & ^x & msb // below 0x20
+	t |= hasZeroByte(x ^ '"'*lsb)
+	t |= hasZeroByte(x ^ '\\'*lsb)
+	t |= hasZeroByte(x ^ '<'*lsb)
+	t |= hasZeroByte(x ^ '>'*lsb)
+	t |= hasZeroByte(x ^ '&'*lsb)
+	return t != 0
 }
 
 // appendJSONFloat formats f as encoding/json does (ES6 number formatting: 'f' between 1e-6

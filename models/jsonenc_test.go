@@ -156,3 +156,52 @@ func BenchmarkAppendAPICallJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestMayNeedEscape checks the word test against the byte table: a word holding a byte
+// that needs escaping, in any position and among any other bytes, is always flagged.
+func TestMayNeedEscape(t *testing.T) {
+	safe := func(b byte) bool { return b < 0x80 && jsonSafe[b] }
+	for b := 0; b < 256; b++ {
+		for p := 0; p < 8; p++ {
+			for _, fill := range []byte{'a', 0x20, 0x7f, '%', 0x21} {
+				w := []byte{fill, fill, fill, fill, fill, fill, fill, fill}
+				w[p] = byte(b)
+				got := mayNeedEscape(load8(string(w), 0))
+				if !safe(byte(b)) && !got {
+					t.Fatalf("byte %#x at %d among %q: not flagged", b, p, fill)
+				}
+				if safe(byte(b)) && safe(fill) && got {
+					t.Errorf("byte %#x at %d among %q: flagged, yet every byte is plain", b, p, fill)
+				}
+			}
+		}
+	}
+	// Long strings with one special byte or rune at every offset.
+	for _, special := range []string{"\"", "\\", "<", ">", "&", "\x00", "\x1f", "\n", "\xff", "é", "\u2028", "\xe2\x80"} {
+		for off := 0; off < 20; off++ {
+			s := strings.Repeat("x", off) + special + strings.Repeat("y", 19-off)
+			c := APICall{URI: s, UserAgent: s[:off], ClientID: s[off:]}
+			want, _ := referenceJSON(&c)
+			got, _ := MarshalAPICall(&c)
+			if !bytes.Equal(got, want) {
+				t.Errorf("%q at %d:\nMarshalAPICall %s\nencoding/json  %s", special, off, got, want)
+			}
+		}
+	}
+}
+
+func TestAppendRFC3339NanoUTC(t *testing.T) {
+	times := []time.Time{{}, time.Unix(0, 0), time.Unix(1, 1), time.Unix(1700000000, 120000000),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 2, 29, 9, 5, 7, 100, time.UTC), time.Date(1969, 7, 20, 20, 17, 40, 10, time.UTC)}
+	for i := int64(0); i < 2000; i++ {
+		times = append(times, time.Unix(i*7919*86400/13, i*104729%1000000000).UTC())
+	}
+	for _, ts := range times {
+		ts = ts.UTC()
+		want := ts.Format(time.RFC3339Nano)
+		if got := string(appendRFC3339NanoUTC(nil, ts)); got != want {
+			t.Errorf("appendRFC3339NanoUTC(%v) = %s; want %s", ts, got, want)
+		}
+	}
+}

@@ -18,6 +18,16 @@ type CallBuilder interface {
 	Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall)
 }
 
+// addrCallBuilder is a CallBuilder that can be handed the address strings of a
+// connection, which the workers then format once per connection rather than per call.
+// AddrString formats an address as the builder's calls show it; BuildWithAddrs is Build
+// with AddrString's results for client.Addr() and server.Addr().
+type addrCallBuilder interface {
+	CallBuilder
+	AddrString(a netip.Addr) string
+	BuildWithAddrs(tx *httpwire.Transaction, client, server netip.AddrPort, clientIP, serverIP string, out *models.APICall)
+}
+
 // basicBuilder fills the fields that need no identity or template configuration: the
 // connection, the request line, status, sizes, latency and plain headers. The template
 // only replaces numbers and UUIDs.

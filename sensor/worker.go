@@ -78,6 +78,8 @@ func newWorker(id int, cfg *Config, builder CallBuilder, log *zap.Logger) *worke
 // newConn makes the HTTP parser of a new connection.
 func (w *worker) newConn(c tcpstream.Conn) tcpstream.Handler {
 	var pos uint64
+	ab, byAddr := w.builder.(addrCallBuilder)
+	var ip0, ip1 string // the sides' addresses as ab formats them, once known
 	return httpwire.NewConn(w.http, func(tx *httpwire.Transaction) {
 		client, server := c.Side0, c.Side1
 		if tx.ClientSide == 1 {
@@ -92,7 +94,19 @@ func (w *worker) newConn(c tcpstream.Conn) tcpstream.Handler {
 			}
 		}
 		w.out = append(w.out, entry{event: w.event, pos: pos})
-		w.builder.Build(tx, client, server, &w.out[len(w.out)-1].call)
+		out := &w.out[len(w.out)-1].call
+		if !byAddr {
+			w.builder.Build(tx, client, server, out)
+			return
+		}
+		if ip0 == "" {
+			ip0, ip1 = ab.AddrString(c.Side0.Addr()), ab.AddrString(c.Side1.Addr())
+		}
+		clientIP, serverIP := ip0, ip1
+		if tx.ClientSide == 1 {
+			clientIP, serverIP = ip1, ip0
+		}
+		ab.BuildWithAddrs(tx, client, server, clientIP, serverIP, out)
 	})
 }
 

@@ -122,8 +122,19 @@ func (b *Builder) Templater() *template.Templater { return b.templates }
 // tx's (strings are immutable). The template is the static one (classifier, OpenAPI,
 // loaded templates); Learn later applies online learning in output order.
 func (b *Builder) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
-	b.build(tx, client, server, out, true)
+	b.build(tx, client, server, "", "", out, true)
 }
+
+// BuildWithAddrs is Build with the strings AddrString gives for client.Addr() and
+// server.Addr() (either may be "" to have it worked out). A caller that builds many calls
+// of one connection formats its addresses once instead of once per call.
+func (b *Builder) BuildWithAddrs(tx *httpwire.Transaction, client, server netip.AddrPort, clientIP, serverIP string, out *models.APICall) {
+	b.build(tx, client, server, clientIP, serverIP, out, true)
+}
+
+// AddrString is how calls show an address: IPv4-mapped IPv6 addresses as IPv4, the
+// invalid address as "".
+func (b *Builder) AddrString(a netip.Addr) string { return addrString(a) }
 
 // SinkTemplated builds calls as its Builder does but leaves Template and Shadow to the
 // sink: use it as the sensor's call builder when every call it builds reaches a sink
@@ -136,10 +147,18 @@ func (b *Builder) SinkTemplated() SinkTemplated { return SinkTemplated{b} }
 
 // Build fills out as Builder.Build does except for Template and Shadow, left empty.
 func (s SinkTemplated) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
-	s.b.build(tx, client, server, out, false)
+	s.b.build(tx, client, server, "", "", out, false)
 }
 
-func (b *Builder) build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall, static bool) {
+// BuildWithAddrs is Builder.BuildWithAddrs without Template and Shadow.
+func (s SinkTemplated) BuildWithAddrs(tx *httpwire.Transaction, client, server netip.AddrPort, clientIP, serverIP string, out *models.APICall) {
+	s.b.build(tx, client, server, clientIP, serverIP, out, false)
+}
+
+// AddrString is Builder.AddrString.
+func (s SinkTemplated) AddrString(a netip.Addr) string { return addrString(a) }
+
+func (b *Builder) build(tx *httpwire.Transaction, client, server netip.AddrPort, clientIP, serverIP string, out *models.APICall, static bool) {
 	*out = models.APICall{}
 	if tx == nil || tx.Req == nil {
 		b.noReq.Inc()
@@ -147,8 +166,14 @@ func (b *Builder) build(tx *httpwire.Transaction, client, server netip.AddrPort,
 	}
 	req := tx.Req
 	out.TS = req.TS.UTC()
-	out.SrcIP, out.SrcPort = addrString(client.Addr()), client.Port()
-	out.DstIP, out.DstPort = addrString(server.Addr()), server.Port()
+	if clientIP == "" {
+		clientIP = addrString(client.Addr())
+	}
+	if serverIP == "" {
+		serverIP = addrString(server.Addr())
+	}
+	out.SrcIP, out.SrcPort = clientIP, client.Port()
+	out.DstIP, out.DstPort = serverIP, server.Port()
 	out.Method = req.Method
 
 	path, query := req.URI, ""

@@ -297,3 +297,32 @@ func TestBuildAllocs(t *testing.T) {
 		t.Errorf("Build allocates %v times; want at most 8", n)
 	}
 }
+
+// TestBuildWithAddrsMatchesBuild: handing Build the connection's formatted addresses, or
+// leaving the templates to the sink, changes nothing else.
+func TestBuildWithAddrsMatchesBuild(t *testing.T) {
+	b := newBuilder(t, Config{})
+	mapped := netip.AddrPortFrom(netip.MustParseAddr("::ffff:10.9.8.7"), 4242)
+	v6 := netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), 443)
+	tx := &httpwire.Transaction{
+		Req:  &httpwire.Request{TS: t0, Method: "GET", URI: "/users/42?x=1", Header: hdr("Host", "api.example", "X-API-Key", "k1")},
+		Resp: &httpwire.Response{TS: t0.Add(time.Millisecond), Status: 200},
+	}
+	for _, ends := range [][2]netip.AddrPort{{client, server}, {mapped, v6}, {v6, mapped}} {
+		var want, got, late models.APICall
+		b.Build(tx, ends[0], ends[1], &want)
+		b.BuildWithAddrs(tx, ends[0], ends[1], b.AddrString(ends[0].Addr()), b.AddrString(ends[1].Addr()), &got)
+		if got != want {
+			t.Errorf("BuildWithAddrs %+v\nBuild          %+v", got, want)
+		}
+		st := b.SinkTemplated()
+		st.BuildWithAddrs(tx, ends[0], ends[1], st.AddrString(ends[0].Addr()), "", &late)
+		if late.Template != "" || late.Shadow {
+			t.Errorf("SinkTemplated set template %q shadow %v", late.Template, late.Shadow)
+		}
+		late.Template, late.Shadow = want.Template, want.Shadow
+		if late != want {
+			t.Errorf("SinkTemplated %+v\nBuild         %+v", late, want)
+		}
+	}
+}

@@ -107,7 +107,10 @@ func (s *Sharder) newBatch() *Batch {
 // may wait for the worker; otherwise a full queue drops a whole batch (counted).
 func (s *Sharder) Add(seg *decode.Segment) uint64 {
 	s.event++
-	i := Shard(Hash(seg.Src, seg.SrcPort, seg.Dst, seg.DstPort), len(s.queues))
+	i := 0
+	if len(s.queues) > 1 { // one worker takes everything: no hash needed
+		i = Shard(Hash(seg.Src, seg.SrcPort, seg.Dst, seg.DstPort), len(s.queues))
+	}
 	b := s.pending[i]
 	if len(b.Items) > 0 && len(b.buf)+len(seg.Payload) > s.batchBytes {
 		s.send(i)

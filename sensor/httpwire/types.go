@@ -3,6 +3,7 @@ package httpwire
 import (
 	"bytes"
 	"time"
+	"unicode/utf8"
 )
 
 // Field is one header line as sent (name case preserved). Values of folded (obs-fold)
@@ -35,11 +36,25 @@ func (h Header) Values(name string) []string {
 	return out
 }
 
+// equalFold is bytes.EqualFold (Unicode simple folding) for strings of equal length,
+// with a fast path for ASCII, which header names almost always are.
 func equalFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	return bytes.EqualFold([]byte(a), []byte(b))
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x|y >= utf8.RuneSelf {
+			return bytes.EqualFold([]byte(a[i:]), []byte(b[i:]))
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // Request is one parsed HTTP/1.x request, or an HTTP/2 request handed over from h2wire.

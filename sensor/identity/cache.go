@@ -2,6 +2,7 @@ package identity
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 )
 
@@ -88,6 +89,9 @@ func (c *credCache) put(kind Kind, cred string, e *credEntry) {
 	if _, ok := s.m[kind][cred]; !ok {
 		s.n++
 	}
-	s.m[kind][cred] = e
+	// The key is copied: cred is usually a slice of a whole header block, which the
+	// cache would otherwise keep alive, and whose bytes are cold when a lookup compares
+	// them.
+	s.m[kind][strings.Clone(cred)] = e
 	s.mu.Unlock()
 }

@@ -1,0 +1,29 @@
+package httpwire
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestEqualFoldMatchesBytes holds equalFold's ASCII fast path to bytes.EqualFold.
+func TestEqualFoldMatchesBytes(t *testing.T) {
+	words := []string{"", "a", "A", "@", "`", "[", "{", "Host", "HOST", "host", "hosT", "h0st", "Content-Type",
+		"content-type", "CONTENT_TYPE", "\u212a", "k", "K", "s\u017f", "ss", "SS", "x\xffy", "x\xfey", "é", "É",
+		"Authorization", "authorizatioN", "\x00", " ", "~", "^", "Ab\u212a", "ABk", "abK"}
+	for _, a := range words {
+		for _, b := range words {
+			want := len(a) == len(b) && bytes.EqualFold([]byte(a), []byte(b))
+			if got := equalFold(a, b); got != want {
+				t.Errorf("equalFold(%q, %q) = %v; want %v", a, b, got, want)
+			}
+		}
+	}
+	for x := 0; x < 256; x++ {
+		for y := 0; y < 256; y++ {
+			a, b := string([]byte{'h', byte(x)}), string([]byte{'H', byte(y)})
+			if got, want := equalFold(a, b), bytes.EqualFold([]byte(a), []byte(b)); got != want {
+				t.Fatalf("equalFold(%q, %q) = %v; want %v", a, b, got, want)
+			}
+		}
+	}
+}
