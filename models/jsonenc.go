@@ -201,28 +201,28 @@ const (
 	msb = 0x8080808080808080
 )
 
-// load8 returns s[i:i+8] as a little-endian word.
+// load8 returns s[i:i+8] as a little-endian word (one load: the indexes are constant).
 func load8(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	w := s[i : i+8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 }
 
-// hasZeroByte reports whether a byte of x is zero. (The expression can flag a byte
-// above a true zero byte, never a word without one, so "any" is exact.)
-func hasZeroByte(x uint64) uint64 { return (x - lsb) & ^x & msb }
-
 // mayNeedEscape reports whether a byte of x is a control byte, non-ASCII, '"', '\\', '<',
-// '>' or '&': whether the word must be looked at byte by byte.
+// '>' or '&': whether the word must be looked at byte by byte. Each term is the classic
+// "has a zero byte" test, (v - 0x01..) & ^v & 0x80.., which can flag a byte above a true
+// zero byte but never a word without one, so the answer is exact:
+//   - below 0x20: x - 0x20.. borrows from the high bit of such bytes;
+//   - '\\' (0x5c): x ^ 0x5c.. is zero there;
+//   - '<', '>' (0x3c, 0x3e, one bit apart): x with that bit cleared, ^ 0x3c..;
+//   - '"', '&' (0x22, 0x26, one bit apart): likewise with 0x22..;
+//   - non-ASCII: the high bit itself.
 func mayNeedEscape(x uint64) bool {
-	t := x & msb                   // non-ASCII
-	t |= (x - 0x20*lsb) & ^x & msb // below 0x20
-	t |= hasZeroByte(x ^ '"'*lsb)
-	t |= hasZeroByte(x ^ '\\'*lsb)
-	t |= hasZeroByte(x ^ '<'*lsb)
-	t |= hasZeroByte(x ^ '>'*lsb)
-	t |= hasZeroByte(x ^ '&'*lsb)
-	return t != 0
+	bs := x ^ 0x5c*lsb
+	lt := x&^(0x02*lsb) ^ 0x3c*lsb
+	qu := x&^(0x04*lsb) ^ 0x22*lsb
+	t := (x-0x20*lsb)&^x | (bs-lsb)&^bs | (lt-lsb)&^lt | (qu-lsb)&^qu | x
+	return t&msb != 0
 }
 
 // appendJSONFloat formats f as encoding/json does (ES6 number formatting: 'f' between 1e-6

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -174,6 +175,22 @@ func TestMayNeedEscape(t *testing.T) {
 					t.Errorf("byte %#x at %d among %q: flagged, yet every byte is plain", b, p, fill)
 				}
 			}
+		}
+	}
+	// Random words mixing every kind of byte: never a miss.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 200000; n++ {
+		var w [8]byte
+		need := false
+		for i := range w {
+			w[i] = byte(rng.Uint32())
+			if rng.IntN(3) == 0 {
+				w[i] = "a\"\\<>&\x1f\x20\x7f\x80"[rng.IntN(10)]
+			}
+			need = need || !safe(w[i])
+		}
+		if need && !mayNeedEscape(load8(string(w[:]), 0)) {
+			t.Fatalf("word %q: not flagged", w)
 		}
 	}
 	// Long strings with one special byte or rune at every offset.
