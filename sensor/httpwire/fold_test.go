@@ -2,6 +2,7 @@ package httpwire
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +24,30 @@ func TestEqualFoldMatchesBytes(t *testing.T) {
 			a, b := string([]byte{'h', byte(x)}), string([]byte{'H', byte(y)})
 			if got, want := equalFold(a, b), bytes.EqualFold([]byte(a), []byte(b)); got != want {
 				t.Fatalf("equalFold(%q, %q) = %v; want %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// TestEqualFoldLowerMatchesBytes holds equalFoldLower to bytes.EqualFold.
+func TestEqualFoldLowerMatchesBytes(t *testing.T) {
+	for _, lower := range []string{"content-length", "transfer-encoding", "chunked"} {
+		cands := []string{lower, strings.ToUpper(lower), "Content-Length", "Transfer-Encoding", "CHUNKED", "chunkeD",
+			"chun\u212aed", "chunke", "tranſfer-encoding", "transfer-encodinG", "content_length", "content-lengtH",
+			"chunked\x00", "chu\xffked", "Chunked "}
+		for _, c := range cands {
+			want := bytes.EqualFold([]byte(c), []byte(lower))
+			if got := equalFoldLower([]byte(c), lower); got != want {
+				t.Errorf("equalFoldLower(%q, %q) = %v; want %v", c, lower, got, want)
+			}
+		}
+		for i := range lower {
+			for x := 0; x < 256; x++ {
+				b := []byte(lower)
+				b[i] = byte(x)
+				if got, want := equalFoldLower(b, lower), bytes.EqualFold(b, []byte(lower)); got != want {
+					t.Fatalf("equalFoldLower(%q, %q) = %v; want %v", b, lower, got, want)
+				}
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // state is where one direction's parser stands (packetbeat's parserState).
@@ -341,15 +342,41 @@ func (c *Conn) stepHeaders(s *side, b []byte, ts time.Time) int {
 func fieldKind(name []byte) uint8 {
 	switch len(name) {
 	case len("content-length"):
-		if bytes.EqualFold(name, []byte("content-length")) {
+		if equalFoldLower(name, "content-length") {
 			return fieldContentLength
 		}
 	case len("transfer-encoding"):
-		if bytes.EqualFold(name, []byte("transfer-encoding")) {
+		if equalFoldLower(name, "transfer-encoding") {
 			return fieldTransferEncoding
 		}
 	}
 	return fieldOther
+}
+
+// equalFoldLower is bytes.EqualFold(b, []byte(lower)) for lower in lower-case ASCII. An
+// ASCII b of the same length is compared byte by byte; anything else (non-ASCII bytes,
+// which Unicode folding may match to an ASCII letter, or another length) goes to
+// bytes.EqualFold.
+func equalFoldLower(b []byte, lower string) bool {
+	if len(b) == len(lower) {
+		i := 0
+		for ; i < len(b); i++ {
+			c := b[i]
+			if c >= utf8.RuneSelf {
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[i] {
+				return false
+			}
+		}
+		if i == len(b) {
+			return true
+		}
+	}
+	return bytes.EqualFold(b, []byte(lower))
 }
 
 // framing applies a Content-Length or Transfer-Encoding value (or a continuation of one).
@@ -366,7 +393,7 @@ func (c *Conn) framing(s *side, kind uint8, v []byte) {
 		}
 		if kind == fieldTransferEncoding {
 			s.te = true
-			s.teChunked = bytes.EqualFold(el, []byte("chunked"))
+			s.teChunked = equalFoldLower(el, "chunked")
 			continue
 		}
 		n, ok := parseDecimal(el)
