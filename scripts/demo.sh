@@ -14,6 +14,9 @@ CH_TCP=${DEMO_CH_TCP_PORT:-29000}
 CH_HTTP=${DEMO_CH_HTTP_PORT:-28123}
 KAFKA=${DEMO_KAFKA:-127.0.0.1:29092}
 DSN="clickhouse://127.0.0.1:${CH_TCP}/apiscope"
+# A demo-only fingerprint key, so the demo neither warns nor writes a key into ~/.local/state.
+# A real deployment takes its key from a secret store (docs/OPERATIONS.md, Secrets).
+export APISCOPE_FP_KEY=${APISCOPE_FP_KEY:-61706973636f70652d64656d6f2d6b65792d6e6f742d612d736563726574}
 
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { bold "==> $*"; }
@@ -43,6 +46,8 @@ wait_for() { # name, seconds, command...
 }
 
 rm -rf "$DEMO"
+mkdir -p "$DEMO"
+DEMO=$(cd "$DEMO" && pwd) # absolute: ClickHouse is given paths inside it
 mkdir -p "$DEMO"/ch/tmp "$DEMO"/ch/user_files "$DEMO"/ch/format_schemas "$DEMO"/kafka "$DEMO"/state
 
 step "Simulating labelled API traffic (scale $SCALE, seed $SEED)"
@@ -54,9 +59,9 @@ CH=/usr/sbin/clickhouse-server
 [ -x "$CH" ] || CH=$(command -v clickhouse-server)
 "$CH" --config-file=/etc/clickhouse-server/config.xml -- \
   --listen_host=127.0.0.1 --tcp_port="$CH_TCP" --http_port="$CH_HTTP" --interserver_http_port=$((CH_HTTP + 1)) \
-  --path="$PWD/$DEMO/ch/" --tmp_path="$PWD/$DEMO/ch/tmp/" --user_files_path="$PWD/$DEMO/ch/user_files/" \
-  --format_schema_path="$PWD/$DEMO/ch/format_schemas/" --timezone=UTC \
-  --logger.log="$PWD/$DEMO/ch/server.log" --logger.errorlog="$PWD/$DEMO/ch/server.err.log" \
+  --path="$DEMO/ch/" --tmp_path="$DEMO/ch/tmp/" --user_files_path="$DEMO/ch/user_files/" \
+  --format_schema_path="$DEMO/ch/format_schemas/" --timezone=UTC \
+  --logger.log="$DEMO/ch/server.log" --logger.errorlog="$DEMO/ch/server.err.log" \
   >"$DEMO/ch/stdout.log" 2>&1 &
 pids+=($!)
 "$BIN" broker --listen "$KAFKA" --data-dir "$DEMO/kafka" --log-level warn >"$DEMO/broker.log" 2>&1 &
