@@ -41,6 +41,7 @@ func (bolaDetector) Inspect(x *Context) {
 		minNovelty = 0.8
 	}
 	var reason string
+	unit := "decayed new object ids"
 	var score, thr, base, v float64
 	switch {
 	case o.NewID && o.Sequential >= bolaSequential:
@@ -50,6 +51,7 @@ func (bolaDetector) Inspect(x *Context) {
 		v, base = x.counter(cBlind), x.baseline(cBlind)
 		thr = max(bolaBlind, bolaFactor*base)
 		reason = fmt.Sprintf("fetched %.0f objects it never listed, each new to it,", v)
+		unit = "decayed new object ids whose listing the client never called (30m half-life)"
 	case o.NewID && denied >= bolaDenied && denied/idCalls >= 0.5 && newIDs >= bolaDenied:
 		reason = fmt.Sprintf("was refused (403/404) on %.0f%% of its object calls", 100*denied/idCalls)
 		v, base, thr = newIDs, x.baseline(cNewID), bolaDenied
@@ -75,7 +77,7 @@ func (bolaDetector) Inspect(x *Context) {
 	if denied/idCalls >= 0.5 || score >= 3 {
 		sev = models.SeverityHigh
 	}
-	ev := observedBaseline(v, base, thr, "decayed new object ids")
+	ev := observedBaseline(v, base, thr, unit)
 	ev["endpoint"] = x.endpointName(o.EP)
 	ev["new_id_share"] = figure(novelty)
 	ev["denied_share"] = figure(denied / idCalls)
