@@ -214,11 +214,62 @@ func TestAppendRFC3339NanoUTC(t *testing.T) {
 	for i := int64(0); i < 2000; i++ {
 		times = append(times, time.Unix(i*7919*86400/13, i*104729%1000000000).UTC())
 	}
+	// Every day from year 0 to 9999, at a varying time of day.
+	first := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	last := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC).Unix()
+	for u, i := first, int64(0); u <= last; u, i = u+86400, i+1 {
+		times = append(times, time.Unix(u+i*7%86400, 0).UTC())
+	}
 	for _, ts := range times {
 		ts = ts.UTC()
 		want := ts.Format(time.RFC3339Nano)
 		if got := string(appendRFC3339NanoUTC(nil, ts)); got != want {
 			t.Errorf("appendRFC3339NanoUTC(%v) = %s; want %s", ts, got, want)
+		}
+	}
+}
+
+// TestAppendJSONFloatMilli holds the k/1000 fast path to encoding/json's formatting.
+func TestAppendJSONFloatMilli(t *testing.T) {
+	check := func(f float64) {
+		want, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONFloat(nil, f); string(got) != string(want) {
+			t.Fatalf("appendJSONFloat(%v) = %s; want %s", f, got, want)
+		}
+	}
+	for k := 0; k < 2000000; k++ {
+		check(float64(k) / 1000)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 1000000; n++ {
+		k := rng.Uint64N(1 << uint(rng.IntN(50)))
+		check(float64(k) / 1000)
+		check(float64(k)/1000 + 1e-9)
+		check(math.Nextafter(float64(k)/1000, 0))
+		check(math.Nextafter(float64(k)/1000, 2e12))
+	}
+	for _, f := range []float64{0.0005, 0.0015, 999999999999.999, 1e12, 1e12 - 0.001, 0.1 + 0.2, 1.0000000000000002} {
+		check(f)
+	}
+}
+
+func TestRFC3339Bounds(t *testing.T) {
+	if u := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix(); u != minRFC3339Unix {
+		t.Errorf("minRFC3339Unix = %d; want %d", minRFC3339Unix, u)
+	}
+	if u := time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix(); u != maxRFC3339Unix {
+		t.Errorf("maxRFC3339Unix = %d; want %d", maxRFC3339Unix, u)
+	}
+	for _, ts := range []time.Time{time.Unix(minRFC3339Unix, 0), time.Unix(minRFC3339Unix-1, 999999999),
+		time.Unix(maxRFC3339Unix, 999999999), time.Unix(maxRFC3339Unix+1, 0)} {
+		c := APICall{TS: ts}
+		_, werr := referenceJSON(&c)
+		_, gerr := MarshalAPICall(&c)
+		if (werr == nil) != (gerr == nil) {
+			t.Errorf("%v: encoding/json error %v, MarshalAPICall error %v", ts.UTC(), werr, gerr)
 		}
 	}
 }

@@ -18,7 +18,8 @@ type Header []Field
 // Get returns the first value of the named field, compared case-insensitively; "" if absent.
 func (h Header) Get(name string) string {
 	for i := range h {
-		if equalFold(h[i].Name, name) {
+		// The length test first, here: most fields differ in length from name.
+		if len(h[i].Name) == len(name) && equalFold(h[i].Name, name) {
 			return h[i].Value
 		}
 	}
