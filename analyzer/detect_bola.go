@@ -8,9 +8,9 @@ import (
 
 // bolaDetector flags object-id enumeration: a client touching many object ids it never
 // touched before, far beyond its own rate of new objects, nearly every call a new id,
-// often answered 403/404 or walking consecutive numbers. A new client fetching objects
-// it never listed (it did not learn their ids from the API), far more than its cohort
-// does, is flagged too, however slowly it goes. Benign clients mostly revisit
+// often answered 403/404 or walking consecutive numbers. A new client that does little
+// else than fetch objects it never listed (it did not learn their ids from the API), far
+// more than its cohort does, is flagged too, however slowly it goes. Benign clients mostly revisit
 // their own objects; heavy-but-normal ones (sync jobs) have a high own baseline.
 type bolaDetector struct{}
 
@@ -24,7 +24,8 @@ const (
 	bolaFactor     = 4
 	bolaDenied     = 8 // decayed 403/404 on object endpoints
 	bolaSequential = 10
-	bolaBlind      = 12 // decayed new ids never listed, thirty-minute half-life
+	bolaBlind      = 12  // decayed new ids never listed, thirty-minute half-life
+	bolaBlindShare = 0.8 // share of the young client's calls that fetch such objects
 )
 
 func (bolaDetector) Inspect(x *Context) {
@@ -47,7 +48,8 @@ func (bolaDetector) Inspect(x *Context) {
 	case o.NewID && o.Sequential >= bolaSequential:
 		reason = fmt.Sprintf("walked %d consecutive ids", o.Sequential)
 		v, base, thr = float64(o.Sequential), 0, bolaSequential
-	case o.Unlisted && !o.Mature && x.counter(cBlind) >= max(bolaBlind, bolaFactor*x.baseline(cBlind)):
+	case o.Unlisted && !o.Mature && x.counter(cBlind) >= max(bolaBlind, bolaFactor*x.baseline(cBlind)) &&
+		float64(x.Profile.UnlistedN+1) >= bolaBlindShare*float64(x.Profile.N+1):
 		v, base = x.counter(cBlind), x.baseline(cBlind)
 		thr = max(bolaBlind, bolaFactor*base)
 		reason = fmt.Sprintf("fetched %.0f objects it never listed, each new to it,", v)

@@ -81,8 +81,8 @@ type Observation struct {
 	AuthFail bool
 	// Sequential: object ids on this endpoint have been consecutive numbers this many calls.
 	Sequential int
-	// Unlisted: a new object id on an endpoint whose listing the client never called (it
-	// did not learn the id from the API).
+	// Unlisted: a new object id on an endpoint whose collection the client never listed
+	// (it did not learn the id from the API), and whose objects are not shared.
 	Unlisted bool
 }
 

@@ -257,18 +257,36 @@ func idLike(seg string) bool {
 	return len(seg) >= 8 && digits > 0 && (lower == 0 || digits >= 3)
 }
 
-// collection returns the id of the GET endpoint listing the objects of an object
-// endpoint (/v1/docs for /v1/docs/{id} and /v1/docs/{id}/content), or 0 when the
-// template has no placeholder or nobody ever called that listing.
-func (t *endpointTable) collection(id uint32) uint32 {
-	e := &t.List[id]
-	i := strings.IndexByte(e.Template, '{')
+// collectionName returns the last literal segment before the first placeholder of a
+// template ("orders" for /v1/orders/{id}/shipment), or "" when there is none.
+func collectionName(tmpl string) string {
+	i := strings.IndexByte(tmpl, '{')
 	if i <= 1 {
-		return 0
+		return ""
 	}
-	col := strings.TrimRight(e.Template[:i], "/")
-	h := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, e.Host)), "GET")), col)
-	return t.IDs[h]
+	_, last := splitLast(tmpl[:i])
+	return last
+}
+
+// listed reports whether the client has called a listing of the objects of ep: a GET
+// endpoint on the same host, not ending in a placeholder, whose last segment names the
+// collection (/v1/orders or /v1/me/orders for /v1/orders/{id}). Unknown is listed.
+func (t *endpointTable) listed(p *Profile, ep uint32) bool {
+	e := &t.List[ep]
+	name := collectionName(e.Template)
+	if name == "" {
+		return true
+	}
+	for _, s := range p.Endpoints {
+		x := &t.List[s.EP]
+		if x.Method != "GET" || x.Host != e.Host || strings.HasSuffix(x.Template, "}") {
+			continue
+		}
+		if _, last := splitLast(x.Template); last == name {
+			return true
+		}
+	}
+	return false
 }
 
 // sharedObjects reports whether the endpoint's objects are evidently shared between

@@ -346,9 +346,10 @@ func (e *Engine) handle(c *models.APICall) {
 			inc(cDenied, 1)
 		}
 		if o.NewID {
-			if col := pop.Endpoints.collection(ep); (col == 0 || !p.hasEndpoint(col)) && !o.Endpoint.sharedObjects() {
+			if !pop.Endpoints.listed(p, ep) && !o.Endpoint.sharedObjects() {
 				o.Unlisted = true
 				inc(cBlind, 1)
+				p.UnlistedN++
 			}
 		}
 	}

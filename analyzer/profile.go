@@ -130,6 +130,8 @@ type Profile struct {
 	// last of them, in minutes since First.
 	ActiveMin uint16
 	LastMin   uint32
+	// UnlistedN counts the calls that fetched an object the client never listed.
+	UnlistedN uint32
 	N         uint32
 	// Prev is the endpoint of the previous call (0: session start).
 	Prev uint32
