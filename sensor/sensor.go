@@ -25,7 +25,7 @@ type Config struct {
 	Workers int
 	// QueueLen is the number of batches each worker's queue holds. Zero means 64.
 	QueueLen int
-	// BatchSize is the number of segments handed to a worker at once. Zero means 256.
+	// BatchSize is the number of segments handed to a worker at once. Zero means 1024.
 	BatchSize int
 	// Live selects live-capture semantics: the capture loop never blocks, a full worker
 	// queue drops (counted), and partial batches leave at least every FlushEvery of wall

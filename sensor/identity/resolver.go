@@ -654,8 +654,11 @@ func queryValue(q, name string) string {
 // splitAuth splits an Authorization value into scheme and credentials.
 func splitAuth(v string) (scheme, cred string) {
 	v = strings.TrimSpace(v)
-	i := strings.IndexAny(v, " \t")
-	if i < 0 {
+	i := 0 // the first space or tab (a loop: IndexAny sets up a byte set on every call)
+	for i < len(v) && v[i] != ' ' && v[i] != '\t' {
+		i++
+	}
+	if i == len(v) {
 		return v, ""
 	}
 	return v[:i], strings.TrimSpace(v[i+1:])
