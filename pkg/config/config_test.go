@@ -65,7 +65,7 @@ func TestPrecedence(t *testing.T) {
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, body, want string
-		env          map[string]string
+		env              map[string]string
 	}{
 		{"unknown key", "sensor:\n  wrokers: 3\n", "unknown key(s) wrokers", nil},
 		{"bad value", "workers: many\n", "bad value \"many\" for --workers", nil},
