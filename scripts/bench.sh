@@ -10,6 +10,7 @@
 #
 #   scripts/bench.sh            # full run
 #   BENCH_SMALL=1 scripts/bench.sh   # a tenth of the traffic, for a quick look
+#   BENCH_RUNS=5 scripts/bench.sh    # runs per sensor row (default 3; the median is reported)
 #
 # Timings depend on the machine and on what else runs on it; they are reported, never
 # asserted. Rates are given per wall-clock second and per CPU second (user + system),
@@ -21,7 +22,7 @@ command -v /usr/bin/time >/dev/null || { echo "bench.sh: /usr/bin/time (GNU time
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-conns=1000 calls=340 open=100000 opencalls=3
+conns=1000 calls=340 open=100000 opencalls=3 runs=${BENCH_RUNS:-3}
 if [[ -n "${BENCH_SMALL:-}" ]]; then conns=100 calls=340 open=10000; fi
 
 echo "building apiscope and the captures in $tmp" >&2
@@ -43,8 +44,16 @@ rows=()
 # sensor_row NAME CAPTURE WORKERS
 sensor_row() {
 	local name=$1 cap=$2 w=$3
-	run "$name" "$tmp/apiscope" sensor --pcap "$cap" --out /dev/null --workers "$w" --no-progress
-	local f="$tmp/$name.txt"
+	# Several runs, the one with the median CPU time reported: on a shared machine single
+	# runs vary by a fifth.
+	local r best cpus=()
+	for ((r = 1; r <= runs; r++)); do
+		run "$name.$r" "$tmp/apiscope" sensor --pcap "$cap" --out /dev/null --workers "$w" --no-progress
+		cpus+=("$(awk '/User time|System time/ {t += $NF} END {printf "%.2f", t}' "$tmp/$name.$r.txt") $r")
+	done
+	best=$(printf '%s\n' "${cpus[@]}" | sort -n | awk -v m=$(((runs + 1) / 2)) 'NR == m {print $2}')
+	echo "CPU seconds of the $runs runs: $(printf '%s\n' "${cpus[@]}" | cut -d' ' -f1 | tr '\n' ' ')" >&2
+	local f="$tmp/$name.$best.txt"
 	local pk calls wall user sys rss
 	pk=$(field "$f" '^packets ([0-9]+) .*')
 	calls=$(field "$f" '.* calls ([0-9]+) \(.*')
@@ -106,7 +115,8 @@ Captures from \`go run ./scripts/benchcap\`: "keep-alive" is ${conns} connection
 (request, response, ACK: three frames a call, small JSON bodies); "${open} open" is ${open} connections
 × ${opencalls} calls, all opened before the first request and closed after the last.
 
-Command: \`apiscope sensor --pcap F --out /dev/null --workers N\`, under \`/usr/bin/time -v\`.
+Command: \`apiscope sensor --pcap F --out /dev/null --workers N\`, under \`/usr/bin/time -v\`,
+${runs} runs per row; the row shows the run with the median CPU time.
 "per CPU s" divides by user + system time, which is what one core does; wall-clock rates on a
 shared machine understate it. The command's CPU time covers the whole process: reading and
 decoding, reassembly and HTTP parsing in the flow workers, the call builder (identity,
@@ -127,6 +137,34 @@ $tshark_row
 Against the targets:
 
 $targets
+
+CPU time on this machine varies by a third from one minute to the next (other work shares
+the cores, and their hyperthreads), so changes are judged on instruction counts and on
+paired runs. Instructions, from \`valgrind --tool=callgrind\` over a 102600-frame capture
+(\`benchcap -conns 100 -calls 340\`, 1 worker, GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1):
+19461 per frame at 38b5f0d, 12294 after the changes below (-37%). Paired runs of the two
+binaries, alternated four times over the keep-alive capture with 1 worker: 3.70 CPU s before,
+2.30 after (0.62x), outputs byte-identical on every capture of the real-pcaps corpus and on
+simulated ones.
+
+What changed for that: \`models.AppendAPICallJSON\` is a hand-written encoder (about 6x
+encoding/json, no allocation; byte-identical, held to encoding/json by a fuzz test); the
+identity resolver caches client ids with credentials and skips its JWT cache for bearer
+tokens that are not shaped like one; templates are worked out once, in the ordered output
+stage, not also in the workers; the HTTP parser reuses its transactions and header slices;
+header names are compared with an ASCII fast path; a connection's addresses are formatted
+once; batches carry 1024 segments.
+
+Where the time goes now (perf, keep-alive capture, 1 worker, share of the process's CPU):
+the flow worker 63% (TCP reassembly in gopacket/reassembly with its connection lookups
+about 23%, HTTP/1 parsing 27%, the call builder 13% of which identity 7%); the reading
+stage 17% (capture file reading in sensor/capture and pcapgo 8%, decoding 5%, sharding
+2%); the ordered output stage 17% (JSON 9%, template learning 7.5%); the rest is page
+faults of the growing heap, the collector and goroutine hand-offs. About 1 µs per packet
+for the whole process, the packets-per-core target, would take roughly halving every
+stage: replacing gopacket's reassembly for in-order segments, a cheaper capture reader and
+fewer allocations per call (two header strings per call remain) are the next steps; none
+of them alone gets there.
 MD
 )
 
