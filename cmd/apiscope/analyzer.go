@@ -11,6 +11,7 @@ import (
 
 	"github.com/apiscope/apiscope/analyzer"
 	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/alerting"
 	"github.com/apiscope/apiscope/pkg/kafkabus"
 )
 
@@ -24,6 +25,7 @@ var analyzerFlags struct {
 	findings    string
 	minSeverity string
 	engine      engineFlags
+	alerts      alertSinkFlags
 }
 
 var analyzerCmd = &cobra.Command{
@@ -54,23 +56,9 @@ func init() {
 	f.StringVar(&a.findings, "findings", "", "also append findings as JSON Lines to FILE")
 	f.StringVar(&a.minSeverity, "alert-min-severity", models.SeverityMedium, "least severity published to the alert topic")
 	a.engine.register(f)
+	a.alerts.register(f)
 	rootCmd.AddCommand(analyzerCmd)
 }
-
-// alertOutput publishes findings at or above a severity.
-type alertOutput struct {
-	p       *kafkabus.Publisher
-	minRank int
-}
-
-func (a *alertOutput) WriteFinding(f *models.Finding) error {
-	if models.SeverityRank(f.Severity) < a.minRank {
-		return nil
-	}
-	return a.p.PublishFinding(f)
-}
-
-func (a *alertOutput) Flush(ctx context.Context) error { return a.p.Flush(ctx) }
 
 // consumerSource adapts the kafkabus consumer to the analyzer's Source.
 type consumerSource struct{ c *kafkabus.Consumer }
@@ -163,14 +151,28 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 		})
 		return p, nil
 	}
+	filter := alerting.Filter{MinSeverity: minSev}
+	var kafkaAlerts alerting.Sink
 	if a.alertsTopic != "" {
 		p, err := newPub(a.alertsTopic)
 		if err != nil {
 			return err
 		}
-		ao := &alertOutput{p: p, minRank: models.SeverityRank(minSev)}
-		outs = append(outs, ao)
-		durables = append(durables, ao)
+		ks := &alerting.KafkaSink{P: p, Format: a.alerts.format, Filter: filter}
+		durables = append(durables, ks)
+		kafkaAlerts = ks
+	}
+	alertSink, err := a.alerts.build(filter, kafkaAlerts, log)
+	if err != nil {
+		return err
+	}
+	if alertSink != nil {
+		outs = append(outs, alerting.Background{Sink: alertSink})
+		closers = append(closers, func() {
+			if err := alertSink.Close(); err != nil {
+				log.Error("closing the alert sinks", zap.Error(err))
+			}
+		})
 	}
 	if a.dlqTopic != "" {
 		p, err := newPub(a.dlqTopic)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/apiscope/apiscope/analyzer"
 	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/alerting"
+	"github.com/apiscope/apiscope/pkg/kafkabus"
 	"github.com/apiscope/apiscope/sensor"
 	"github.com/apiscope/apiscope/sensor/call"
 	"github.com/apiscope/apiscope/sensor/capture"
@@ -23,8 +25,11 @@ import (
 var replayFlags struct {
 	pcap, fromCalls, findings, calls, clickhouse string
 	workers                                      int
-	openapi                                      []string
 	engine                                       engineFlags
+	kafka                                        kafkaFlags
+	alertsTopic, minSeverity                     string
+	alerts                                       alertSinkFlags
+	identity                                     func() (call.Config, error)
 }
 
 var replayCmd = &cobra.Command{
@@ -54,8 +59,12 @@ func init() {
 	f.StringVar(&r.calls, "calls", "", "also write the calls as JSON Lines to FILE")
 	f.StringVar(&r.clickhouse, "clickhouse", "", "also store calls, findings and profiles in ClickHouse (DSN)")
 	f.IntVar(&r.workers, "workers", 0, "sensor flow workers (0 = one per core)")
-	f.StringArrayVar(&r.openapi, "openapi", nil, "OpenAPI document (FILE or HOST=FILE, repeatable): exact templates, shadow flag outside it")
 	r.engine.register(f)
+	r.identity = identityFlags(f)
+	r.kafka.registerConn(f, "Kafka bootstrap brokers, comma-separated host:port: also publish the alerts (findings at or above --alert-min-severity) to --alerts-topic")
+	f.StringVar(&r.alertsTopic, "alerts-topic", kafkabus.TopicAlerts, "topic for alerts, with --brokers")
+	f.StringVar(&r.minSeverity, "alert-min-severity", models.SeverityMedium, "least severity published as an alert (topic, webhook, syslog)")
+	r.alerts.register(f)
 	rootCmd.AddCommand(replayCmd)
 }
 
@@ -122,18 +131,33 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	bcfg, err := r.identity()
+	if err != nil {
+		return err
+	}
+	minSev, err := models.ParseSeverity(r.minSeverity)
+	if err != nil {
+		return fmt.Errorf("--alert-min-severity: %w", err)
+	}
 	ctx := cmd.Context()
+	// What is opened before the run starts is released if setting up fails.
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]() // early return: the error that caused it is the one reported
+		}
+	}()
 	fout, err := analyzer.CreateJSONL(r.findings)
 	if err != nil {
 		return err
 	}
+	closers = append(closers, fout.Close)
 	outs := analyzer.Outputs{fout}
 	sink := &replaySink{ctx: ctx}
 	var closeStore func() error
 	if r.clickhouse != "" {
 		st, sa, err := openAnalyzerStore(ctx, r.clickhouse, log)
 		if err != nil {
-			fout.Close()
 			return err
 		}
 		sink.store = sa
@@ -151,15 +175,26 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 			return err
 		}
 	}
+	alertSink, err := replayAlertSink(ctx, minSev)
+	if err != nil {
+		return err
+	}
+	if alertSink != nil {
+		outs = append(outs, alerting.Background{Sink: alertSink})
+	}
 	eng, err := analyzer.New(cfg, outs)
 	if err != nil {
-		fout.Close()
+		if alertSink != nil {
+			_ = alertSink.Close()
+		}
 		return err
 	}
 	sink.eng = eng
 	if r.calls != "" {
 		if sink.calls, err = publish.CreateJSONL(r.calls); err != nil {
-			fout.Close()
+			if alertSink != nil {
+				_ = alertSink.Close()
+			}
 			return err
 		}
 	}
@@ -167,11 +202,19 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 	start := time.Now()
 	var runErr error
 	if r.pcap != "" {
-		runErr = replayPcap(cmd, r.pcap, r.workers, sink)
+		runErr = replayPcap(cmd, r.pcap, r.workers, bcfg, sink)
 	} else {
 		runErr = replayCalls(ctx, r.fromCalls, sink)
 	}
 	elapsed := time.Since(start)
+	// The engine has flushed (the sink's Close): pending storm summaries go out and the
+	// alert publisher waits until Kafka has every alert.
+	if alertSink != nil {
+		if err := alertSink.Close(); runErr == nil {
+			runErr = err
+		}
+	}
+	closers = closers[:0]
 	if err := fout.Close(); runErr == nil {
 		runErr = err
 	}
@@ -186,25 +229,67 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 	return runErr
 }
 
-// replayPcap runs the sensor over a capture file into the sink.
-func replayPcap(cmd *cobra.Command, path string, workers int, sink *replaySink) error {
+// replayAlertSink builds the alert sinks replay's flags ask for: the alert topic with
+// --brokers, webhook and syslog, behind storm control; nil when none is configured.
+func replayAlertSink(ctx context.Context, minSev string) (alerting.Sink, error) {
+	r := &replayFlags
+	filter := alerting.Filter{MinSeverity: minSev}
+	var kafkaAlerts alerting.Sink
+	if r.kafka.enabled() && r.alertsTopic != "" {
+		kcfg, err := r.kafka.connConfig()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := alerting.ParseFormat(r.alerts.format); err != nil {
+			return nil, fmt.Errorf("--alert-format: %w", err)
+		}
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err = kafkabus.EnsureTopics(tctx, kcfg, []string{r.alertsTopic}, 0, 0)
+		cancel()
+		if err != nil {
+			log.Warn("could not create or check the alert topic; publishing anyway", zap.String("topic", r.alertsTopic), zap.Error(err))
+		}
+		// Blocking: a replay waits for Kafka rather than drop an alert.
+		p, err := kafkabus.NewPublisher(kafkabus.PublisherConfig{Config: kcfg, Topic: r.alertsTopic, Blocking: true,
+			CloseTimeout: 30 * time.Second}, log)
+		if err != nil {
+			return nil, fmt.Errorf("kafka publisher: %w", err)
+		}
+		kafkaAlerts = &alerting.KafkaSink{P: p, Format: r.alerts.format, Filter: filter}
+	}
+	s, err := r.alerts.build(filter, kafkaAlerts, log)
+	if err != nil && kafkaAlerts != nil {
+		_ = kafkaAlerts.Close()
+	}
+	return s, err
+}
+
+// replayPcap runs the sensor over a capture file into the sink, building calls exactly as
+// 'apiscope sensor' does: the same identity and template configuration, templates learned
+// in output order by the builder's sink wrapper, the builder closed (and --templates-file
+// saved) at the end.
+func replayPcap(cmd *cobra.Command, path string, workers int, bcfg call.Config, sink *replaySink) error {
 	scfg := sensor.Config{Workers: workers, Logger: log}
 	scfg.HTTP.Logger = log
 	scfg.Decode.Log = log
-	b, err := call.NewBuilder(call.Config{OpenAPI: replayFlags.openapi}, log)
+	b, err := call.NewBuilder(bcfg, log)
 	if err != nil {
 		_ = sink.Close()
 		return err
 	}
-	defer b.Close()
-	scfg.Builder = b
+	defer func() {
+		if err := b.Close(); err != nil {
+			log.Warn("closing the call builder", zap.Error(err))
+		}
+	}()
+	scfg.Builder = b.SinkTemplated()
 	src, err := capture.OpenFile(path)
 	if err != nil {
 		_ = sink.Close()
 		return err
 	}
 	defer src.Close()
-	st, err := sensor.Run(cmd.Context(), scfg, src, sink)
+	st, err := sensor.Run(cmd.Context(), scfg, src, b.WrapSink(sink))
 	if err != nil {
 		return err
 	}

@@ -40,19 +40,11 @@ func TestReplayDeterministic(t *testing.T) {
 }
 
 // runReplayCmd runs `apiscope replay --findings TMP args...` and returns the findings.
+// Flags are reset before and after by runCLI.
 func runReplayCmd(t *testing.T, args ...string) []byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "findings.jsonl")
-	replayFlags = struct {
-		pcap, fromCalls, findings, calls, clickhouse string
-		workers                                      int
-		openapi                                      []string
-		engine                                       engineFlags
-	}{}
-	rootCmd.SetArgs(append([]string{"replay", "--log-level", "error", "--findings", out}, args...))
-	if err := rootCmd.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("replay %v: %v", args, err)
-	}
+	runCLI(t, append([]string{"replay", "--findings", out}, args...)...)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
