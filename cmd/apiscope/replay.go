@@ -40,12 +40,20 @@ sensor rebuilds the calls and hands them, through an in-process queue instead of
 the same analyzer engine 'apiscope analyzer' runs. Findings are written as JSON Lines.
 Capture time is the clock: the same capture always gives byte-identical findings.
 
+Calls are built exactly as 'apiscope sensor' builds them, with the same identity and
+template flags (--trusted-proxy, --api-key-header, --openapi, --templates-file, ...): the
+calls of --calls equal the sensor's --out byte for byte. With --brokers the alerts
+(findings at or above --alert-min-severity) are also published to apiscope.alerts, and
+--webhook-url / --syslog-addr deliver them as the analyzer does, behind storm control.
+
 With --from-calls the sensor is skipped and calls are read from APICall JSON Lines (as
 written by 'apiscope sensor --out' or 'replay --calls').`,
 	Example: `  apiscope replay --pcap traffic.pcap --findings findings.jsonl
   apiscope replay --pcap traffic.pcap --findings findings.jsonl --calls calls.jsonl
   apiscope replay --from-calls calls.jsonl --findings baseline.jsonl --detectors ratelimit-baseline
-  apiscope replay --pcap traffic.pcap --findings - --clickhouse clickhouse://127.0.0.1:9000/apiscope`,
+  apiscope replay --pcap traffic.pcap --findings - --clickhouse clickhouse://127.0.0.1:9000/apiscope
+  apiscope replay --pcap traffic.pcap --findings findings.jsonl --brokers 127.0.0.1:9092 --alert-format ocsf
+  apiscope replay --pcap traffic.pcap --findings findings.jsonl --trusted-proxy 10.0.0.0/8 --openapi api.example.com=openapi.yaml`,
 	Args: cobra.NoArgs,
 	RunE: runReplay,
 }

@@ -97,3 +97,43 @@ func TestReplayClickHouse(t *testing.T) {
 		t.Error("no client profiles stored")
 	}
 }
+
+// TestReplayCallsEqualSensor: the same capture through 'apiscope sensor --out' and
+// 'apiscope replay --calls', with the same identity and template flags, gives the same
+// calls byte for byte.
+func TestReplayCallsEqualSensor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates and replays a capture")
+	}
+	t.Setenv("APISCOPE_FP_KEY", "replay-test-key-0123456789")
+	dir := t.TempDir()
+	if _, err := simulate.Generate(context.Background(), simulate.Options{Seed: 5, Scale: "small", OutDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	pcap := filepath.Join(dir, "traffic.pcap")
+	for _, extra := range [][]string{
+		nil,
+		{"--trusted-proxy", "10.0.0.0/8", "--api-key-header", "X-Custom-Key", "--template-threshold", "8"},
+	} {
+		sensorOut := filepath.Join(dir, "sensor.jsonl")
+		replayOut := filepath.Join(dir, "replay.jsonl")
+		runCLI(t, append([]string{"sensor", "--pcap", pcap, "--out", sensorOut, "--workers", "2", "--no-progress"}, extra...)...)
+		runReplayCmd(t, append([]string{"--pcap", pcap, "--calls", replayOut, "--workers", "3"}, extra...)...)
+		a, err := os.ReadFile(sensorOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(replayOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("flags %v: sensor wrote %d bytes of calls, replay %d; want identical files", extra, len(a), len(b))
+		}
+	}
+	tmpl := filepath.Join(dir, "templates.json")
+	runReplayCmd(t, "--pcap", pcap, "--templates-file", tmpl)
+	if st, err := os.Stat(tmpl); err != nil || st.Size() == 0 {
+		t.Errorf("replay --templates-file did not save the learned templates: %v", err)
+	}
+}
