@@ -65,7 +65,20 @@ func FuzzConn(f *testing.F) {
 			if split := fuzzRun(t, cfg, client, server, cuts); split != whole {
 				t.Fatalf("split feeds differ:\n%s\nwhole:\n%s", split, whole)
 			}
-			fuzzInterleave(t, cfg, client, server, cuts)
+			// Reusing transactions changes nothing emit sees, with or without gaps.
+			reuse := &Config{ReuseTransactions: true}
+			if cfg != nil {
+				c := *cfg
+				c.ReuseTransactions = true
+				reuse = &c
+			}
+			if got := fuzzRun(t, reuse, client, server, cuts); got != whole {
+				t.Fatalf("with reused transactions:\n%s\nwithout:\n%s", got, whole)
+			}
+			plain := fuzzInterleave(t, cfg, client, server, cuts)
+			if got := fuzzInterleave(t, reuse, client, server, cuts); got != plain {
+				t.Fatalf("interleaved with reused transactions:\n%s\nwithout:\n%s", got, plain)
+			}
 		}
 	})
 }
@@ -97,11 +110,14 @@ func fuzzRun(t *testing.T, cfg *Config, client, server, cuts []byte) string {
 	return b.String()
 }
 
-func fuzzInterleave(t *testing.T, cfg *Config, client, server, cuts []byte) {
+func fuzzInterleave(t *testing.T, cfg *Config, client, server, cuts []byte) string {
+	var b strings.Builder
 	c := NewConn(cfg, func(tx *Transaction) {
 		if tx.Req == nil {
 			t.Fatal("transaction without request")
 		}
+		b.WriteString(full(tx))
+		b.WriteByte('\n')
 	})
 	ps := [2][][]byte{pieces(client, cuts), pieces(server, cuts)}
 	for i := 0; len(ps[0])+len(ps[1]) > 0; i++ {
@@ -124,4 +140,5 @@ func fuzzInterleave(t *testing.T, cfg *Config, client, server, cuts []byte) {
 		checkBounds(t, c)
 	}
 	c.End(t0)
+	return b.String()
 }
