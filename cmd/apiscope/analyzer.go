@@ -21,6 +21,7 @@ var analyzerFlags struct {
 	alertsTopic string
 	dlqTopic    string
 	clickhouse  string
+	retention   int
 	stateDir    string
 	findings    string
 	minSeverity string
@@ -52,6 +53,7 @@ func init() {
 	f.StringVar(&a.alertsTopic, "alerts-topic", kafkabus.TopicAlerts, "topic for alerts (empty: no alerts)")
 	f.StringVar(&a.dlqTopic, "dlq-topic", kafkabus.TopicCallsDLQ, "topic for records that cannot be decoded")
 	f.StringVar(&a.clickhouse, "clickhouse", "", "store calls, findings and profiles in ClickHouse (DSN)")
+	f.IntVar(&a.retention, "retention-days", 0, "with --clickhouse, drop api_calls and client_profiles partitions older than N days, at start and every 24 h (0 = keep everything)")
 	f.StringVar(&a.stateDir, "state-dir", "", "directory for the analyzer checkpoint (empty: state is not kept across restarts)")
 	f.StringVar(&a.findings, "findings", "", "also append findings as JSON Lines to FILE")
 	f.StringVar(&a.minSeverity, "alert-min-severity", models.SeverityMedium, "least severity published to the alert topic")
@@ -86,6 +88,12 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 	}
 	if a.group == "" {
 		return errors.New("--group must not be empty")
+	}
+	if a.retention < 0 {
+		return fmt.Errorf("--retention-days must not be negative, got %d", a.retention)
+	}
+	if a.retention > 0 && a.clickhouse == "" {
+		return errors.New("--retention-days needs --clickhouse")
 	}
 	minSev, err := models.ParseSeverity(a.minSeverity)
 	if err != nil {
@@ -137,6 +145,9 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 			}
 			st.Close()
 		})
+		if a.retention > 0 {
+			closers = append(closers, startRetention(ctx, st, a.retention, retentionEvery, log))
+		}
 	}
 	newPub := func(topic string) (*kafkabus.Publisher, error) {
 		p, err := kafkabus.NewPublisher(kafkabus.PublisherConfig{Config: kcfg, Topic: topic, Acks: a.kafka.acks,

@@ -84,3 +84,41 @@ func openAnalyzerStore(ctx context.Context, dsn string, l *zap.Logger) (*store.S
 	}
 	return st, &storeAdapter{w: st.NewBatchWriter(store.BatchConfig{}), ctx: ctx}, nil
 }
+
+// retentionEvery is how often the analyzer applies --retention-days.
+const retentionEvery = 24 * time.Hour
+
+// startRetention drops the partitions older than days now and then every interval until
+// the returned stop func is called (stop waits for a drop in progress). Retention is
+// about disk, which fills in wall time whatever the capture's clock says, so this is
+// wall-clock driven; it never affects what is found. Errors are logged and retried at
+// the next interval.
+func startRetention(ctx context.Context, st *store.Store, days int, every time.Duration, l *zap.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	apply := func() {
+		dropped, err := st.ApplyRetention(ctx, days)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.Error("retention: dropping old partitions failed; retrying at the next interval", zap.Int("days", days), zap.Error(err))
+			}
+			return
+		}
+		l.Info("retention applied", zap.Int("days", days), zap.Int("partitions_dropped", len(dropped)))
+	}
+	go func() {
+		defer close(done)
+		apply()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				apply()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
