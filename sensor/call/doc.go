@@ -13,7 +13,12 @@
 //     one. One goroutine in an order that does not depend on the worker count: learned
 //     templates are deterministic by construction.
 //
-// Without the ordered stage, calls carry static templates only.
+// Without the ordered stage, calls carry static templates only. When every call goes
+// through it, SinkTemplated is the workers' builder: the same fields without the static
+// template, which Learn would replace anyway (the sensor command does this).
+//
+// BuildWithAddrs and AddrString let a caller format a connection's addresses once for
+// all its calls (the sensor's workers do).
 //
 // Secrets never reach a record: credentials become cred_fp, and the values of API-key
 // and other secret query parameters are replaced by "REDACTED" in uri and query (the
