@@ -33,11 +33,26 @@ type addrCallBuilder interface {
 // only replaces numbers and UUIDs.
 type basicBuilder struct{}
 
-func (basicBuilder) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
+func (b basicBuilder) Build(tx *httpwire.Transaction, client, server netip.AddrPort, out *models.APICall) {
+	b.BuildWithAddrs(tx, client, server, "", "", out)
+}
+
+// AddrString formats an address as basicBuilder's calls show it.
+func (basicBuilder) AddrString(a netip.Addr) string { return a.String() }
+
+// BuildWithAddrs is Build with AddrString's results for the two addresses ("" to have
+// them formatted here).
+func (basicBuilder) BuildWithAddrs(tx *httpwire.Transaction, client, server netip.AddrPort, clientIP, serverIP string, out *models.APICall) {
 	req := tx.Req
 	out.TS = req.TS.UTC()
-	out.SrcIP, out.SrcPort = client.Addr().String(), client.Port()
-	out.DstIP, out.DstPort = server.Addr().String(), server.Port()
+	if clientIP == "" {
+		clientIP = client.Addr().String()
+	}
+	if serverIP == "" {
+		serverIP = server.Addr().String()
+	}
+	out.SrcIP, out.SrcPort = clientIP, client.Port()
+	out.DstIP, out.DstPort = serverIP, server.Port()
 	out.Method, out.URI = req.Method, req.URI
 	out.Host = req.Header.Get("Host")
 	out.Path, out.Query = req.URI, ""
