@@ -89,6 +89,17 @@ func MarshalAPICall(c *APICall) ([]byte, error) {
 	return b, nil
 }
 
+// AppendAPICall appends c as one JSON object (no newline) to dst: MarshalAPICall's bytes
+// without its allocation. On error dst is returned as it was.
+func AppendAPICall(dst []byte, c *APICall) ([]byte, error) {
+	n := len(dst)
+	dst, err := appendAPICall(dst, c)
+	if err != nil {
+		return dst[:n], err
+	}
+	return dst, nil
+}
+
 // AppendAPICallJSON appends c as one JSON line (with '\n') to dst. It allocates only when
 // dst must grow; on error dst is returned as it was.
 func AppendAPICallJSON(dst []byte, c *APICall) ([]byte, error) {

@@ -87,6 +87,9 @@ func TestAppendAPICallMatchesEncodingJSON(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("call %d:\nMarshalAPICall %s\nencoding/json  %s", i, got, want)
 		}
+		if obj, err := AppendAPICall([]byte("prefix"), &calls[i]); err != nil || string(obj) != "prefix"+string(want) {
+			t.Errorf("call %d: AppendAPICall = %q, %v; want the prefix and %s", i, obj, err, want)
+		}
 		line, err := AppendAPICallJSON([]byte("prefix"), &calls[i])
 		if err != nil || string(line) != "prefix"+string(want)+"\n" {
 			t.Errorf("call %d: AppendAPICallJSON = %q, %v; want the prefix, %s and a newline", i, line, err, want)
@@ -102,6 +105,9 @@ func TestAppendAPICallRefusesWhatEncodingJSONRefuses(t *testing.T) {
 		}
 		if b, err := MarshalAPICall(&c); err == nil {
 			t.Errorf("MarshalAPICall(%v, %v) = %s, nil error; want an error as encoding/json", c.TS, c.LatencyMS, b)
+		}
+		if got, err := AppendAPICall([]byte("keep"), &c); err == nil || string(got) != "keep" {
+			t.Errorf("AppendAPICall(%v, %v) = %q, %v; want dst unchanged and an error", c.TS, c.LatencyMS, got, err)
 		}
 		dst := []byte("keep")
 		if got, err := AppendAPICallJSON(dst, &c); err == nil || string(got) != "keep" {
