@@ -10,6 +10,7 @@ import (
 type engineMetrics struct {
 	calls, late, duplicates, invalid, suppressed *metrics.Counter
 	decodeErrors, deadLetters, checkpoints       *metrics.Counter
+	idleFlushes                                  *metrics.Counter
 	mu                                           sync.Mutex
 	findings                                     map[[2]string]*metrics.Counter
 }
@@ -31,6 +32,7 @@ func metricsFor() *engineMetrics {
 			decodeErrors: r.Counter("apiscope_analyzer_decode_errors_total", "Records that could not be decoded as calls."),
 			deadLetters:  r.Counter("apiscope_analyzer_dead_letters_total", "Records set aside on the dead-letter topic."),
 			checkpoints:  r.Counter("apiscope_analyzer_checkpoints_total", "Checkpoints written."),
+			idleFlushes:  r.Counter("apiscope_analyzer_idle_flushes_total", "Reorder buffer and held findings flushed because no call arrived for --idle-flush."),
 			findings:     map[[2]string]*metrics.Counter{},
 		}
 	})

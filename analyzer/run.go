@@ -53,8 +53,21 @@ type RunConfig struct {
 	// DeadLetter receives records that cannot be decoded. Its failure is logged and
 	// counted, never retried: a bad record must not stall its partition.
 	DeadLetter func(ctx context.Context, rec Record, reason error) error
-	// CommitRecords is the number of records between commits. Zero means 20000.
+	// CommitRecords is the number of records between commits; with a StateDir every
+	// commit writes a checkpoint first, which rewrites the whole state (megabytes for
+	// thousands of clients), so the default is large there. Commits also happen every
+	// Config.CheckpointEvery of capture time and when the stream goes idle. A restart
+	// re-reads what was consumed after the last commit: at most this many records or that
+	// much capture time. Zero means 500 000 with a StateDir, 20 000 without.
 	CommitRecords int
+	// IdleFlush, when no record has arrived for this long (wall clock), processes every
+	// call waiting in the reorder buffer and releases held findings, as at the end of a
+	// capture, then commits: the last minute of a finished capture is analysed without
+	// waiting for more traffic. It is the one wall-clock input that can change what is
+	// found (a call arriving after the flush, older than what was flushed, is processed
+	// late), so it is long enough that a running sensor never pauses that long. Zero means
+	// 10 s; negative disables it. Replay does not use Run and is unaffected.
+	IdleFlush time.Duration
 	// IdleCommit commits what was processed when no record arrives for this long (wall
 	// clock: it decides only when state is saved, never what is found). Zero means 2 s.
 	IdleCommit time.Duration
@@ -66,6 +79,9 @@ type RunConfig struct {
 	StartupWait time.Duration
 	Log         *zap.Logger
 }
+
+// storeChunk is how many calls Run hands the Store at once.
+const storeChunk = 5000
 
 // ErrUnknownSchema is the dead-letter reason of a record that is JSON but not a call.
 var ErrUnknownSchema = errors.New("analyzer: record is not an APICall of a known schema")
@@ -95,7 +111,17 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 	every := rc.CommitRecords
 	if every <= 0 {
 		every = 20000
+		if rc.StateDir != "" {
+			every = 500000
+		}
 	}
+	idleFlush := rc.IdleFlush
+	if idleFlush == 0 {
+		idleFlush = 10 * time.Second
+	}
+	lastRecord := time.Now()
+	// A restored reorder buffer is flushed too if nothing arrives after a restart.
+	flushedIdle := false
 	idle := rc.IdleCommit
 	if idle <= 0 {
 		idle = 2 * time.Second
@@ -191,6 +217,18 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 					e.PartitionIdle(p)
 					delete(lastWall, p)
 				}
+				if idleFlush > 0 && !flushedIdle && time.Since(lastRecord) >= idleFlush {
+					flushedIdle = true
+					if n := len(e.buf) + len(e.inc.Pending); n > 0 {
+						log.Info("no calls for a while: analysing what waits in the reorder buffer and releasing held findings",
+							zap.Duration("idle", idleFlush), zap.Int("buffered", len(e.buf)), zap.Int("held_findings", len(e.inc.Pending)))
+						if err := e.Flush(); err != nil {
+							return fmt.Errorf("write findings: %w", err)
+						}
+						e.m.idleFlushes.Inc()
+						pending++ // the state changed: checkpoint it
+					}
+				}
 				if pending > 0 {
 					if err := commit(ctx); err != nil {
 						return err
@@ -202,6 +240,7 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 		}
 		e.seen.Add(1)
 		now := time.Now()
+		lastRecord, flushedIdle = now, false
 		if started.IsZero() {
 			started = now
 		} else if e.holding && now.Sub(started) > startup {
@@ -233,7 +272,14 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 				return fmt.Errorf("write findings: %w", err)
 			}
 			if rc.Store != nil {
-				calls = append(calls, c)
+				// Handed to the store's bounded batch writer in chunks; the commit
+				// flushes it before offsets move.
+				if calls = append(calls, c); len(calls) >= storeChunk {
+					if err := rc.Store.AddCalls(ctx, calls...); err != nil {
+						return fmt.Errorf("store calls: %w", err)
+					}
+					calls = calls[:0]
+				}
 			}
 		}
 		last[rec.Partition] = rec

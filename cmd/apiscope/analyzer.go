@@ -22,6 +22,9 @@ var analyzerFlags struct {
 	dlqTopic    string
 	clickhouse  string
 	retention   int
+	ckptRecords int
+	ckptEvery   time.Duration
+	idleFlush   time.Duration
 	stateDir    string
 	findings    string
 	minSeverity string
@@ -49,14 +52,27 @@ func init() {
 	f := analyzerCmd.Flags()
 	a := &analyzerFlags
 	a.kafka.register(f)
+	// The Kafka flags are the sensor's; say what they mean here.
+	f.Lookup("brokers").Usage = "Kafka bootstrap brokers, comma-separated host:port: consume calls from --topic, publish alerts to --alerts-topic"
+	f.Lookup("topic").Usage = "Kafka topic the calls are consumed from"
+	f.Lookup("partitions").Usage = "partitions when the analyzer has to create its topics"
+	f.Lookup("acks").Usage = "Kafka acknowledgements for alert and dead-letter records: all, 1 or 0"
+	f.Lookup("compression").Usage = "Kafka compression of alert and dead-letter records: none, gzip, snappy, lz4 or zstd"
+	// The publishing queue bounds belong to the sensor: the analyzer's publishers wait
+	// for Kafka rather than drop. Kept, hidden, so one config file serves both.
+	_ = f.MarkHidden("queue-size")
+	_ = f.MarkHidden("queue-bytes")
 	f.StringVar(&a.group, "group", "apiscope-analyzer", "Kafka consumer group")
 	f.StringVar(&a.alertsTopic, "alerts-topic", kafkabus.TopicAlerts, "topic for alerts (empty: no alerts)")
 	f.StringVar(&a.dlqTopic, "dlq-topic", kafkabus.TopicCallsDLQ, "topic for records that cannot be decoded")
 	f.StringVar(&a.clickhouse, "clickhouse", "", "store calls, findings and profiles in ClickHouse (DSN)")
 	f.IntVar(&a.retention, "retention-days", 0, "with --clickhouse, drop api_calls and client_profiles partitions older than N days, at start and every 24 h (0 = keep everything)")
 	f.StringVar(&a.stateDir, "state-dir", "", "directory for the analyzer checkpoint (empty: state is not kept across restarts)")
+	f.IntVar(&a.ckptRecords, "checkpoint-every", 0, "records between commits; with --state-dir each commit first checkpoints the whole state, and a restart re-reads at most this many records (0 = 500000 with --state-dir, 20000 without)")
+	f.DurationVar(&a.ckptEvery, "checkpoint-interval", 0, "capture time between commits and checkpoints, whichever of this and --checkpoint-every comes first (0 = 5m)")
+	f.DurationVar(&a.idleFlush, "idle-flush", 10*time.Second, "wall time without any record after which buffered calls are analysed and held findings released, as at the end of a capture (0 or negative: never)")
 	f.StringVar(&a.findings, "findings", "", "also append findings as JSON Lines to FILE")
-	f.StringVar(&a.minSeverity, "alert-min-severity", models.SeverityMedium, "least severity published to the alert topic")
+	f.StringVar(&a.minSeverity, "alert-min-severity", models.SeverityMedium, "least severity published as an alert (topic, webhook, syslog)")
 	a.engine.register(f)
 	a.alerts.register(f)
 	rootCmd.AddCommand(analyzerCmd)
@@ -103,10 +119,14 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	if a.ckptRecords < 0 || a.ckptEvery < 0 {
+		return errors.New("--checkpoint-every and --checkpoint-interval must not be negative")
+	}
 	ecfg, err := a.engine.config()
 	if err != nil {
 		return err
 	}
+	ecfg.CheckpointEvery = a.ckptEvery
 	ctx := cmd.Context()
 	if err := kafkabus.EnsureTopics(ctx, kcfg, []string{a.kafka.topic, a.alertsTopic, a.dlqTopic}, a.kafka.partitions, a.kafka.replicationFactor); err != nil {
 		log.Warn("could not create topics; continuing with what exists", zap.Error(err))
@@ -208,6 +228,11 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 	}
 	defer cons.Close()
 	rc.StateDir = a.stateDir
+	rc.CommitRecords = a.ckptRecords
+	rc.IdleFlush = a.idleFlush
+	if rc.IdleFlush == 0 {
+		rc.IdleFlush = -1 // the flag's 0 means never, as its help says for negatives
+	}
 	rc.Durables = durables
 	rc.Log = log
 	log.Info("analyzer consuming", zap.String("topic", a.kafka.topic), zap.String("group", a.group),
