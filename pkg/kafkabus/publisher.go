@@ -205,7 +205,7 @@ func (p *Publisher) Publish(key, value []byte, headers ...Header) error {
 // PublishCall queues c as APICall JSON keyed by its client_id. It does not retain c.
 func (p *Publisher) PublishCall(c *models.APICall) error {
 	bp := encBufs.Get().(*[]byte)
-	b, err := appendCall((*bp)[:0], c)
+	b, err := models.AppendAPICall((*bp)[:0], c)
 	if err != nil {
 		encBufs.Put(bp)
 		p.m.dropped[ReasonEncode].Inc()
