@@ -32,45 +32,24 @@ KAFKA=${E2E_KAFKA:-127.0.0.1:39092}
 SENSOR_ONLY_TOPIC=e2ebench.sensor-only
 PACED=${E2E_PACED_CALLS:-2000} # calls/s of the paced run
 
-pids=()
-stop_pid() { # SIGTERM, up to 15 s to drain, then SIGKILL
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 75); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
-  kill -KILL "$1" 2>/dev/null || true
-}
-cleanup() { # newest first: consumers before the services they use
-  trap - EXIT INT TERM
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[i]}"; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'echo; echo "interrupted: stopping what the benchmark started"; exit 130' INT TERM
+LOG_DIR=$DIR
+. scripts/lib/services.sh
 
-wait_for() { # name, seconds, command...
-  local name=$1 secs=$2; shift 2
-  for _ in $(seq $((secs * 5))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  echo "bench_e2e: $name did not come up in ${secs}s; logs in $DIR/" >&2
-  exit 1
-}
 now() { date +%s.%N; }
 cpu_secs() { # user+system seconds of a live process
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo "?"
 }
 rss_mib() { awk '/VmHWM/{printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
-for addr in "127.0.0.1:$CH_TCP" "127.0.0.1:$CH_HTTP" "$KAFKA"; do
-  if (exec 3<>"/dev/tcp/${addr%:*}/${addr#*:}") 2>/dev/null; then
-    echo "bench_e2e: $addr is already in use (another run?); set E2E_CH_TCP_PORT, E2E_CH_HTTP_PORT, E2E_KAFKA" >&2
-    exit 1
-  fi
-done
+port_free "127.0.0.1:$CH_TCP" "127.0.0.1:$CH_HTTP" "$KAFKA" || {
+  echo "bench_e2e: set E2E_CH_TCP_PORT, E2E_CH_HTTP_PORT, E2E_KAFKA" >&2
+  exit 1
+}
 rm -rf "$DIR"
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd) # ClickHouse takes absolute paths
-mkdir -p "$DIR"/ch/tmp "$DIR"/ch/user_files "$DIR"/ch/format_schemas "$DIR"/kafka "$DIR"/state
+LOG_DIR=$DIR
+mkdir -p "$DIR"/kafka "$DIR"/state
 BIN=${BIN:-}
 built="built from the working tree at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -z "$BIN" ]; then
@@ -89,21 +68,11 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BIN" simulate --out "$DIR/sim" --scale "$SCALE" --seed "$SEED" >/dev/null
 echo "capture: simulate --scale $SCALE --seed $SEED, $(du -m "$DIR/sim/traffic.pcap" | cut -f1) MB"
 
-CH=/usr/sbin/clickhouse-server
-[ -x "$CH" ] || CH=$(command -v clickhouse-server)
-"$CH" --config-file=/etc/clickhouse-server/config.xml -- \
-  --listen_host=127.0.0.1 --tcp_port="$CH_TCP" --http_port="$CH_HTTP" --interserver_http_port=$((CH_HTTP + 1)) \
-  --path="$DIR/ch/" --tmp_path="$DIR/ch/tmp/" --user_files_path="$DIR/ch/user_files/" \
-  --format_schema_path="$DIR/ch/format_schemas/" --timezone=UTC \
-  --logger.log="$DIR/ch/server.log" --logger.errorlog="$DIR/ch/server.err.log" \
-  >"$DIR/ch/stdout.log" 2>&1 &
-ch=$!
-pids+=($ch)
-"$BIN" broker --listen "$KAFKA" --data-dir "$DIR/kafka" --log-level warn >"$DIR/broker.log" 2>&1 &
-broker=$!
-pids+=($broker)
-wait_for ClickHouse 60 curl -sf "http://127.0.0.1:$CH_HTTP/ping"
-wait_for "Kafka broker" 30 bash -c "exec 3<>/dev/tcp/${KAFKA%:*}/${KAFKA#*:}"
+start_clickhouse "$DIR/ch" "$CH_TCP" "$CH_HTTP"
+ch=$CH_PID
+start_broker "$BIN" "$KAFKA" "$DIR/kafka" "$DIR/broker.log"
+broker=$BROKER_PID
+wait_services "$CH_HTTP" "$KAFKA"
 
 echo
 echo "== sensor alone: --pcap to topic $SENSOR_ONLY_TOPIC, nothing consuming"

@@ -21,53 +21,27 @@ export APISCOPE_FP_KEY=${APISCOPE_FP_KEY:-61706973636f70652d64656d6f2d6b65792d6e
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 step() { bold "==> $*"; }
 
-pids=()
-stop_pid() { # SIGTERM, up to 15 s to drain, then SIGKILL
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 75); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done
-  kill -KILL "$1" 2>/dev/null || true
-}
-cleanup() { # newest first: consumers before the services they use
-  trap - EXIT INT TERM
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[i]}"; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'echo; echo "interrupted: stopping what the demo started"; exit 130' INT TERM
-
-wait_for() { # name, seconds, command...
-  local name=$1 secs=$2; shift 2
-  for _ in $(seq $((secs * 5))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.2
-  done
-  echo "demo: $name did not come up in ${secs}s; logs in $DEMO/" >&2
+LOG_DIR=$DEMO
+. scripts/lib/services.sh
+port_free "127.0.0.1:$CH_TCP" "127.0.0.1:$CH_HTTP" "$KAFKA" || {
+  echo "demo: set DEMO_CH_TCP_PORT, DEMO_CH_HTTP_PORT or DEMO_KAFKA to free ports" >&2
   exit 1
 }
 
 rm -rf "$DEMO"
 mkdir -p "$DEMO"
 DEMO=$(cd "$DEMO" && pwd) # absolute: ClickHouse is given paths inside it
-mkdir -p "$DEMO"/ch/tmp "$DEMO"/ch/user_files "$DEMO"/ch/format_schemas "$DEMO"/kafka "$DEMO"/state
+LOG_DIR=$DEMO
+mkdir -p "$DEMO"/kafka "$DEMO"/state
 
 step "Simulating labelled API traffic (scale $SCALE, seed $SEED)"
 "$BIN" simulate --out "$DEMO/sim" --scale "$SCALE" --seed "$SEED"
 ls -l "$DEMO/sim"
 
 step "Starting ClickHouse (127.0.0.1:$CH_TCP) and the Kafka broker ($KAFKA)"
-CH=/usr/sbin/clickhouse-server
-[ -x "$CH" ] || CH=$(command -v clickhouse-server)
-"$CH" --config-file=/etc/clickhouse-server/config.xml -- \
-  --listen_host=127.0.0.1 --tcp_port="$CH_TCP" --http_port="$CH_HTTP" --interserver_http_port=$((CH_HTTP + 1)) \
-  --path="$DEMO/ch/" --tmp_path="$DEMO/ch/tmp/" --user_files_path="$DEMO/ch/user_files/" \
-  --format_schema_path="$DEMO/ch/format_schemas/" --timezone=UTC \
-  --logger.log="$DEMO/ch/server.log" --logger.errorlog="$DEMO/ch/server.err.log" \
-  >"$DEMO/ch/stdout.log" 2>&1 &
-pids+=($!)
-"$BIN" broker --listen "$KAFKA" --data-dir "$DEMO/kafka" --log-level warn >"$DEMO/broker.log" 2>&1 &
-pids+=($!)
-wait_for ClickHouse 60 curl -sf "http://127.0.0.1:$CH_HTTP/ping"
-wait_for "Kafka broker" 30 bash -c "exec 3<>/dev/tcp/${KAFKA%:*}/${KAFKA#*:}"
+start_clickhouse "$DEMO/ch" "$CH_TCP" "$CH_HTTP"
+start_broker "$BIN" "$KAFKA" "$DEMO/kafka" "$DEMO/broker.log"
+wait_services "$CH_HTTP" "$KAFKA"
 
 step "Creating the ClickHouse schema"
 "$BIN" schema apply --clickhouse "$DSN"
@@ -83,7 +57,7 @@ pids+=($alerts)
 
 step "Replaying the capture through the sensor into Kafka"
 "$BIN" sensor --pcap "$DEMO/sim/traffic.pcap" --brokers "$KAFKA" 2>"$DEMO/sensor.log"
-calls=$(awk '$1 == "apiscope_sensor_calls_total" {print $2}' "$DEMO/sensor.log")
+calls=$(awk '$1 == "apiscope_sensor_calls_total" {printf "%d", $2}' "$DEMO/sensor.log")
 calls=${calls:-0}
 echo "sensor published $calls calls"
 
