@@ -2,8 +2,6 @@ package kafkabus_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/apiscope/apiscope/models"
+	"github.com/apiscope/apiscope/pkg/corpus"
 	"github.com/apiscope/apiscope/pkg/kafkabus"
 	"github.com/apiscope/apiscope/pkg/kafkabus/kafkatest"
 	"github.com/apiscope/apiscope/pkg/metrics"
@@ -21,19 +20,9 @@ import (
 	"github.com/apiscope/apiscope/sensor/capture"
 )
 
-// corpusDir holds real captures with tshark's expected transactions.
-const corpusDir = "/work/shared/corpus/real-pcaps"
-
 func corpusFile(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(corpusDir, name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("capture %s missing: %v", p, err)
-		}
-		t.Skipf("capture %s not available: %v", p, err)
-	}
-	return p
+	return corpus.Path(t, name)
 }
 
 // recorder is a sensor sink that remembers every call's JSON in output order and passes

@@ -16,22 +16,14 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/apiscope/apiscope/pkg/corpus"
 )
 
-const corpusDir = "../../../shared/corpus/real-pcaps"
-
-// corpusPath returns a corpus capture, skipping when the corpus is absent (failing
-// instead when CI=true).
+// corpusPath returns a corpus capture (see pkg/corpus: skipped when absent, failed under CI).
 func corpusPath(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join(corpusDir, name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus capture %s missing under CI: %v", name, err)
-		}
-		t.Skipf("corpus capture %s not present (%v); skipping", name, err)
-	}
-	return p
+	return corpus.Path(t, name)
 }
 
 // readAll reads a source to its end and returns the frame count, the bytes, the
@@ -83,7 +75,7 @@ func TestOpenFileCorpus(t *testing.T) {
 			continue
 		}
 		want, _ := strconv.Atoi(f[6])
-		s, err := OpenFile(filepath.Join(corpusDir, f[0]))
+		s, err := OpenFile(corpusPath(t, f[0]))
 		if err != nil {
 			t.Errorf("OpenFile(%s): %v", f[0], err)
 			continue

@@ -10,25 +10,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apiscope/apiscope/pkg/corpus"
 	"github.com/apiscope/apiscope/pkg/metrics"
 	"github.com/apiscope/apiscope/sensor/capture"
 )
 
-// corpusDir holds real captures from other projects' test suites (see its README.md).
-const corpusDir = "../../../shared/corpus/real-pcaps"
-
-// corpusPath returns the path of a corpus capture, skipping the test when the corpus
-// is absent (failing instead when CI=true).
+// corpusPath returns the path of a corpus capture, or the corpus directory for name ""
+// (see pkg/corpus: skipped when absent, failed under CI).
 func corpusPath(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join(corpusDir, name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus capture %s missing under CI: %v", name, err)
-		}
-		t.Skipf("corpus capture %s not present (%v); skipping", name, err)
-	}
-	return p
+	return corpus.Path(t, name)
 }
 
 // fileStats is what decoding a whole capture gave.
