@@ -124,6 +124,7 @@ func (e *Engine) LoadState(r io.Reader) error {
 	for _, p := range st.Profiles {
 		e.profiles[p.ClientID] = p
 	}
+	e.m.profiles.Set(float64(len(e.profiles)))
 	e.pop = st.Pop
 	fixPopulation(e.pop)
 	e.inc = st.Incidents

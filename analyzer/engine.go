@@ -256,6 +256,7 @@ func (e *Engine) handle(c *models.APICall) {
 	if p == nil {
 		p = &Profile{ClientID: id, Kind: inferKind(c), First: ts, CT: ts}
 		e.profiles[id] = p
+		e.m.profiles.Set(float64(len(e.profiles)))
 		pop.All.Clients++
 		pop.Cohorts[p.Kind].Clients++
 	} else if p.Kind != KindAgent && c.Actor != "" {

@@ -11,6 +11,7 @@ type engineMetrics struct {
 	calls, late, duplicates, invalid, suppressed *metrics.Counter
 	decodeErrors, deadLetters, checkpoints       *metrics.Counter
 	idleFlushes                                  *metrics.Counter
+	profiles                                     *metrics.Gauge
 	mu                                           sync.Mutex
 	findings                                     map[[2]string]*metrics.Counter
 }
@@ -33,6 +34,7 @@ func metricsFor() *engineMetrics {
 			deadLetters:  r.Counter("apiscope_analyzer_dead_letters_total", "Records set aside on the dead-letter topic."),
 			checkpoints:  r.Counter("apiscope_analyzer_checkpoints_total", "Checkpoints written."),
 			idleFlushes:  r.Counter("apiscope_analyzer_idle_flushes_total", "Reorder buffer and held findings flushed because no call arrived for --idle-flush."),
+			profiles:     r.Gauge("apiscope_analyzer_profiles", "Client profiles held in memory (of the engine last grown, when a process runs several)."),
 			findings:     map[[2]string]*metrics.Counter{},
 		}
 	})

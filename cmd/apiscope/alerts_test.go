@@ -33,18 +33,36 @@ func runCLI(t *testing.T, args ...string) string {
 	var out bytes.Buffer
 	rootCmd.SetOut(&out)
 	defer rootCmd.SetOut(nil)
-	rootCmd.SetArgs(append(args, "--log-level", "error"))
-	// Flags are package state: start from the defaults (whatever earlier tests set) and
-	// put them back afterwards, so later tests do not inherit ours either (a stale
-	// --brokers would send the next sensor run to a stopped broker).
-	if c, _, err := rootCmd.Find(args); err == nil {
-		resetFlags(c.Flags())
-		defer resetFlags(c.Flags())
-	}
+	defer prepareCLI(args...)()
 	if err := rootCmd.ExecuteContext(context.Background()); err != nil {
 		t.Fatalf("apiscope %s: %v", strings.Join(args, " "), err)
 	}
 	return out.String()
+}
+
+// prepareCLI sets rootCmd's arguments to args (quiet logging) and returns the func that
+// puts the flags back. Every test that executes rootCmd goes through it.
+//
+// Flags are package state: the command's flags start from their defaults (whatever
+// earlier tests set) and are put back afterwards, so later tests do not inherit ours
+// either (a stale --brokers would send the next sensor run to a stopped broker, a stale
+// --clickhouse a replay to a stopped server).
+func prepareCLI(args ...string) (restore func()) {
+	rootCmd.SetArgs(append(args, "--log-level", "error"))
+	c, _, err := rootCmd.Find(args)
+	if err != nil {
+		c = rootCmd
+	}
+	resetFlags(rootCmd.PersistentFlags())
+	resetFlags(c.Flags())
+	// cobra gives a subcommand the root's context only if it has none: forget the one
+	// an earlier run left (perhaps cancelled). A test that needs its own sets it after.
+	var inherit context.Context
+	c.SetContext(inherit)
+	return func() {
+		resetFlags(c.Flags())
+		resetFlags(rootCmd.PersistentFlags())
+	}
 }
 
 func resetFlags(fs *pflag.FlagSet) {

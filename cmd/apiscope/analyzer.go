@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/apiscope/apiscope/models"
 	"github.com/apiscope/apiscope/pkg/alerting"
 	"github.com/apiscope/apiscope/pkg/kafkabus"
+	"github.com/apiscope/apiscope/pkg/metrics"
 )
 
 var analyzerFlags struct {
@@ -78,15 +80,58 @@ func init() {
 	rootCmd.AddCommand(analyzerCmd)
 }
 
-// consumerSource adapts the kafkabus consumer to the analyzer's Source.
-type consumerSource struct{ c *kafkabus.Consumer }
+// Readiness components of the analyzer (/readyz).
+const (
+	readyKafka      = "kafka"
+	readyClickHouse = "clickhouse"
+)
+
+// consumerSource adapts the kafkabus consumer to the analyzer's Source. The first record
+// fetched marks the consumer ready.
+type consumerSource struct {
+	c     *kafkabus.Consumer
+	ready *sync.Once
+}
 
 func (s consumerSource) Fetch(ctx context.Context) (analyzer.Record, error) {
 	m, err := s.c.Fetch(ctx)
 	if err != nil {
 		return analyzer.Record{}, err
 	}
+	s.ready.Do(func() { metrics.DefaultReadiness.Ready(readyKafka) })
 	return analyzer.Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Ack: m}, nil
+}
+
+// lagInterval is how often the consumer lag gauge is refreshed.
+var lagInterval = 10 * time.Second
+
+// watchLag sets apiscope_analyzer_consumer_lag from the group's uncommitted records now
+// and every lagInterval until ctx ends; the first answer from the cluster also marks the
+// consumer ready. A failed query is logged once per failure streak and retried.
+func watchLag(ctx context.Context, c *kafkabus.Consumer, ready *sync.Once) {
+	g := metrics.Default.Gauge("apiscope_analyzer_consumer_lag", "Records of the consumed topics the analyzer's group has not committed yet.")
+	t := time.NewTicker(lagInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		qctx, cancel := context.WithTimeout(ctx, lagInterval)
+		lag, err := c.Lag(qctx)
+		cancel()
+		switch {
+		case err == nil:
+			g.Set(float64(lag))
+			ready.Do(func() { metrics.DefaultReadiness.Ready(readyKafka) })
+			failing = false
+		case ctx.Err() == nil && !failing:
+			log.Warn("consumer lag unavailable", zap.Error(err))
+			failing = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s consumerSource) Commit(ctx context.Context, recs []analyzer.Record) error {
@@ -128,6 +173,10 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 	}
 	ecfg.CheckpointEvery = a.ckptEvery
 	ctx := cmd.Context()
+	metrics.DefaultReadiness.NotReady(readyKafka, "consumer not connected yet")
+	if a.clickhouse != "" {
+		metrics.DefaultReadiness.NotReady(readyClickHouse, "not connected yet")
+	}
 	if err := kafkabus.EnsureTopics(ctx, kcfg, []string{a.kafka.topic, a.alertsTopic, a.dlqTopic}, a.kafka.partitions, a.kafka.replicationFactor); err != nil {
 		log.Warn("could not create topics; continuing with what exists", zap.Error(err))
 	}
@@ -155,6 +204,7 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 		if err != nil {
 			return err
 		}
+		metrics.DefaultReadiness.Ready(readyClickHouse)
 		outs = append(outs, sa)
 		rc.Store = sa
 		closers = append(closers, func() {
@@ -227,6 +277,11 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer cons.Close()
+	var connected sync.Once
+	lctx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); watchLag(lctx, cons, &connected) }()
+	defer func() { stopLag(); <-lagDone }()
 	rc.StateDir = a.stateDir
 	rc.CommitRecords = a.ckptRecords
 	rc.IdleFlush = a.idleFlush
@@ -237,7 +292,7 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 	rc.Log = log
 	log.Info("analyzer consuming", zap.String("topic", a.kafka.topic), zap.String("group", a.group),
 		zap.Strings("detectors", eng.DetectorNames()), zap.String("state_dir", a.stateDir))
-	err = analyzer.Run(ctx, eng, consumerSource{cons}, rc)
+	err = analyzer.Run(ctx, eng, consumerSource{c: cons, ready: &connected}, rc)
 	st := eng.Stats()
 	log.Info("analyzer stopped", zap.Uint64("calls", st.Calls), zap.Int("clients", st.Clients),
 		zap.Uint64("findings", st.Findings), zap.Uint64("late", st.Late), zap.Uint64("duplicates", st.Duplicates))

@@ -22,14 +22,12 @@ func TestBrokerCommand(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	args := []string{"broker", "--listen", addr, "--data-dir", t.TempDir(), "--partitions", "2", "--log-level", "error"}
+	args := []string{"broker", "--listen", addr, "--data-dir", t.TempDir(), "--partitions", "2"}
+	defer prepareCLI(args...)()
 	c, _, _ := rootCmd.Find(args)
-	resetFlags(c.Flags())
-	defer resetFlags(c.Flags())
 	// cobra hands the root's context to a subcommand only if it has none yet: a second
 	// run in one process (go test -count 2) would see the first run's cancelled one.
 	c.SetContext(ctx)
-	rootCmd.SetArgs(args)
 	done := make(chan error, 1)
 	go func() { done <- rootCmd.ExecuteContext(ctx) }()
 

@@ -74,10 +74,7 @@ func TestSensorCommandWritesCalls(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", dir) // the generated fingerprint key goes here
 	pcap, out := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "calls.jsonl")
 	writeExchangePcap(t, pcap, 5)
-	rootCmd.SetArgs([]string{"sensor", "--pcap", pcap, "--out", out, "--workers", "2", "--log-level", "error"})
-	if err := rootCmd.ExecuteContext(context.Background()); err != nil {
-		t.Fatalf("apiscope sensor: %v", err)
-	}
+	runCLI(t, "sensor", "--pcap", pcap, "--out", out, "--workers", "2")
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -104,14 +101,11 @@ func TestSensorCommandFlagErrors(t *testing.T) {
 		{"sensor", "--pcap", "x.pcap", "--workers", "-1"},
 		{"sensor", "--pcap", filepath.Join(t.TempDir(), "missing.pcap"), "--workers", "0"},
 	} {
-		rootCmd.SetArgs(args)
+		restore := prepareCLI(args...)
 		err := rootCmd.ExecuteContext(context.Background())
+		restore()
 		if err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error %v; want one line", args, err)
-		}
-		// Flags keep their values between executions of the same command.
-		for _, f := range []string{"interface", "pcap"} {
-			_ = sensorCmd.Flags().Set(f, "")
 		}
 	}
 }
