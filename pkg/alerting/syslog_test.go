@@ -160,6 +160,11 @@ func TestSyslogTCPCollectorRestarts(t *testing.T) {
 		collect(t, ln2, out)
 	}()
 	sendAndReceive(t, s, out, 5)
+	// The collector may read the last message before the sender has counted it.
+	deadline := time.Now().Add(5 * time.Second)
+	for st := s.Stats(); st.Sent != 5 && time.Now().Before(deadline); st = s.Stats() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st := s.Stats(); st.Retries == 0 || st.Sent != 5 {
 		t.Errorf("stats %+v; want retries counted and 5 sent", st)
 	}
