@@ -156,6 +156,11 @@ func (c *cohort) noteRoleEndpoint(p *Profile, ep uint32) {
 // own: how much ep is the core function of some other role.
 func otherRoleShare(cohorts []*cohort, p *Profile, ep uint32, minMembers uint32) (share float64, kind uint8, members uint32) {
 	for k, c := range cohorts {
+		// Agents act with the rights of the users they serve: their tools are user
+		// functions, not another role's, for anyone but another agent.
+		if uint8(k) == KindAgent && p.Kind != KindAgent {
+			continue
+		}
 		for gi, g := range c.Roles {
 			if uint8(k) == p.Kind && uint8(gi+1) == p.Role || g.Members < minMembers {
 				continue

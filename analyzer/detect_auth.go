@@ -12,7 +12,10 @@ import (
 // authDetector flags authentication failures: per client (a credential failing over and
 // over), per source address (one host stuffing many usernames), and across the population
 // (stuffing spread over many sources, each failing only a few times), the last with the
-// sources in related_ips.
+// sources in related_ips. Low-and-slow stuffing hides its failures in the ordinary level of
+// mistyped passwords, so the population is also judged by how many addresses it had never
+// seen start by failing to authenticate and never succeed at anything: a person who
+// mistypes a password goes on to use the API from the same address.
 type authDetector struct {
 	st authState
 }
@@ -24,6 +27,9 @@ type authState struct {
 	Peak, PeakSlow         float64
 	PeakT                  int64
 	LastPopSignal, PopWarm int64
+	// NewFail counts addresses first seen after the warm-up whose first failure came
+	// before any success (decayed, authNewSrcHalfLife).
+	NewFail decayed
 }
 
 type ipAuth struct {
@@ -32,6 +38,10 @@ type ipAuth struct {
 	Fails      uint32
 	Last       int64
 	Principals []uint64 // distinct principals tried, at most 8 hashes
+	// First is when the address was first seen (unix ns); NewFail that it counts in
+	// authState.NewFail (withdrawn when it succeeds).
+	First   int64
+	NewFail bool
 }
 
 func init() {
@@ -50,6 +60,10 @@ const (
 	authMaxIPs      = 8192
 	authRecentNS    = int64(15 * 60e9)
 	authMaxRelated  = 256
+	// authNewSrc is the decayed number of never-seen addresses failing before any
+	// success that makes slow distributed stuffing (about twenty in half an hour).
+	authNewSrc         = 20
+	authNewSrcHalfLife = 1800
 )
 
 func (d *authDetector) SaveState() ([]byte, error) {
@@ -97,6 +111,9 @@ func (d *authDetector) Inspect(x *Context) {
 			ia.Fail.add(ts, 120, 1)
 			ia.Fails++
 			ia.Last = ts
+			if ia.Fails == 1 && ia.OK == 0 && st.PopWarm > 0 && ia.First >= st.PopWarm {
+				st.NewFail.add(ts, authNewSrcHalfLife, 1)
+			}
 			if len(ia.Principals) < 8 && c.Principal != "" {
 				h := fnvString(fnvOffset, c.Principal)
 				found := false
@@ -163,7 +180,8 @@ func (d *authDetector) Inspect(x *Context) {
 	}
 	thrFast := max(authPopFloor, authFactor*st.Peak)
 	thrSlow := max(authPopSlow, authFactor*st.PeakSlow)
-	if fast < thrFast && slow < thrSlow {
+	newSrc := st.NewFail.at(ts, authNewSrcHalfLife)
+	if fast < thrFast && slow < thrSlow && newSrc < authNewSrc {
 		if fast < st.Peak*2 {
 			st.Peak += (fast - st.Peak) * 0.01
 		}
@@ -175,8 +193,14 @@ func (d *authDetector) Inspect(x *Context) {
 	}
 	st.LastPopSignal = ts
 	v, thr := fast, thrFast
-	if fast < thrFast {
+	summary := "authentication failures across all clients rose to %.0f (threshold %.0f), spread over %d source addresses (distributed credential stuffing)"
+	switch {
+	case fast >= thrFast:
+	case slow >= thrSlow:
 		v, thr = slow, thrSlow
+	default:
+		v, thr = newSrc, authNewSrc
+		summary = "%.0f never-seen addresses in the last half hour failed to authenticate before any success (threshold %.0f), %d sources failing now (slow distributed credential stuffing)"
 	}
 	related := ips
 	if len(related) > authMaxRelated {
@@ -186,14 +210,14 @@ func (d *authDetector) Inspect(x *Context) {
 	sort.Strings(related)
 	ev := observedBaseline(v, max(st.Peak, st.PeakSlow*fast/max(slow, 1)), thr, "decayed authentication failures, all clients")
 	ev["failing_sources"] = len(ips)
+	ev["new_sources_failing_first"] = figure(newSrc)
 	ev["endpoint"] = x.endpointName(x.Obs.EP)
 	x.Emit(Signal{
 		Kind: models.KindAuthFailures, Score: v / thr, Severity: models.SeverityHigh,
 		Subject:    "population:auth",
 		RelatedIPs: related,
-		Summary: fmt.Sprintf("authentication failures across all clients rose to %.0f (threshold %.0f), spread over %d source addresses (distributed credential stuffing)",
-			v, thr, len(ips)),
-		Evidence: ev,
+		Summary:    fmt.Sprintf(summary, v, thr, len(ips)),
+		Evidence:   ev,
 	})
 }
 
@@ -215,7 +239,7 @@ func (d *authDetector) ip(ip string, ts int64) *ipAuth {
 			return nil
 		}
 	}
-	ia := &ipAuth{Last: ts}
+	ia := &ipAuth{Last: ts, First: ts}
 	d.st.IPs[ip] = ia
 	return ia
 }

@@ -10,8 +10,13 @@ import (
 // touched before, far beyond its own rate of new objects, nearly every call a new id,
 // often answered 403/404 or walking consecutive numbers. A new client that does little
 // else than fetch objects it never listed (it did not learn their ids from the API), far
-// more than its cohort does, is flagged too, however slowly it goes. Benign clients mostly revisit
-// their own objects; heavy-but-normal ones (sync jobs) have a high own baseline.
+// more than its cohort does, is flagged too, however slowly it goes; agents are exempt from
+// that rule, since they are handed object ids by the person or task they act for (a
+// ticket, a conversation) rather than by listing them. Benign clients mostly revisit
+// their own objects; heavy-but-normal ones (sync jobs) have a high own baseline. On an
+// endpoint where everyone's ids are nearly always new (content hashes), novelty alone is no
+// evidence: only a far larger burst, consecutive ids, refusals or never-listed objects
+// count there.
 type bolaDetector struct{}
 
 func init() { Register("bola", true, func(*Config) Detector { return bolaDetector{} }) }
@@ -26,6 +31,12 @@ const (
 	bolaSequential = 10
 	bolaBlind      = 12  // decayed new ids never listed, thirty-minute half-life
 	bolaBlindShare = 0.8 // share of the young client's calls that fetch such objects
+	// An endpoint on which nearly every call by anyone is an id new to its caller (content
+	// hashes, commit shas, search terms in the path) says nothing through novelty alone.
+	bolaPopNovelty = 0.85
+	bolaPopCalls   = 200
+	// bolaPopNovelScale raises the novelty thresholds on such endpoints.
+	bolaPopNovelScale = 3
 )
 
 func (bolaDetector) Inspect(x *Context) {
@@ -48,7 +59,7 @@ func (bolaDetector) Inspect(x *Context) {
 	case o.NewID && o.Sequential >= bolaSequential:
 		reason = fmt.Sprintf("walked %d consecutive ids", o.Sequential)
 		v, base, thr = float64(o.Sequential), 0, bolaSequential
-	case o.Unlisted && !o.Mature && x.counter(cBlind) >= max(bolaBlind, bolaFactor*x.baseline(cBlind)) &&
+	case o.Unlisted && !o.Mature && x.Profile.Kind != KindAgent && x.counter(cBlind) >= max(bolaBlind, bolaFactor*x.baseline(cBlind)) &&
 		float64(x.Profile.UnlistedN+1) >= bolaBlindShare*float64(x.Profile.N+1):
 		v, base = x.counter(cBlind), x.baseline(cBlind)
 		thr = max(bolaBlind, bolaFactor*base)
@@ -61,9 +72,14 @@ func (bolaDetector) Inspect(x *Context) {
 		if !o.NewID || novelty < minNovelty {
 			return
 		}
+		// Where everyone's ids are nearly always new, only a much larger burst counts.
+		scale := 1.0
+		if e := o.Endpoint; e.Calls >= bolaPopCalls && float64(e.NewIDs) >= bolaPopNovelty*float64(e.Calls) {
+			scale = bolaPopNovelScale
+		}
 		fast, slow := newIDs, x.counter(cNewIDSlow)
 		bf, bs := x.baseline(cNewID), x.baseline(cNewIDSlow)
-		tf, tsl := max(bolaFloorFast, bolaFactor*bf), max(bolaFloorSlow, bolaFactor*bs)
+		tf, tsl := scale*max(bolaFloorFast, bolaFactor*bf), scale*max(bolaFloorSlow, bolaFactor*bs)
 		switch {
 		case fast >= tf:
 			v, base, thr = fast, bf, tf

@@ -11,7 +11,9 @@ import (
 // scopeDetector flags an agent or integration whose set of endpoints keeps widening
 // after it settled: several endpoints new for it within half an hour (an agent reaching for
 // more and more tools), and bearer tokens whose scope claim grew. Endpoints the whole population is
-// adopting do not count.
+// adopting do not count, nor a path whose last segment is evidently a value (file names,
+// slugs: a parent with very many distinct literal children) next to one the client
+// already calls: a new file is not a new tool.
 type scopeDetector struct{}
 
 func init() { Register("scope", true, func(*Config) Detector { return scopeDetector{} }) }
@@ -42,6 +44,9 @@ func (scopeDetector) Inspect(x *Context) {
 	if !o.NewEndpoint || o.PopAdopted || c.Status >= 400 || c.Status == 0 {
 		return
 	}
+	if valueSibling(x) {
+		return
+	}
 	// People explore an application's features over days; drift is about automated
 	// callers whose tool set was fixed.
 	if p.Kind != KindAgent && p.Kind != KindIntegration {
@@ -65,6 +70,27 @@ func (scopeDetector) Inspect(x *Context) {
 			p.ClientID, KindName(p.Kind), v, len(p.Endpoints), x.endpointName(o.EP)),
 		Evidence: ev,
 	})
+}
+
+// scopeFanOut is the number of distinct literal children that makes a parent's last
+// segment a value rather than a set of resources: the most the endpoint table records
+// (API roots mostly have fewer resources; a file or slug position has many more).
+const scopeFanOut = maxChildren
+
+// valueSibling reports whether the call's endpoint is a literal value under a parent with
+// very many children, a sibling of which the client already calls.
+func valueSibling(x *Context) bool {
+	t := x.pop.Endpoints
+	if t.parentFanOut(x.Obs.EP) < scopeFanOut {
+		return false
+	}
+	parent := t.List[x.Obs.EP].Parent
+	for _, es := range x.Profile.Endpoints {
+		if es.EP != x.Obs.EP && int(es.EP) < len(t.List) && t.List[es.EP].Parent == parent {
+			return true
+		}
+	}
+	return false
 }
 
 // scopeAdded lists the space-separated scopes in now that were not in before.

@@ -8,7 +8,9 @@ import (
 
 // volumeDetector flags data leaving faster than the client's own rhythm (exfiltration,
 // bulk scraping) and single responses far larger than the endpoint ever returns
-// (oversized pages, `limit=100000`).
+// (oversized pages, `limit=100000`). An endpoint too rarely called for a reliable p95 is
+// still judged by what it returned to several other clients (a firmware image, an export
+// that is always large), not only by the population's sizes.
 type volumeDetector struct{}
 
 func init() { Register("volume", true, func(*Config) Detector { return volumeDetector{} }) }
@@ -21,7 +23,28 @@ const (
 	outlierMinBytes = 32 << 10
 	outlierFactor   = 8
 	outlierMinCalls = 50
+	// outlierPeers is the number of distinct clients whose responses make a rarely called
+	// endpoint's median size a usable reference.
+	outlierPeers = 3
+	// volumePriorShare is the share of the volume floor the client must have pulled
+	// before the current response for volume over time to be judged.
+	volumePriorShare = 0.25
 )
+
+// endpointSizeRef is the response size the endpoint is judged by: its p95 when it is
+// called often enough, else the population's p99, or, when several clients have used it,
+// its median if larger (an endpoint whose answers are always large).
+func endpointSizeRef(x *Context) float64 {
+	e := x.Obs.Endpoint
+	if e.Calls >= outlierMinCalls {
+		return e.sizeQuantile(0.95)
+	}
+	q := max(x.pop.sizeQuantile(0.99), float64(outlierMinBytes)/outlierFactor)
+	if e.Clients >= outlierPeers {
+		q = max(q, e.sizeQuantile(0.5))
+	}
+	return q
+}
 
 func (volumeDetector) Inspect(x *Context) {
 	if !x.warm() {
@@ -30,11 +53,8 @@ func (volumeDetector) Inspect(x *Context) {
 	c := x.Call
 	// One response far beyond what the endpoint returns to anyone (or, for an endpoint
 	// too rarely called to know, beyond what any endpoint returns).
-	if e := x.Obs.Endpoint; c.RespBytes >= outlierMinBytes {
-		q := e.sizeQuantile(0.95)
-		if e.Calls < outlierMinCalls {
-			q = max(x.pop.sizeQuantile(0.99), float64(outlierMinBytes)/outlierFactor)
-		}
+	if c.RespBytes >= outlierMinBytes {
+		q := endpointSizeRef(x)
 		own := x.Profile.sizeQuantile(0.99)
 		if q > 0 && float64(c.RespBytes) >= outlierFactor*q && (!x.Obs.Mature || float64(c.RespBytes) >= outlierFactor*own) {
 			ratio := float64(c.RespBytes) / q
@@ -52,11 +72,17 @@ func (volumeDetector) Inspect(x *Context) {
 					x.Profile.ClientID, c.RespBytes, x.endpointName(x.Obs.EP), ratio, q),
 				Evidence: ev,
 			})
-			return
+			// No return: a second oversized answer soon after is judged as volume over
+			// time below, which gives the repetition its weight.
 		}
 	}
-	// Volume over time against the client's own peak.
+	// Volume over time against the client's own peak. When the client had pulled next to
+	// nothing before this one response, the volume is a single download (a firmware
+	// image, an export), which the check above judges; a flow needs earlier calls.
 	v := x.counter(cKiB)
+	if v-float64(c.RespBytes)/1024 < volumeFloorKiB*volumePriorShare {
+		return
+	}
 	base := x.baseline(cKiB)
 	thr := max(volumeFloorKiB, volumeFactor*base)
 	if v < thr {

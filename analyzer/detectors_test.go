@@ -241,6 +241,142 @@ var detectorCases = []detectorCase{
 	},
 }
 
+// robustnessCases cover behaviours seen on APIs shaped unlike the ones the detectors were
+// first tuned on: rare endpoints whose answers are always large, content-addressed ids,
+// file names in paths, agents acting for users.
+var robustnessCases = []detectorCase{
+	{
+		name: "exfiltration by repeated oversized answers", wantKind: models.KindDataVolume, subject: "key:partner02",
+		abuse: func(w *world) {
+			// Each answer only 15-20x the endpoint's p95 (low alone); ten in a row are a flow.
+			cl := integration(2)
+			for i := 0; i < 10; i++ {
+				w.call(cl, attackStart+time.Duration(i)*10*time.Second+500*time.Millisecond, "GET", "/api/products?limit=50000", "/api/products", 200, 300_000)
+			}
+		},
+		twin: func(w *world) {
+			// Devices each fetch one firmware image, always about 1.5 MB: a few during
+			// the warm-up, the rest later, one download per device.
+			for i := 0; i < 6; i++ {
+				at := time.Duration(3+2*i) * time.Minute
+				if i >= 3 {
+					at = attackStart + time.Duration(i)*4*time.Minute
+				}
+				w.call(integration(i), at+300*time.Millisecond, "GET", "/fw/tx2-4.1/image", "/fw/{id}/image", 200, 1_400_000+int64(i)*60_000)
+			}
+		},
+	},
+	{
+		name: "agent reaching for new tools, not new files", wantKind: models.KindScopeDrift, subject: "agent01",
+		abuse: func(w *world) {
+			w.agent(1, 60*time.Minute)
+			ag := agentClient(1)
+			for i, p := range []string{"/api/customers", "/api/invoices", "/api/refunds", "/api/exports"} {
+				w.call(ag, attackStart+time.Duration(i)*3*time.Minute, "GET", p, p, 200, 2000)
+			}
+		},
+		twin: func(w *world) {
+			// The knowledge base addresses articles by name; template mining cannot tell
+			// a name from a resource, so each article is its own endpoint.
+			articles(w)
+			w.agent(1, 60*time.Minute)
+			ag := agentClient(1)
+			w.call(ag, 5*time.Minute+500*time.Millisecond, "GET", "/api/kb/articles/w0", "/api/kb/articles/w0", 200, 4000)
+			for i := 1; i <= 5; i++ {
+				p := fmt.Sprintf("/api/kb/articles/w%d", i)
+				w.call(ag, attackStart+time.Duration(i)*3*time.Minute, "GET", p, p, 200, 4000)
+			}
+		},
+	},
+	{
+		name: "slow distributed credential stuffing", wantKind: models.KindAuthFailures, subject: "population:auth",
+		abuse: func(w *world) { slowStuffing(w, false) },
+		twin:  func(w *world) { slowStuffing(w, true) },
+	},
+	{
+		name: "object enumeration on content-addressed ids", wantKind: models.KindBOLAEnumeration, subject: "user005",
+		abuse: func(w *world) {
+			blobs(w)
+			cl := human(5)
+			for i := 0; i < 90; i++ {
+				w.call(cl, attackStart+time.Duration(i)*time.Second, "GET", fmt.Sprintf("/api/blobs/%016x", 0xabc000+i*7919), "/api/blobs/{id}", 200, 800)
+			}
+		},
+		twin: func(w *world) {
+			// A user opening thirty blobs in two minutes, where every blob anyone opens
+			// is new to them.
+			blobs(w)
+			cl := human(5)
+			for i := 0; i < 30; i++ {
+				w.call(cl, attackStart+time.Duration(i)*4*time.Second, "GET", fmt.Sprintf("/api/blobs/%016x", 0xdef000+i*7919), "/api/blobs/{id}", 200, 800)
+			}
+		},
+	},
+}
+
+// slowStuffing has never-seen addresses fail one login each, one every 40 s for half an
+// hour: under the population's failure thresholds; mistyped reports whether each address
+// then logs in (a person who mistyped their password).
+func slowStuffing(w *world, mistyped bool) {
+	for i := 0; i < 45; i++ {
+		ip := fmt.Sprintf("100.65.%d.%d", i/200, i%200+1)
+		cl := client{id: "ip:" + ip, ip: ip, ua: "Mozilla/5.0 Chrome/119", auth: models.AuthNone}
+		at := attackStart + time.Duration(i)*40*time.Second
+		w.call(cl, at, "POST", "/api/login", "/api/login", 401, 80)
+		if mistyped {
+			w.call(cl, at+8*time.Second, "POST", "/api/login", "/api/login", 200, 300)
+		}
+	}
+}
+
+// articles has thirty users read one knowledge-base article each, by name, early on.
+func articles(w *world) {
+	for i := 0; i < 30; i++ {
+		p := fmt.Sprintf("/api/kb/articles/w%d", i)
+		w.call(human(i), time.Duration(60+i*15)*time.Second+700*time.Millisecond, "GET", p, p, 200, 4000)
+	}
+}
+
+// blobs has every background user open a few content-addressed blobs per session: each
+// id is new to whoever opens it.
+func blobs(w *world) {
+	for i := 0; i < 40; i++ {
+		for k := 0; k < 8; k++ {
+			at := time.Duration(60+i*20+k*130)*time.Second + 900*time.Millisecond
+			w.call(human(i), at, "GET", fmt.Sprintf("/api/blobs/%016x", w.rng.Uint64()), "/api/blobs/{id}", 200, 800)
+		}
+	}
+}
+
+// TestAgentToolsAreUserFunctions: agents acting for users form their own role group; a
+// person calling a function those agents use is not calling another role's function.
+func TestAgentToolsAreUserFunctions(t *testing.T) {
+	w := newWorld(9)
+	w.background(40, 60*time.Minute)
+	for i := 1; i <= 8; i++ {
+		w.agent(i, 60*time.Minute)
+	}
+	w.call(human(8), attackStart, "GET", "/api/kb/search?q=refund", "/api/kb/search", 200, 5000)
+	if got := alerts(run(t, Config{}, w.sorted())); len(got) > 0 {
+		t.Errorf("user calling an agents' tool alerted: %v", summarize(got))
+	}
+	// Still flagged: the same user calling the integrations' function.
+	w = newWorld(9)
+	w.background(40, 60*time.Minute)
+	for i := 1; i <= 8; i++ {
+		w.agent(i, 60*time.Minute)
+	}
+	w.call(human(8), attackStart, "GET", "/api/inventory", "/api/inventory", 200, 3000)
+	got := alerts(run(t, Config{}, w.sorted()))
+	var hit bool
+	for _, f := range got["user008"] {
+		hit = hit || f.Kind == models.KindNewEndpointForClient
+	}
+	if !hit {
+		t.Errorf("user calling an integration function not flagged: %v", summarize(got))
+	}
+}
+
 func agentClient(i int) client {
 	return client{id: fmt.Sprintf("agent%02d", i), ip: fmt.Sprintf("203.0.114.%d", i+1), ua: "support-agent/1.0 (langchain)", auth: models.AuthJWT, actor: "support-bot"}
 }
@@ -256,7 +392,7 @@ func (w *world) agent(i int, dur time.Duration) {
 }
 
 func TestDetectors(t *testing.T) {
-	for _, tc := range detectorCases {
+	for _, tc := range append(append([]detectorCase(nil), detectorCases...), robustnessCases...) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(42)
 			w.background(40, 60*time.Minute)
