@@ -8,7 +8,9 @@ import (
 
 // newEndpointDetector flags a client calling an endpoint it never called that is the
 // function of another role (broken function-level authorisation: a user calling admin
-// functions, an agent reaching for another agent's tools). The endpoint is known to the
+// functions, an agent reaching for another agent's tools). A group of agents does not
+// define a role for people or integrations: agents act with the rights of the users they
+// serve, so their tools are user functions. The endpoint is known to the
 // population, almost no client of the caller's role group and kind uses it, and it is
 // core to some other role group. An endpoint merely rare everywhere (a feature few use)
 // gives at most a low-severity note. A refusal (403) on an endpoint the caller's kind does
