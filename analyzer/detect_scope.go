@@ -13,7 +13,8 @@ import (
 // more and more tools), and bearer tokens whose scope claim grew. Endpoints the whole population is
 // adopting do not count, nor a path whose last segment is evidently a value (file names,
 // slugs: a parent with very many distinct literal children) next to one the client
-// already calls: a new file is not a new tool.
+// already calls: a new file is not a new tool. Drift is raised on an endpoint hardly
+// anyone in the client's role group uses (the widening counts every new endpoint).
 type scopeDetector struct{}
 
 func init() { Register("scope", true, func(*Config) Detector { return scopeDetector{} }) }
@@ -44,7 +45,7 @@ func (scopeDetector) Inspect(x *Context) {
 	if !o.NewEndpoint || o.PopAdopted || c.Status >= 400 || c.Status == 0 {
 		return
 	}
-	if valueSibling(x) {
+	if valueSibling(x) || o.Share > scopeRoleShare {
 		return
 	}
 	// People explore an application's features over days; drift is about automated
@@ -71,6 +72,11 @@ func (scopeDetector) Inspect(x *Context) {
 		Evidence: ev,
 	})
 }
+
+// scopeRoleShare: an endpoint more of the client's role group uses than this is within
+// the role's function set (a device reaching a rarely taken step of its own workflow);
+// drift shows when the client reaches for what its peers do not use.
+const scopeRoleShare = 0.02
 
 // scopeFanOut is the number of distinct literal children that makes a parent's last
 // segment a value rather than a set of resources: the most the endpoint table records

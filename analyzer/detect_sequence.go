@@ -23,6 +23,10 @@ const (
 	seqShare      = 0.25
 	seqRareYoung  = 6
 	seqShareYoung = 0.4
+	// seqCohortRoutine is the cohort probability at which a transition is routine, once
+	// the cohort has left the source endpoint seqCohortMin times.
+	seqCohortRoutine = 0.01
+	seqCohortMin     = 200
 )
 
 func (sequenceDetector) Inspect(x *Context) {
@@ -36,6 +40,13 @@ func (sequenceDetector) Inspect(x *Context) {
 		minRare, minShare = seqRareYoung, seqShareYoung
 	}
 	if rare < minRare || rare/trans < minShare {
+		return
+	}
+	// A step the client's cohort takes routinely is rare only for this client (a busy
+	// device that has not yet reached a step of its own workflow taken once in fifty):
+	// what its peers do is not an abused flow.
+	if co := x.pop.Cohorts[x.Profile.Kind]; co.From[o.From] >= seqCohortMin &&
+		float64(co.Trans[transKey(o.From, o.EP)]) >= seqCohortRoutine*float64(co.From[o.From]) {
 		return
 	}
 	surprise := -math.Log2(max(o.P, 1e-9))

@@ -31,6 +31,18 @@ const (
 	volumePriorShare = 0.25
 )
 
+// largestRecentKiB is the largest response among this call and the client's last few,
+// decayed like the volume counter: the share of the volume one download explains.
+func largestRecentKiB(x *Context) float64 {
+	big := float64(x.Call.RespBytes)
+	for _, r := range x.Profile.Recent {
+		if r.TS > 0 && r.Bytes > 0 {
+			big = max(big, float64(r.Bytes)*decayFactor(x.Obs.TS-r.TS, halfLives[cKiB]))
+		}
+	}
+	return big / 1024
+}
+
 // endpointSizeRef is the response size the endpoint is judged by: its p95 when it is
 // called often enough, else the population's p99, or, when several clients have used it,
 // its median if larger (an endpoint whose answers are always large).
@@ -76,11 +88,11 @@ func (volumeDetector) Inspect(x *Context) {
 			// time below, which gives the repetition its weight.
 		}
 	}
-	// Volume over time against the client's own peak. When the client had pulled next to
-	// nothing before this one response, the volume is a single download (a firmware
-	// image, an export), which the check above judges; a flow needs earlier calls.
+	// Volume over time against the client's own peak. When the volume is next to nothing
+	// but one response (this one or one of the last few), it is a single download (a
+	// firmware image, an export), which the check above judges; a flow needs more calls.
 	v := x.counter(cKiB)
-	if v-float64(c.RespBytes)/1024 < volumeFloorKiB*volumePriorShare {
+	if v-largestRecentKiB(x) < volumeFloorKiB*volumePriorShare {
 		return
 	}
 	base := x.baseline(cKiB)

@@ -289,6 +289,52 @@ var robustnessCases = []detectorCase{
 		},
 	},
 	{
+		name: "agent reaching for tools its role does not use", wantKind: models.KindScopeDrift, subject: "agent01",
+		abuse: func(w *world) {
+			w.agent(1, 60*time.Minute)
+			ag := agentClient(1)
+			for i, p := range []string{"/api/customers", "/api/invoices", "/api/refunds", "/api/exports"} {
+				w.call(ag, attackStart+time.Duration(i)*3*time.Minute, "GET", p, p, 200, 2000)
+			}
+		},
+		twin: func(w *world) {
+			// An integration reaching, one by one, functions another integration of its
+			// role already uses: rarely taken steps of the same job.
+			stock := []string{"/api/stock/alerts", "/api/stock/history", "/api/stock/levels", "/api/pricing"}
+			for i, p := range stock {
+				w.call(integration(0), time.Duration(5+i)*time.Minute+3*time.Second, "GET", p, p, 200, 2000)
+			}
+			for i, p := range stock {
+				w.call(integration(5), attackStart+time.Duration(i)*3*time.Minute+10*time.Second, "GET", p, p, 200, 2000)
+			}
+		},
+	},
+	{
+		name: "flow abuse, not a routine step of the cohort", wantKind: models.KindSequenceAnomaly, subject: "user009",
+		abuse: func(w *world) {
+			cl := human(9)
+			for i := 0; i < 12; i++ {
+				at := attackStart + time.Duration(i)*15*time.Second
+				w.call(cl, at, "GET", "/api/me", "/api/me", 200, 600)
+				w.call(cl, at+3*time.Second, "POST", "/api/payments", "/api/payments", 201, 400)
+			}
+		},
+		twin: func(w *world) {
+			// Integrations check stock levels after one poll in twenty; one of them, busy
+			// and so far without that step, checks them on several polls in a row.
+			for i := 0; i < 5; i++ {
+				for k := 0; k*30*int(time.Second) < int(55*time.Minute); k += 20 {
+					at := time.Duration(i*7)*time.Second + time.Duration(k)*30*time.Second + 1500*time.Millisecond
+					w.call(integration(i), at, "GET", "/api/stock/levels", "/api/stock/levels", 200, 900)
+				}
+			}
+			for k := 0; k < 6; k++ {
+				at := 5*7*time.Second + attackStart + time.Duration(k)*30*time.Second + 1500*time.Millisecond
+				w.call(integration(5), at, "GET", "/api/stock/levels", "/api/stock/levels", 200, 900)
+			}
+		},
+	},
+	{
 		name: "slow distributed credential stuffing", wantKind: models.KindAuthFailures, subject: "population:auth",
 		abuse: func(w *world) { slowStuffing(w, false) },
 		twin:  func(w *world) { slowStuffing(w, true) },
