@@ -92,12 +92,12 @@ func (volumeDetector) Inspect(x *Context) {
 	// but one response (this one or one of the last few), it is a single download (a
 	// firmware image, an export), which the check above judges; a flow needs more calls.
 	v := x.counter(cKiB)
-	if v-largestRecentKiB(x) < volumeFloorKiB*volumePriorShare {
+	if v < volumeFloorKiB {
 		return
 	}
 	base := x.baseline(cKiB)
 	thr := max(volumeFloorKiB, volumeFactor*base)
-	if v < thr {
+	if v < thr || v-largestRecentKiB(x) < volumeFloorKiB*volumePriorShare {
 		return
 	}
 	sev := models.SeverityMedium
