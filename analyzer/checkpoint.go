@@ -16,7 +16,7 @@ import (
 
 // checkpointVersion changes whenever the encoding of the engine state changes; an older
 // checkpoint is refused with an error rather than misread.
-const checkpointVersion = 1
+const checkpointVersion = 2
 
 // checkpointFile is the name of the checkpoint inside a state directory.
 const checkpointFile = "analyzer.ckpt"

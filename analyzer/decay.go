@@ -7,21 +7,23 @@ import "math"
 // n; a steady rate r reads r*halfLife/ln 2. Comparing a counter with its own decayed peak
 // gives "more than this client ever does" without keeping windows of events.
 const (
-	cCalls     = iota // every call
-	cCallsSlow        // every call, long half-life (low-and-slow volume)
-	cErr              // 5xx, 429 and calls without a response
-	cAuthFail         // 401, and 400/403 on authentication endpoints
-	cNewID            // calls touching an object id new for the client
-	cNewIDSlow        // the same, long half-life
-	cIDCalls          // calls whose path carries an object id
-	cDenied           // 403/404 on endpoints with an object id
-	cKiB              // response KiB
-	c404New           // 404 on endpoints new for the client
-	cNewEP            // endpoints new for a mature client (not population-wide adoptions)
-	cRare             // rare transitions
-	cTrans            // transitions scored
-	cBurst            // every call, ten-second half-life (machine-speed bursts)
-	cBlind            // new object ids on endpoints whose listing the client never called
+	cCalls       = iota // every call
+	cCallsSlow          // every call, long half-life (low-and-slow volume)
+	cErr                // 5xx, 429 and calls without a response
+	cAuthFail           // 401, and 400/403 on authentication endpoints
+	cNewID              // calls touching an object id new for the client
+	cNewIDSlow          // the same, long half-life
+	cIDCalls            // calls whose path carries an object id
+	cDenied             // 403/404 on endpoints with an object id
+	cKiB                // response KiB
+	c404New             // 404 on endpoints new for the client
+	cNewEP              // endpoints new for a mature client (not population-wide adoptions)
+	cRare               // rare transitions
+	cTrans              // transitions scored
+	cBurst              // every call, ten-second half-life (machine-speed bursts)
+	cBlind              // new object ids on endpoints whose listing the client never called
+	cNewIDLong          // calls touching an object id new for the client, two-hour half-life
+	cIDCallsLong        // calls whose path carries an object id, two-hour half-life
 	nCounters
 )
 
@@ -29,7 +31,7 @@ const (
 var halfLives = [nCounters]float64{
 	cCalls: 60, cCallsSlow: 600, cErr: 60, cAuthFail: 120, cNewID: 120, cNewIDSlow: 900,
 	cIDCalls: 120, cDenied: 120, cKiB: 120, c404New: 120, cNewEP: 1800, cRare: 300, cTrans: 300,
-	cBurst: 10, cBlind: 1800,
+	cBurst: 10, cBlind: 1800, cNewIDLong: 7200, cIDCallsLong: 7200,
 }
 
 // counterNames name the counters in evidence.
@@ -37,6 +39,7 @@ var counterNames = [nCounters]string{
 	"calls", "calls_slow", "errors", "auth_failures", "new_object_ids", "new_object_ids_slow",
 	"object_id_calls", "denied_object_calls", "response_kib", "not_found_new_paths",
 	"new_endpoints", "rare_transitions", "transitions", "burst_calls", "unlisted_new_object_ids",
+	"new_object_ids_long", "object_id_calls_long",
 }
 
 // peakHalfLife is the half-life of a counter's remembered peak: a client's busiest moment

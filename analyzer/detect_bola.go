@@ -2,6 +2,8 @@ package analyzer
 
 import (
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/apiscope/apiscope/models"
 )
@@ -16,7 +18,8 @@ import (
 // their own objects; heavy-but-normal ones (sync jobs) have a high own baseline. On an
 // endpoint where everyone's ids are nearly always new (content hashes), novelty alone is no
 // evidence: only a far larger burst, consecutive ids, refusals or never-listed objects
-// count there.
+// count there. A slow enumerator, a few new ids a minute for an hour or two, is judged on
+// a two-hour horizon against its own usual reach and its cohort's.
 type bolaDetector struct{}
 
 func init() { Register("bola", true, func(*Config) Detector { return bolaDetector{} }) }
@@ -37,6 +40,18 @@ const (
 	bolaPopCalls   = 200
 	// bolaPopNovelScale raises the novelty thresholds on such endpoints.
 	bolaPopNovelScale = 3
+	// Slow enumeration: object ids new to the client over hours (two-hour half-life),
+	// most of its object calls, well above both its own and its cohort's usual and far
+	// above what a caller of the endpoint touches on it over the whole capture. Only clients
+	// seen for two hours or more are judged (younger ones have no own figure yet), and not
+	// agents, which are handed ids by the person they act for.
+	bolaFloorLong  = 20
+	bolaLongFactor = 3
+	// bolaLongEPFactor is how far above the endpoint's distinct ids per client.
+	bolaLongEPFactor = 8
+	bolaLongNovelty  = 0.6
+	bolaLongQ        = 0.5
+	bolaLongAge      = int64(2 * time.Hour)
 )
 
 func (bolaDetector) Inspect(x *Context) {
@@ -68,6 +83,10 @@ func (bolaDetector) Inspect(x *Context) {
 	case o.NewID && denied >= bolaDenied && denied/idCalls >= 0.5 && newIDs >= bolaDenied:
 		reason = fmt.Sprintf("was refused (403/404) on %.0f%% of its object calls", 100*denied/idCalls)
 		v, base, thr = newIDs, x.baseline(cNewID), bolaDenied
+	case o.NewID && x.longEnumeration():
+		v, base, thr = x.counter(cNewIDLong), x.bolaLongBaseline(), x.bolaLongThreshold()
+		reason = fmt.Sprintf("touched %.0f object ids new to it over the last hours, %.0fx what it and its cohort usually do,", v, v/max(base, 1))
+		unit = "decayed new object ids (two-hour half-life)"
 	default:
 		if !o.NewID || novelty < minNovelty {
 			return
@@ -107,4 +126,54 @@ func (bolaDetector) Inspect(x *Context) {
 			x.Profile.ClientID, reason, x.endpointName(o.EP), 100*novelty),
 		Evidence: ev,
 	})
+}
+
+// bolaLongBaseline is what the client and its cohort usually touch in new object ids over
+// the long horizon: the larger of the client's own peak (learned from hourly snapshots, so
+// the last hour or two never counts) and its cohort's median peak.
+func (x *Context) bolaLongBaseline() float64 {
+	p := x.Profile
+	q := x.pop.Cohorts[p.Kind].peakQuantile(cNewIDLong, bolaLongQ, 5)
+	if q == 0 {
+		q = x.pop.All.peakQuantile(cNewIDLong, bolaLongQ, 5)
+	}
+	if q == 0 {
+		return math.Inf(1)
+	}
+	return max(float64(p.Peaks[cNewIDLong]), q)
+}
+
+// bolaLongThreshold is the long-horizon threshold: well above the client's own and its
+// cohort's usual, and far above the number of distinct ids a caller of its endpoints
+// touches on them on average over the whole capture (a catalogue browsed by everyone
+// differs from per-customer objects that each caller only has a few of).
+func (x *Context) bolaLongThreshold() float64 {
+	return max(bolaFloorLong, bolaLongFactor*x.bolaLongBaseline(), bolaLongEPFactor*x.idsPerCaller())
+}
+
+// idsPerCaller is, over the endpoints the client called, the largest number of distinct
+// object ids a caller of the endpoint touches on it on average: the client's count spans
+// all its endpoints, so the most id-hungry of them sets the bar.
+func (x *Context) idsPerCaller() float64 {
+	var m float64
+	for _, es := range x.Profile.Endpoints {
+		e := &x.pop.Endpoints.List[es.EP]
+		if e.NewIDs > 0 && e.Clients > 0 {
+			m = max(m, float64(e.NewIDs)/float64(e.Clients))
+		}
+	}
+	return m
+}
+
+// longEnumeration reports a slow enumerator: many object ids new to the client over
+// hours, making most of its object calls in that time.
+func (x *Context) longEnumeration() bool {
+	if x.Obs.TS-x.Profile.First < bolaLongAge || x.Profile.Kind == KindAgent {
+		return false
+	}
+	v := x.counter(cNewIDLong)
+	if v < bolaFloorLong || v < bolaLongNovelty*x.counter(cIDCallsLong) {
+		return false
+	}
+	return v >= x.bolaLongThreshold()
 }

@@ -59,6 +59,34 @@ var detectorCases = []detectorCase{
 		},
 	},
 	{
+		name: "bola slow enumeration over hours", wantKind: models.KindBOLAEnumeration, subject: "user045",
+		abuse: func(w *world) {
+			// A light existing user, who lists its orders now and then, later opens other
+			// people's orders by opaque id: one every two minutes or so for an hour and a
+			// half, every one answered 200.
+			cl := human(45)
+			lightUser(w, cl)
+			for i := 0; i < 48; i++ {
+				at := slowStart + time.Duration(i)*110*time.Second + time.Duration(w.rng.IntN(40))*time.Second
+				w.call(cl, at, "GET", fmt.Sprintf("/api/orders/%024x", w.rng.Uint64()), "/api/orders/{id}", 200, 900)
+			}
+		},
+		twin: func(w *world) {
+			// A heavy back-office client opening many of its own orders, two it never
+			// opened before every few minutes, at the pace it has kept since it first
+			// appeared.
+			cl := human(45)
+			lightUser(w, cl)
+			heavy := integration(7)
+			for i := 0; i < 75; i++ {
+				at := time.Duration(i)*150*time.Second + 5*time.Second
+				w.call(heavy, at, "GET", "/api/orders", "/api/orders", 200, 2400)
+				w.call(heavy, at+2*time.Second, "GET", fmt.Sprintf("/api/orders/%024x", 0xa000+i), "/api/orders/{id}", 200, 900)
+				w.call(heavy, at+4*time.Second, "GET", fmt.Sprintf("/api/orders/%024x", 0xf000+i), "/api/orders/{id}", 200, 900)
+			}
+		},
+	},
+	{
 		name: "scraping", wantKind: models.KindRateSpike, subject: "key:partner01",
 		abuse: func(w *world) {
 			cl := integration(1)
@@ -358,6 +386,17 @@ var robustnessCases = []detectorCase{
 			}
 		},
 	},
+}
+
+// slowStart is when a slow enumeration starts: after the client's first two hours.
+var slowStart = 135 * time.Minute
+
+// lightUser adds a browsing session of cl every ten minutes until a slow enumeration
+// starts.
+func lightUser(w *world, cl client) {
+	for at := time.Minute; at < slowStart; at += 10 * time.Minute {
+		w.session(cl, at)
+	}
 }
 
 // slowStuffing has never-seen addresses fail one login each, one every 40 s for half an
