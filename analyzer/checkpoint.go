@@ -247,6 +247,17 @@ func (e *Engine) WriteCheckpoint(dir string) error {
 	return nil
 }
 
+// SetAsideCheckpoint renames dir/analyzer.ckpt to analyzer.ckpt.incompatible, so a
+// checkpoint this version cannot read is kept but no longer loaded. It returns the new path.
+func SetAsideCheckpoint(dir string) (string, error) {
+	from := filepath.Join(dir, checkpointFile)
+	to := from + ".incompatible"
+	if err := os.Rename(from, to); err != nil {
+		return "", fmt.Errorf("set checkpoint aside: %w", err)
+	}
+	return to, nil
+}
+
 // ReadCheckpoint restores the state from dir/analyzer.ckpt. It reports false, without
 // error, when there is no checkpoint yet.
 func (e *Engine) ReadCheckpoint(dir string) (bool, error) {

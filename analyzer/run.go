@@ -139,6 +139,17 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 	e.HoldRelease(true)
 	if rc.StateDir != "" {
 		ok, err := e.ReadCheckpoint(rc.StateDir)
+		if errors.Is(err, ErrCheckpointVersion) {
+			// An upgrade changed the profile layout: keep the old file for inspection and
+			// relearn from the stream rather than refuse to start.
+			old, rerr := SetAsideCheckpoint(rc.StateDir)
+			if rerr != nil {
+				return fmt.Errorf("restore analyzer state from %s: %w; and setting it aside: %v", rc.StateDir, err, rerr)
+			}
+			log.Warn("checkpoint written by an incompatible version set aside; profiles are relearned from the stream",
+				zap.String("moved_to", old), zap.Error(err))
+			ok, err = false, nil
+		}
 		if err != nil {
 			return fmt.Errorf("restore analyzer state from %s: %w", rc.StateDir, err)
 		}
