@@ -87,6 +87,27 @@ func log2Bucket(v float64) int {
 	return b
 }
 
+// histQuantile returns the q-quantile (0..1) of a half-octave histogram, as the upper
+// bound of the bucket it falls in; 0 for an empty histogram.
+func histQuantile[T uint16 | uint32](hist []T, q float64) float64 {
+	var n uint64
+	for _, c := range hist {
+		n += uint64(c)
+	}
+	if n == 0 {
+		return 0
+	}
+	target := uint64(q*float64(n)) + 1
+	var acc uint64
+	for b, c := range hist {
+		acc += uint64(c)
+		if acc >= target {
+			return bucketValue(b + 1)
+		}
+	}
+	return bucketValue(len(hist))
+}
+
 // bucketValue is the lower bound of a log2Bucket.
 func bucketValue(b int) float64 {
 	if b <= 0 {

@@ -29,24 +29,7 @@ type endpoint struct {
 
 // sizeQuantile returns the q-quantile (0..1) of the endpoint's response sizes, as the
 // upper bound of its half-octave bucket.
-func (e *endpoint) sizeQuantile(q float64) float64 {
-	var n uint64
-	for _, c := range e.Size {
-		n += uint64(c)
-	}
-	if n == 0 {
-		return 0
-	}
-	target := uint64(q*float64(n)) + 1
-	var acc uint64
-	for b, c := range e.Size {
-		acc += uint64(c)
-		if acc >= target {
-			return bucketValue(b + 1)
-		}
-	}
-	return bucketValue(len(e.Size))
-}
+func (e *endpoint) sizeQuantile(q float64) float64 { return histQuantile(e.Size[:], q) }
 
 // parentInfo counts the distinct literal children of a parent key, to recognise a
 // parameter the templater left literal (/products/red-shoe, /products/blue-hat).

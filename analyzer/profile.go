@@ -412,24 +412,7 @@ func (p *Profile) recent() []recentCall {
 }
 
 // sizeQuantile returns the q-quantile of the client's response sizes.
-func (p *Profile) sizeQuantile(q float64) float64 {
-	var n uint64
-	for _, c := range p.Sizes {
-		n += uint64(c)
-	}
-	if n == 0 {
-		return 0
-	}
-	target := uint64(q*float64(n)) + 1
-	var acc uint64
-	for b, c := range p.Sizes {
-		acc += uint64(c)
-		if acc >= target {
-			return bucketValue(b + 1)
-		}
-	}
-	return bucketValue(len(p.Sizes))
-}
+func (p *Profile) sizeQuantile(q float64) float64 { return histQuantile(p.Sizes[:], q) }
 
 func statusClass(s int) int {
 	switch {
