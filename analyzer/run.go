@@ -208,6 +208,17 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 		pending = 0
 		return nil
 	}
+	// durable commits under ctx; when shutdown cancels ctx mid-commit, what was processed is
+	// still made durable under a fresh, bounded context rather than reported as a failure.
+	durable := func() error {
+		err := commit(ctx)
+		if err == nil || ctx.Err() == nil {
+			return err
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		return commit(sctx)
+	}
 
 	for {
 		fctx, cancel := context.WithTimeout(ctx, idle)
@@ -216,10 +227,7 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				// Shutdown: make what was processed durable, then stop.
-				sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-				cerr := commit(sctx)
-				scancel()
-				return cerr
+				return durable()
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				// Nothing from any partition: every one is caught up.
@@ -241,7 +249,7 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 					}
 				}
 				if pending > 0 {
-					if err := commit(ctx); err != nil {
+					if err := durable(); err != nil {
 						return err
 					}
 				}
@@ -296,7 +304,7 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 		last[rec.Partition] = rec
 		pending++
 		if pending >= every || e.maxTS >= nextCkpt {
-			if err := commit(ctx); err != nil {
+			if err := durable(); err != nil {
 				return err
 			}
 			nextCkpt = e.maxTS + int64(e.cfg.checkpointEvery())
