@@ -381,6 +381,32 @@ var connTests = []struct {
 		},
 	},
 	{
+		name: "unknown method with a broken or glued version",
+		script: []ev{
+			req("CCM_POST / HTTP/1.\nHost: h\n\n"), resp("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n"),
+			req("CCM_POST /HTTP/1.1\nHost: h\n\n"), resp("HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+			req("BREW /pot HTTP/1.\r\n\r\n"), resp("HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n"),
+		},
+		want: []string{
+			`c0 CCM_POST "/" HTTP/1. req=0 -> 405 HTTP/1.1 resp=0`,
+			`c0 CCM_POST "/HTTP/1.1"  req=0 -> 400 HTTP/1.0 resp=0`,
+			`c0 BREW "/pot" HTTP/1. req=0 -> 418 HTTP/1.1 resp=0`,
+		},
+	},
+	{
+		// Text protocols on an HTTP port: commands are tokens too, but none starts its
+		// argument with '/' and ends in an HTTP version, so no call is made of them.
+		name: "text protocols are not requests",
+		script: []ev{
+			resp("220 mail.example.com ESMTP\r\n"),
+			req("EHLO client.example.com\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"),
+			resp("250 OK\r\n"),
+			req("NICK guest\r\nUSER guest 0 * :Guest\r\nJOIN #chan HTTP/1.\r\nPRIVMSG #chan :/HTTP/1.1\r\n"),
+			req("USER anonymous\r\nCWD /pub\r\nRETR /pub/file.txt\r\nQUIT\r\n"),
+		},
+		want: nil,
+	},
+	{
 		name: "no lenient lines while resynchronising",
 		script: []ev{
 			req("\x00garbage\r\nGET /x\r\nget /lower HTTP/1.1\r\nGET /ok HTTP/1.1\r\n\r\n"), resp(okBody),

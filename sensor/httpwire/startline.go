@@ -103,21 +103,26 @@ func parseRequestLine(line []byte, accept int) (reqLine, bool) {
 }
 
 // parseLenientRequestLine accepts what servers answer although it is not HTTP/1.x: a
-// known method (an unknown one would match SMTP, IRC, FTP commands) followed by a target and a broken or missing version ("GET /
-// HTTP/1.", "GET /HTTP/1.1", "OPTIONS"). Another protocol's version (SIP/2.0, RTSP/1.0,
-// HTTP/2.0) refuses the line. Used only where a request is expected, never inside garbage.
+// known method followed by a target and a broken or missing version ("GET / HTTP/1.",
+// "GET /HTTP/1.1", "OPTIONS"). Another protocol's version (SIP/2.0, RTSP/1.0, HTTP/2.0)
+// refuses the line. An unknown method token is accepted only when the line still carries
+// HTTP's signature (see unknownMethodLine): any token would match SMTP, IRC and FTP
+// commands. Used only where a request is expected, never inside garbage.
 func parseLenientRequestLine(line []byte) (reqLine, bool) {
 	var r reqLine
 	sp := 0
 	for sp < len(line) && tchar[line[sp]] {
 		sp++
 	}
-	if sp == 0 || (sp < len(line) && !isSpace(line[sp])) || !isKnownMethod(line[:sp]) {
+	if sp == 0 || (sp < len(line) && !isSpace(line[sp])) {
 		return r, false
 	}
 	end := len(line)
 	for end > sp && isSpace(line[end-1]) {
 		end--
+	}
+	if !isKnownMethod(line[:sp]) && !unknownMethodLine(line[sp:end]) {
+		return r, false
 	}
 	ta := sp
 	for ta < end && isSpace(line[ta]) {
@@ -143,6 +148,29 @@ func parseLenientRequestLine(line []byte) (reqLine, bool) {
 		return r, false
 	}
 	return reqLine{methodEnd: sp, targetA: ta, targetB: tb, versionA: va, versionB: end}, true
+}
+
+// unknownMethodLine reports whether rest, what follows an unknown method token (trailing
+// spaces removed), is an origin-form target ending in an HTTP/1 version that is broken
+// ("HTTP/1.") or glued to the target ("/HTTP/1.1"): a client that speaks HTTP with an
+// odd method and a malformed line, which servers answer and tshark reports (CCM_POST in
+// Zeek's http/methods capture). Text protocols' commands (EHLO host, MAIL FROM:<a>,
+// NICK n, USER anonymous, RETR file) neither start their argument with '/' nor end in an
+// HTTP version.
+func unknownMethodLine(rest []byte) bool {
+	ta := 0
+	for ta < len(rest) && isSpace(rest[ta]) {
+		ta++
+	}
+	if ta == 0 || ta == len(rest) || rest[ta] != '/' {
+		return false
+	}
+	const v = "HTTP/1."
+	n := len(rest)
+	if rest[n-1] >= '0' && rest[n-1] <= '9' {
+		n--
+	}
+	return n-len(v) > ta && string(rest[n-len(v):n]) == v
 }
 
 // versionLike reports whether w is "HTTP/1." followed by at most 2 bytes, or a prefix of
