@@ -19,7 +19,9 @@ import (
 	"github.com/apiscope/apiscope/pkg/simulate/scenario"
 	"github.com/apiscope/apiscope/pkg/simulate/truth"
 	"github.com/apiscope/apiscope/sensor"
+	"github.com/apiscope/apiscope/sensor/call"
 	"github.com/apiscope/apiscope/sensor/capture"
+	"github.com/apiscope/apiscope/sensor/identity"
 	"github.com/apiscope/apiscope/sensor/template"
 )
 
@@ -322,6 +324,67 @@ func TestOpenAPIDocuments(t *testing.T) {
 		b, _ := os.ReadFile(p)
 		if strings.Contains(string(b), "debug_vars") || strings.Contains(string(b), "/v0/users") {
 			t.Errorf("%s documents a shadow endpoint", p)
+		}
+	}
+}
+
+// TestCredentials: clients of every credential kind (bearer JWT, Basic, session cookie,
+// X-API-Key, opaque bearer key) are attributed by the sensor as the truth says: the
+// principal a credential carries, the auth kind, and one client id per simulated client.
+func TestCredentials(t *testing.T) {
+	_, dir := generate(t, filepath.Join("testdata", "credentials.yaml"), 3)
+	src, err := capture.OpenFile(filepath.Join(dir, simulate.PcapFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	b, err := call.NewBuilder(call.Config{Identity: identity.Config{Key: []byte("credentials-test-key-0123456789")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collectSink{}
+	if _, err := sensor.Run(context.Background(), sensor.Config{Workers: 2, Builder: b}, src, sink); err != nil {
+		t.Fatalf("sensor.Run: %v", err)
+	}
+	// Each truth call by source address and port (a connection carries one client).
+	owner := map[string]truth.Call{}
+	tf, err := os.Open(filepath.Join(dir, simulate.TruthFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tf.Close()
+	if _, err := truth.ReadCalls(tf, func(c *truth.Call) {
+		owner[c.SrcIP+"|"+strconv.Itoa(int(c.SrcPort))] = *c
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wantAuth := map[string]string{"tok": models.AuthJWT, "basic": models.AuthBasic, "web": models.AuthCookie,
+		"keyed": models.AuthAPIKey, "bearer": models.AuthAPIKey, "bot": models.AuthBasic, "sync": models.AuthAPIKey}
+	ids := map[string]string{}   // sensor client id -> simulated client
+	seenKind := map[string]int{} // group -> calls
+	for _, line := range bytes.Split(bytes.TrimSpace(sink.buf.Bytes()), []byte("\n")) {
+		var c models.APICall
+		if err := models.UnmarshalAPICall(line, &c); err != nil {
+			t.Fatal(err)
+		}
+		tc, ok := owner[c.SrcIP+"|"+strconv.Itoa(int(c.SrcPort))]
+		if !ok {
+			t.Fatalf("call %s %s from %s:%d not in the truth", c.Method, c.URI, c.SrcIP, c.SrcPort)
+		}
+		group := tc.Client[:strings.LastIndexByte(tc.Client, '-')]
+		seenKind[group]++
+		if c.Auth != wantAuth[group] || c.Principal != tc.Principal || c.Actor != tc.Actor {
+			t.Fatalf("%s (%s): sensor auth=%q principal=%q actor=%q; want %q %q %q",
+				tc.Client, c.URI, c.Auth, c.Principal, c.Actor, wantAuth[group], tc.Principal, tc.Actor)
+		}
+		if prev, ok := ids[c.ClientID]; ok && prev != tc.Client {
+			t.Fatalf("client id %s names both %s and %s", c.ClientID, prev, tc.Client)
+		}
+		ids[c.ClientID] = tc.Client
+	}
+	for g := range wantAuth {
+		if seenKind[g] == 0 {
+			t.Errorf("no calls from client kind %s", g)
 		}
 	}
 }

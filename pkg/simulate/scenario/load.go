@@ -165,6 +165,12 @@ func (s *Scenario) fillDefaults() {
 	}
 	for i := range s.Clients {
 		ck := &s.Clients[i]
+		if ck.Credential == "" {
+			ck.Credential = CredJWT
+			if ck.Kind == KindPartner {
+				ck.Credential = CredAPIKey
+			}
+		}
 		if ck.Role == "" {
 			switch ck.Kind {
 			case KindPartner:
@@ -341,6 +347,14 @@ func (s *Scenario) Validate() error {
 		}
 		if sum <= 0 {
 			return fmt.Errorf("client %s: workflow weights sum to zero", ck.Name)
+		}
+		switch ck.Credential {
+		case "", CredJWT, CredAPIKey, CredBearerKey, CredBasic, CredCookie:
+		default:
+			return fmt.Errorf("client %s: credential %q: want jwt, api_key, bearer_key, basic or cookie", ck.Name, ck.Credential)
+		}
+		if ck.ForUsers > 0 && ck.Credential != "" && ck.Credential != CredJWT {
+			return fmt.Errorf("client %s: for_users needs credential jwt (only a token says whom an agent acts for)", ck.Name)
 		}
 		for _, f := range []float64{ck.ForUsers, ck.Heavy, ck.Late} {
 			if f < 0 || f > 1 {

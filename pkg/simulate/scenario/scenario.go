@@ -176,7 +176,24 @@ type ClientKind struct {
 	Late float64 `yaml:"late"`
 	// IPs is how many stable source addresses each client uses. Zero means 1.
 	IPs Range `yaml:"ips"`
+	// Credential is how these clients authenticate (Cred* constants). Empty means jwt
+	// for users, agents and batch jobs and api_key for partners.
+	Credential string `yaml:"credential"`
 }
+
+// Credentials a client kind can present.
+const (
+	// CredJWT is a bearer JWT minted per session (sub, and act/azp for agents).
+	CredJWT = "jwt"
+	// CredAPIKey is a long-lived key in an X-API-Key header.
+	CredAPIKey = "api_key"
+	// CredBearerKey is a long-lived opaque key sent as a bearer token.
+	CredBearerKey = "bearer_key"
+	// CredBasic is HTTP Basic; the user name is the principal.
+	CredBasic = "basic"
+	// CredCookie is a long-lived session cookie (remember-me web sessions).
+	CredCookie = "cookie"
+)
 
 // Event types.
 const (

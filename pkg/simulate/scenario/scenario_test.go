@@ -96,6 +96,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown step", "next: {get: 0.5", "next: {nope: 0.5", "not an endpoint"},
 		{"unknown workflow", "workflows: {browse: 1}", "workflows: {surf: 1}", "unknown workflow"},
 		{"bad kind", "kind: user", "kind: robot", "kind"},
+		{"bad credential", "count: 3,", "count: 3, credential: oauth,", "credential"},
+		{"for_users without a token", "count: 3,", "count: 3, credential: basic, for_users: 0.5,", "for_users needs credential jwt"},
 		{"bad range", "per_client: [1, 3]", "per_client: [3, 1]", "lo <= hi"},
 		{"bad duration", "count: 3,", "count: 3, think: [1x, 2s],", "duration"},
 		{"bad attack", "count: 3, workflows: {browse: 1}}", "count: 3, workflows: {browse: 1}}\nattacks: [{type: meteor}]", "unknown type"},

@@ -29,6 +29,10 @@ type Client struct {
 	IPs       []netip.Addr
 	UA        string
 	APIKey    string
+	// cred is how the client authenticates (scenario.Cred*); secret is its long-lived
+	// credential value for bearer_key, basic and cookie.
+	cred   string
+	secret string
 	// token is the bearer token of the current session.
 	token string
 	iss   string
@@ -128,6 +132,13 @@ func (w *World) newClient(ck *scenario.ClientKind, n int, rng *rand.Rand) *Clien
 		seed:   w.seed,
 		spec:   ck,
 		iss:    w.issuer,
+		cred:   ck.Credential,
+	}
+	if c.cred == "" {
+		c.cred = scenario.CredJWT
+		if ck.Kind == scenario.KindPartner {
+			c.cred = scenario.CredAPIKey
+		}
 	}
 	w.byIndex = append(w.byIndex, c)
 	nips := intIn(rng, ck.IPs)
@@ -151,7 +162,6 @@ func (w *World) newClient(ck *scenario.ClientKind, n int, rng *rand.Rand) *Clien
 		c.scope = "openid profile orders:read orders:write payments"
 	case scenario.KindPartner:
 		c.rttUS = int64(logUniform(rng, scenario.Range{8000, 40000}))
-		c.APIKey = "pk_live_" + token62(hash64(w.seed, c.ID, "key"), 32)
 		c.closeConns = rng.IntN(3) == 0
 	case scenario.KindAgent:
 		c.rttUS = int64(logUniform(rng, scenario.Range{2000, 30000}))
@@ -167,7 +177,36 @@ func (w *World) newClient(ck *scenario.ClientKind, n int, rng *rand.Rand) *Clien
 		c.scope = "internal"
 		c.closeConns = rng.IntN(2) == 0
 	}
+	c.setCredential(w.seed)
 	return c
+}
+
+// setCredential gives c the long-lived credential its kind presents and keeps Principal
+// and Actor to what a sensor can read from it. It draws no randomness, so choosing a
+// credential does not change the rest of the scenario.
+func (c *Client) setCredential(seed uint64) {
+	switch c.cred {
+	case scenario.CredJWT:
+		if c.Kind == scenario.KindPartner {
+			c.Principal = "svc-" + c.ID
+		}
+		return
+	case scenario.CredAPIKey:
+		c.APIKey = "pk_live_" + token62(hash64(seed, c.ID, "key"), 32)
+	case scenario.CredBearerKey:
+		c.secret = "sk_live_" + token62(hash64(seed, c.ID, "key"), 40)
+	case scenario.CredBasic:
+		login := c.Principal
+		if login == "" {
+			login = c.ID
+		}
+		c.secret = base64.StdEncoding.EncodeToString([]byte(login + ":" + token62(hash64(seed, c.ID, "password"), 20)))
+		c.Principal, c.Actor, c.azp = login, "", ""
+		return
+	case scenario.CredCookie:
+		c.secret = token62(hash64(seed, c.ID, "cookie"), 32)
+	}
+	c.Principal, c.Actor, c.azp = "", "", ""
 }
 
 // userPrincipal derives a user's JWT sub from its index: a bijection onto 800000 ids
@@ -181,12 +220,18 @@ func (w *World) userPrincipal(index int) string {
 // forUser makes agent c act for user u: sub = u's principal, act.sub = the agent.
 func (c *Client) forUser(u *Client) { c.Principal = u.Principal }
 
-// agentOwnPrincipal gives an agent acting on its own behalf a service principal.
-func (c *Client) agentOwnPrincipal() { c.Principal = "svc-" + c.Actor; c.Actor = c.azp }
+// agentOwnPrincipal gives an agent acting on its own behalf a service principal. Only a
+// token carries one; agents with other credentials keep what setCredential left.
+func (c *Client) agentOwnPrincipal() {
+	if c.cred == scenario.CredJWT {
+		c.Principal = "svc-" + c.Actor
+		c.Actor = c.azp
+	}
+}
 
 // newToken mints the bearer token of a session starting at t.
 func (w *World) newToken(c *Client, t int64, rng *rand.Rand) {
-	if c.Kind == scenario.KindPartner {
+	if c.cred != scenario.CredJWT {
 		return
 	}
 	iat := t / usPerSec

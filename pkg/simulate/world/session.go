@@ -234,6 +234,12 @@ func (w *World) makeCall(c *Client, src netip.Addr, ep *Endpoint, t int64, rng *
 		call.Principal, call.Actor = "", ""
 	case c.APIKey != "":
 		call.AuthHeader, call.AuthValue = "X-API-Key", c.APIKey
+	case c.cred == scenario.CredBearerKey:
+		call.AuthHeader, call.AuthValue = "Authorization", "Bearer "+c.secret
+	case c.cred == scenario.CredBasic:
+		call.AuthHeader, call.AuthValue = "Authorization", "Basic "+c.secret
+	case c.cred == scenario.CredCookie:
+		call.AuthHeader, call.AuthValue = "Cookie", "session="+c.secret
 	default:
 		call.AuthHeader, call.AuthValue = "Authorization", "Bearer "+c.token
 	}
