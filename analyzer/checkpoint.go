@@ -16,7 +16,9 @@ import (
 
 // checkpointVersion changes whenever the encoding of the engine state changes; an older
 // checkpoint is refused with an error rather than misread.
-const checkpointVersion = 2
+// Version 3: object ids in profiles are keyed by a hash of the endpoint instead of its
+// engine-local id, and profiles carry their partition.
+const checkpointVersion = 3
 
 // checkpointFile is the name of the checkpoint inside a state directory.
 const checkpointFile = "analyzer.ckpt"
@@ -42,6 +44,8 @@ type engineState struct {
 	Pending   [][]byte
 	Buffer    []models.APICall
 	Detectors map[string][]byte
+	// NewParts is the partition of clients whose first calls wait in Buffer.
+	NewParts map[string]int32
 	// Offsets are the source positions the state covers (Kafka partition to next offset);
 	// informational, the consumer group's committed offsets are authoritative.
 	Offsets map[int]int64
@@ -53,7 +57,7 @@ func (e *Engine) SaveState(w io.Writer) error {
 	st := engineState{
 		Version: checkpointVersion, MaxTS: e.maxTS, Released: e.released, Last: e.last, Stats: e.stats,
 		Pop: e.pop, Detectors: map[string][]byte{}, Recent: e.recent[:], RecentPos: e.recentPos,
-		Parts: e.parts,
+		Parts: e.parts, NewParts: e.newParts,
 	}
 	ids := make([]string, 0, len(e.profiles))
 	for id := range e.profiles {
@@ -127,6 +131,11 @@ func (e *Engine) LoadState(r io.Reader) error {
 	e.m.profiles.Set(float64(len(e.profiles)))
 	e.pop = st.Pop
 	fixPopulation(e.pop)
+	e.epKeys = nil
+	e.newParts = st.NewParts
+	if e.newParts == nil {
+		e.newParts = map[string]int32{}
+	}
 	e.inc = st.Incidents
 	fixIncidents(e.inc)
 	e.inc.Pending = nil

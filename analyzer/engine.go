@@ -50,6 +50,13 @@ type Engine struct {
 	// holding delays every release while the consumer discovers its partitions.
 	holding bool
 	last    *models.APICall
+	// newParts is the input partition of clients whose first calls wait in the reorder
+	// buffer (no profile yet); the profile takes it when it is created. Partition 0 is not
+	// recorded: it is a new profile's zero value.
+	newParts map[string]int32
+	// epKeys caches epKey per endpoint id; rebuilt from the endpoint table when it is
+	// replaced (LoadState).
+	epKeys []uint64
 	// recent holds hashes of the last released calls, to recognise a re-delivered call
 	// that arrives after the watermark passed it.
 	recent    [recentCalls]uint64
@@ -82,6 +89,7 @@ func New(cfg Config, out Output) (*Engine, error) {
 		detectors: buildDetectors(&cfg),
 		profiles:  map[string]*Profile{},
 		parts:     map[int]int64{},
+		newParts:  map[string]int32{},
 		pop:       newPopulation(),
 		inc:       newIncidents(),
 		m:         metricsFor(),
@@ -133,6 +141,7 @@ func (e *Engine) ProcessFrom(partition int, c *models.APICall) error {
 		e.m.invalid.Inc()
 		return nil
 	}
+	e.notePartition(partition, c)
 	ts := c.TS.UnixNano()
 	cc := *c
 	if ts <= e.released {
@@ -160,6 +169,22 @@ func (e *Engine) ProcessFrom(partition int, c *models.APICall) error {
 	}
 	e.drain()
 	return e.err
+}
+
+// notePartition records the partition a client's calls arrive on: its profile's, or, for a
+// client whose profile does not exist yet, the one it will be created with.
+func (e *Engine) notePartition(partition int, c *models.APICall) {
+	id := c.ClientID
+	if id == "" {
+		id = "ip:" + c.SrcIP
+	}
+	if p := e.profiles[id]; p != nil {
+		p.Partition = int32(partition)
+	} else if partition != 0 {
+		e.newParts[id] = int32(partition)
+	} else if len(e.newParts) > 0 {
+		delete(e.newParts, id)
+	}
 }
 
 // PartitionIdle tells the engine a partition has nothing more for now (it is caught up),
@@ -255,6 +280,10 @@ func (e *Engine) handle(c *models.APICall) {
 	p := e.profiles[id]
 	if p == nil {
 		p = &Profile{ClientID: id, Kind: inferKind(c), First: ts, CT: ts}
+		if part, ok := e.newParts[id]; ok {
+			p.Partition = part
+			delete(e.newParts, id)
+		}
 		e.profiles[id] = p
 		e.m.profiles.Set(float64(len(e.profiles)))
 		pop.All.Clients++
@@ -310,7 +339,7 @@ func (e *Engine) handle(c *models.APICall) {
 	if h, last, ok := objectID(c.Path, tmpl); ok {
 		o.HasID = true
 		o.IDValue = last
-		o.NewID = !p.bloomHas(h ^ uint64(ep)*0x9e3779b97f4a7c15)
+		o.NewID = !p.bloomHas(h ^ e.epKey(ep)*0x9e3779b97f4a7c15)
 		if n, err := strconv.ParseInt(last, 10, 64); err == nil && o.NewID && p.LastIDEP == ep && (n == p.LastID+1 || n == p.LastID-1) {
 			o.Sequential = int(p.Sequential) + 1
 		}
@@ -440,7 +469,7 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 	p.Prev = ep
 	if o.HasID {
 		h, _, _ := objectID(c.Path, end.Template)
-		h ^= uint64(ep) * 0x9e3779b97f4a7c15
+		h ^= e.epKey(ep) * 0x9e3779b97f4a7c15
 		if o.NewID {
 			end.NewIDs++
 			if pop.idKnown(h) {
@@ -534,7 +563,22 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 		}
 	}
 	p.Last = ts
+	p.Newest = max(p.Newest, ts)
+	p.Changed = e.maxTS
 	p.N++
+}
+
+// epKey is a hash of endpoint ep's host, method and template. Unlike ep, which is the
+// order in which this engine first saw the endpoint, it is the same in every engine, so
+// the object ids a profile remembers (keyed by it) mean the same in the engine the
+// profile moves to (see ExportClients).
+func (e *Engine) epKey(ep uint32) uint64 {
+	list := e.pop.Endpoints.List
+	for len(e.epKeys) < len(list) {
+		x := &list[len(e.epKeys)]
+		e.epKeys = append(e.epKeys, fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, x.Host)), x.Method)), x.Template))
+	}
+	return e.epKeys[ep]
 }
 
 // erredThisWindow and markErred remember whether the client already counted as seeing

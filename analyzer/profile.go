@@ -171,7 +171,16 @@ type Profile struct {
 	LongSnapH uint32
 	Recent    [recentRing]recentCall
 	// ErrWin is the activity window in which the client last counted as seeing errors.
-	ErrWin    int64
+	ErrWin int64
+	// Newest is the newest capture time the profile learned from (Last is the last call
+	// processed, which a late call moves back): the age of the state when it moves to
+	// another engine (ClientState.Last).
+	Newest int64
+	// Changed is the engine's clock (Engine.Clock) when the profile last learned, so the
+	// profiles changed since a save can be found (ExportClients); local to one engine.
+	Changed int64
+	// Partition is the input partition (Kafka) the client's calls arrive on; 0 without.
+	Partition int32
 	RecentPos uint8
 }
 

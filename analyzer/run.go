@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,6 +19,28 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	Ack       any
+	// Rebalance, when set, is a change of the partitions the source delivers; such a
+	// record carries no call and is not committed.
+	Rebalance *Rebalance
+}
+
+// Rebalance is a change of the partitions a source delivers (a Kafka consumer group).
+type Rebalance struct {
+	Revoked, Assigned []int
+	// Done, if set, is called once the revoked partitions' work is durable and committed.
+	Done func()
+}
+
+// StateStore keeps client states where every analyzer of a consumer group can read them
+// (ClickHouse's analyzer_state through an adapter), so a partition that moves to another
+// analyzer takes its clients' profiles with it.
+type StateStore interface {
+	// Save stores the states; a later Load returns, per client, the one with the largest
+	// Last. Nothing may be lost once it returns nil.
+	Save(ctx context.Context, states []ClientState) error
+	// Load returns the newest state of every client of the partitions (nil: of every
+	// partition), in any order.
+	Load(ctx context.Context, partitions []int) ([]ClientState, error)
 }
 
 // Source is the consumed stream (pkg/kafkabus's consumer through a small adapter):
@@ -46,6 +69,12 @@ type Store interface {
 type RunConfig struct {
 	// StateDir holds the checkpoint; empty means no checkpoints (a restart relearns).
 	StateDir string
+	// States, when set, receives at every commit the profiles changed since the previous
+	// one (all of them the first time), after the outputs are flushed and before offsets
+	// move. Run loads from it the clients of every partition the source assigns (a
+	// Rebalance), or, from a source that never says, of every partition at the first
+	// record. Nil means profiles stay in this process (and in StateDir).
+	States StateStore
 	// Store, when set, receives every call, every finding and profile snapshots.
 	Store Store
 	// Durables are flushed before every commit (the outputs the engine writes to).
@@ -83,6 +112,9 @@ type RunConfig struct {
 // storeChunk is how many calls Run hands the Store at once.
 const storeChunk = 5000
 
+// stateChunk is how many client states Run encodes and saves at once (a few KiB each).
+const stateChunk = 2000
+
 // ErrUnknownSchema is the dead-letter reason of a record that is JSON but not a call.
 var ErrUnknownSchema = errors.New("analyzer: record is not an APICall of a known schema")
 
@@ -103,6 +135,15 @@ func DecodeCall(b []byte, c *models.APICall) error {
 // crash re-delivers what was not yet durable, and deterministic ids make the repeats
 // harmless. On return the state is checkpointed (without flushing the reorder buffer:
 // the checkpoint carries it).
+//
+// With RunConfig.States, every commit also saves the profiles changed since the last one,
+// and a Rebalance record moves profiles with partitions: on Revoked, Run processes what
+// the reorder buffer holds and releases held findings (as an idle flush does), makes
+// everything durable, saves the states, commits, then calls Done; the profiles stay in
+// memory in case the partitions come back. On Assigned, it forgets the clients of the
+// partitions it held and no longer has (DropPartitions), loads from States the clients of
+// the partitions it did not have, and waits StartupWait for every partition to deliver
+// before the merge resumes, as at start.
 func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 	log := rc.Log
 	if log == nil {
@@ -158,6 +199,16 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 				zap.Time("clock", e.Clock()))
 		}
 	}
+	// owned are the partitions whose clients the engine holds: those of the restored
+	// profiles until the source assigns some.
+	owned := map[int]bool{}
+	for _, p := range e.Partitions() {
+		owned[p] = true
+	}
+	// loaded is set once States was read (at the first Assigned, or the first record).
+	loaded := rc.States == nil
+	// savedAt is the engine clock of the last save of states (0: none yet, save all).
+	var savedAt int64
 	last := map[int]Record{}
 	var pending int
 	var calls []models.APICall
@@ -193,6 +244,17 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 				return err
 			}
 		}
+		if rc.States != nil {
+			clock := e.maxTS
+			if err := e.exportClients(nil, savedAt, stateChunk, func(s []ClientState) error {
+				return rc.States.Save(ctx, s)
+			}); err != nil {
+				return fmt.Errorf("save client states: %w", err)
+			}
+			// Profiles changed at this clock and later are saved again next time:
+			// a repeat is harmless, a miss is not.
+			savedAt = max(clock, 1)
+		}
 		if len(last) > 0 {
 			recs := make([]Record, 0, len(last))
 			for p := 0; len(recs) < len(last); p++ {
@@ -218,6 +280,91 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer scancel()
 		return commit(sctx)
+	}
+	load := func(parts []int) error {
+		loaded = true
+		states, err := rc.States.Load(ctx, parts)
+		if err != nil {
+			return fmt.Errorf("load client states: %w", err)
+		}
+		before := len(e.profiles)
+		if err := e.ImportClients(states); err != nil {
+			// Those clients are relearned; the others are loaded.
+			log.Warn("client states refused", zap.Error(err))
+		}
+		log.Info("client states loaded", zap.Ints("partitions", parts), zap.Int("states", len(states)),
+			zap.Int("clients_added", len(e.profiles)-before))
+		return nil
+	}
+	rebalance := func(rb *Rebalance) error {
+		if len(rb.Revoked) > 0 {
+			// The next owner starts from the committed offsets and the saved states:
+			// everything fetched must be processed, durable and saved first.
+			if err := e.Flush(); err != nil {
+				return fmt.Errorf("write findings: %w", err)
+			}
+			if err := durable(); err != nil {
+				return err
+			}
+			for _, p := range rb.Revoked {
+				e.PartitionIdle(p)
+				delete(lastWall, p)
+			}
+			log.Info("partitions revoked: work committed and client states saved", zap.Ints("partitions", rb.Revoked))
+		}
+		if rb.Assigned != nil {
+			now := map[int]bool{}
+			var gained, lost []int
+			for _, p := range rb.Assigned {
+				now[p] = true
+				if !owned[p] {
+					gained = append(gained, p)
+				}
+			}
+			for p := range owned {
+				if !now[p] {
+					lost = append(lost, p)
+				}
+			}
+			sort.Ints(lost)
+			if len(lost) > 0 {
+				// Their calls were processed at the revocation; what is still buffered
+				// (a source that revokes without saying) is processed now.
+				if err := e.Flush(); err != nil {
+					return fmt.Errorf("write findings: %w", err)
+				}
+				e.DropPartitions(lost)
+				for _, p := range lost {
+					e.PartitionIdle(p)
+					delete(lastWall, p)
+					delete(last, p)
+				}
+				pending++ // the state changed: checkpoint it
+			}
+			if rc.States != nil {
+				parts := gained
+				if !loaded {
+					// At start: every assigned partition; clients restored from StateDir
+					// that are newer stay (ImportClients keeps the newer).
+					parts = append([]int(nil), rb.Assigned...)
+				}
+				if len(parts) > 0 {
+					if err := load(parts); err != nil {
+						return err
+					}
+				}
+				loaded = true
+			}
+			owned = now
+			// As at start: let every partition deliver before the merge resumes.
+			e.HoldRelease(true)
+			started = time.Time{}
+			log.Info("partitions assigned", zap.Ints("partitions", rb.Assigned), zap.Ints("new", gained), zap.Ints("dropped", lost))
+		}
+		if rb.Done != nil {
+			rb.Done()
+		}
+		return nil
 	}
 
 	for {
@@ -256,6 +403,18 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 				continue
 			}
 			return fmt.Errorf("fetch: %w", err)
+		}
+		if rec.Rebalance != nil {
+			if err := rebalance(rec.Rebalance); err != nil {
+				return err
+			}
+			continue
+		}
+		if !loaded {
+			// A source without rebalance events: every partition may be ours.
+			if err := load(nil); err != nil {
+				return err
+			}
 		}
 		e.seen.Add(1)
 		now := time.Now()
