@@ -556,8 +556,8 @@ func TestNormalizeTemplate(t *testing.T) {
 		{"", ""},
 		{"/a//b/", "/a//b/"},
 	} {
-		if got := normalizeTemplate(tc.in); got != tc.want {
-			t.Errorf("normalizeTemplate(%q) = %q; want %q", tc.in, got, tc.want)
+		if got := canonicalTemplate(tc.in); got != tc.want {
+			t.Errorf("canonicalTemplate(%q) = %q; want %q", tc.in, got, tc.want)
 		}
 	}
 }

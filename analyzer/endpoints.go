@@ -2,6 +2,8 @@ package analyzer
 
 import (
 	"strings"
+
+	"github.com/apiscope/apiscope/sensor/template"
 )
 
 // endpoint is one (host, method, template) the population has called.
@@ -48,13 +50,22 @@ type endpointTable struct {
 	IDs     map[uint64]uint32
 	List    []endpoint
 	Parents map[uint64]*parentInfo
+	// Aliases maps a template as the sensor rendered it (hash of host, method, template) to
+	// the endpoint it was resolved to, so each rendering is canonicalised once.
+	Aliases map[uint64]uint32
+	// Prefixes maps a literal template with one inner position blanked (see prefixKey) to
+	// the literal segments seen there: a learned {param} at that position is resolved to
+	// the literal when there is exactly one.
+	Prefixes map[uint64][]string
 }
 
 func newEndpointTable() *endpointTable {
 	return &endpointTable{
-		IDs:     map[uint64]uint32{},
-		List:    []endpoint{{Template: "(session start)"}},
-		Parents: map[uint64]*parentInfo{},
+		IDs:      map[uint64]uint32{},
+		List:     []endpoint{{Template: "(session start)"}},
+		Parents:  map[uint64]*parentInfo{},
+		Aliases:  map[uint64]uint32{},
+		Prefixes: map[uint64][]string{},
 	}
 }
 
@@ -84,16 +95,52 @@ func mix64(x uint64) uint64 {
 }
 
 // lookup returns the endpoint id of (host, method, template), interning it at ts.
-// created reports a first sighting. Identifier-like segments the templater left literal
-// are replaced first (see normalizeTemplate).
+// created reports a first sighting of the canonical endpoint. The template is first
+// canonicalised (see canonicalTemplate): every placeholder is written {id}, identifiers the
+// sensor left literal become {id}, and a {param} the sensor learned at an inner position
+// where the population has only ever called one literal (/api folded by a burst of random
+// names at the root) is that literal again, so one endpoint is never seen as two.
 func (t *endpointTable) lookup(host, method, tmpl string, ts int64) (id uint32, created bool) {
-	tmpl = normalizeTemplate(tmpl)
-	h := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method)), tmpl)
-	if id, ok := t.IDs[h]; ok {
+	t.ensureIndexes()
+	hm := fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method))
+	raw := fnvString(hm, tmpl)
+	if id, ok := t.Aliases[raw]; ok {
 		return id, false
 	}
-	id = uint32(len(t.List))
-	t.IDs[h] = id
+	canon := t.resolvePrefixes(host, method, canonicalTemplate(tmpl), tmpl)
+	h := fnvString(hm, canon)
+	id, ok := t.IDs[h]
+	if !ok {
+		id = t.add(host, method, canon, ts)
+		t.IDs[h] = id
+	}
+	if len(t.Aliases) < maxAliases {
+		t.Aliases[raw] = id
+	}
+	return id, !ok
+}
+
+// maxAliases bounds the renderings remembered: past it (paths with raw identifiers and no
+// sensor template, without end) each further rendering is canonicalised on every call.
+const maxAliases = 1 << 17
+
+// ensureIndexes creates the indexes a checkpoint from an earlier version lacks, and fills
+// the prefix index from the endpoints it holds.
+func (t *endpointTable) ensureIndexes() {
+	if t.Aliases == nil {
+		t.Aliases = map[uint64]uint32{}
+	}
+	if t.Prefixes == nil {
+		t.Prefixes = map[uint64][]string{}
+		for i := 1; i < len(t.List); i++ {
+			t.notePrefixes(&t.List[i])
+		}
+	}
+}
+
+// add appends a new endpoint with canonical template tmpl and returns its id.
+func (t *endpointTable) add(host, method, tmpl string, ts int64) uint32 {
+	id := uint32(len(t.List))
 	e := endpoint{Host: host, Method: method, Template: tmpl, FirstSeen: ts}
 	e.HasID = strings.Contains(tmpl, "{")
 	e.Auth = isAuthPath(tmpl)
@@ -119,7 +166,76 @@ func (t *endpointTable) lookup(host, method, tmpl string, ts int64) (id uint32, 
 		}
 	}
 	t.List = append(t.List, e)
-	return id, true
+	t.notePrefixes(&t.List[id])
+	return id
+}
+
+// maxPrefixLiterals bounds the literals kept per blanked position: past two, a {param}
+// there is ambiguous anyway.
+const maxPrefixLiterals = 2
+
+// notePrefixes records, for every inner literal segment of e's template (not the last:
+// a trailing name is a leaf, /products/red-shoe, not a prefix), the literal under the
+// template with that position blanked.
+func (t *endpointTable) notePrefixes(e *endpoint) {
+	segs := strings.Split(e.Template, "/")
+	for i := 0; i < len(segs)-1; i++ {
+		s := segs[i]
+		if s == "" || s[0] == '{' {
+			continue
+		}
+		k := prefixKey(e.Host, e.Method, segs, i)
+		lits := t.Prefixes[k]
+		found := false
+		for _, l := range lits {
+			found = found || l == s
+		}
+		if !found && len(lits) < maxPrefixLiterals {
+			t.Prefixes[k] = append(lits, s)
+		}
+	}
+}
+
+// prefixKey hashes host, method and the segments with position i blanked.
+func prefixKey(host, method string, segs []string, i int) uint64 {
+	h := fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method))
+	for j, s := range segs {
+		if j == i {
+			s = "\x00"
+		}
+		h = fnvSep(fnvString(h, s))
+	}
+	return h
+}
+
+// resolvePrefixes replaces, in the canonical template canon, each inner {id} that the
+// sensor wrote as a learned {param} (raw is the sensor's rendering) with the one literal
+// the population called at that position under the same template, if there is exactly
+// one. A classified identifier ({id} from the sensor, or a literal that looks like one)
+// is never resolved, and neither is the last segment.
+func (t *endpointTable) resolvePrefixes(host, method, canon, raw string) string {
+	if !strings.Contains(raw, template.Param) {
+		return canon
+	}
+	rs := strings.Split(raw, "/")
+	cs := strings.Split(canon, "/")
+	if len(rs) != len(cs) {
+		return canon
+	}
+	changed := false
+	for i := 0; i < len(cs)-1; i++ {
+		if rs[i] != template.Param {
+			continue
+		}
+		if lits := t.Prefixes[prefixKey(host, method, cs, i)]; len(lits) == 1 {
+			cs[i] = lits[0]
+			changed = true
+		}
+	}
+	if !changed {
+		return canon
+	}
+	return strings.Join(cs, "/")
 }
 
 // parentFanOut returns the number of distinct literal children under id's parent.
@@ -155,21 +271,48 @@ func isAuthPath(p string) bool {
 }
 
 // objectID returns the hash of the path segments that the template replaces with
-// placeholders, and the last such segment (for evidence and sequentiality). ok is false
-// when the template has no placeholder. It does not allocate.
+// placeholders, and the last such segment (the object the call is about, for evidence,
+// listings and sequentiality: the order in /orders/{id}/items, the command in
+// /vehicles/{id}/commands/{id}/ack). ok is false when the template has no placeholder
+// that holds an object. A placeholder in first position followed by more segments whose
+// value is a plain word or a version (/api, /v2, a tenant's name folded into a parameter
+// by a burst of random names at the root) is a namespace, not an object: it is left out.
+// It does not allocate.
 func objectID(path, tmpl string) (h uint64, last string, ok bool) {
 	h = fnvOffset
+	first := true
 	for len(tmpl) > 0 && len(path) > 0 {
 		ts, trest := cutSeg(tmpl)
 		ps, prest := cutSeg(path)
-		if len(ts) > 0 && ts[0] == '{' {
+		if len(ts) > 0 && ts[0] == '{' && !(first && trest != "" && namespaceLike(ps)) {
 			h = fnvSep(fnvString(h, ps))
 			last = ps
 			ok = true
 		}
+		first = false
 		tmpl, path = trest, prest
 	}
 	return h, last, ok
+}
+
+// namespaceLike reports whether a path segment reads as a name rather than an
+// identifier: a version, or a short word of letters (api, rest, acme-corp).
+func namespaceLike(seg string) bool {
+	switch template.Classify(seg) {
+	case template.Version:
+		return true
+	case template.Literal:
+		if len(seg) > 24 || idLike(seg) {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			if c := seg[i]; c >= '0' && c <= '9' {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // cutSeg splits "/a/b" into "a" and "/b".
@@ -184,13 +327,17 @@ func cutSeg(s string) (seg, rest string) {
 	return s[:i], s[i:]
 }
 
-// normalizeTemplate replaces path segments that are evidently identifiers but were left
-// literal (the sensor's templater learns parameters over time, and codes such as
-// CDIIBCKI0U or ORD-12345 look like names to a classifier): all digits, or at least 8
-// characters of letters, digits, '-' and '_' with at least one digit and no lower-case
-// letter, or with at least three digits. It returns tmpl itself (no allocation) when
+// canonicalTemplate is the analyzer's form of a template: every placeholder ({param},
+// {id}, {name}) is written {id}, so a position the sensor classified in one call and
+// learned in another is one endpoint; and path segments that are evidently identifiers but
+// were left literal become {id} too (the sensor's templater learns parameters over time,
+// and codes such as CDIIBCKI0U or ORD-12345 look like names to a classifier): segments
+// the sensor's classifier takes for identifiers (numbers, UUIDs, hex, tokens, emails,
+// dates, prefixed ids, file ids), all digits, or at least 8 characters of letters, digits,
+// '-' and '_' with at least one digit and no lower-case letter, or with at least three
+// digits. Versions (v1, v2beta1) stay literal. It returns tmpl itself (no allocation) when
 // nothing changes.
-func normalizeTemplate(tmpl string) string {
+func canonicalTemplate(tmpl string) string {
 	var b []byte
 	start := 0
 	for i := 0; i <= len(tmpl); i++ {
@@ -198,7 +345,7 @@ func normalizeTemplate(tmpl string) string {
 			continue
 		}
 		seg := tmpl[start:i]
-		if idLike(seg) {
+		if seg != "{id}" && (len(seg) > 1 && seg[0] == '{' && seg[len(seg)-1] == '}' || idLike(seg) || template.Classify(seg).IsID()) {
 			if b == nil {
 				b = make([]byte, 0, len(tmpl))
 				b = append(b, tmpl[:start]...)
@@ -240,15 +387,18 @@ func idLike(seg string) bool {
 	return len(seg) >= 8 && digits > 0 && (lower == 0 || digits >= 3)
 }
 
-// collectionName returns the last literal segment before the first placeholder of a
-// template ("orders" for /v1/orders/{id}/shipment), or "" when there is none.
+// collectionName returns the literal segment just before the last placeholder that
+// follows a literal, the collection of the object a call is about ("orders" for
+// /v1/orders/{id}/shipment, "commands" for /vehicles/{id}/commands/{id}/ack, "repos" for
+// /{id}/v3/repos/{id}), or "" when there is none.
 func collectionName(tmpl string) string {
-	i := strings.IndexByte(tmpl, '{')
-	if i <= 1 {
-		return ""
+	segs := strings.Split(strings.Trim(tmpl, "/"), "/")
+	for i := len(segs) - 1; i > 0; i-- {
+		if strings.HasPrefix(segs[i], "{") && !strings.HasPrefix(segs[i-1], "{") {
+			return segs[i-1]
+		}
 	}
-	_, last := splitLast(tmpl[:i])
-	return last
+	return ""
 }
 
 // listed reports whether the client has called a listing of the objects of ep: a GET
