@@ -134,7 +134,7 @@ func DecodeCall(b []byte, c *models.APICall) error {
 // after the store and durable outputs are flushed and the checkpoint is written, so a
 // crash re-delivers what was not yet durable, and deterministic ids make the repeats
 // harmless. On return the state is checkpointed (without flushing the reorder buffer:
-// the checkpoint carries it).
+// the checkpoint carries it; with States but no StateDir, the buffer is processed first).
 //
 // With RunConfig.States, every commit also saves the profiles changed since the last one,
 // and a Rebalance record moves profiles with partitions: on Revoked, Run processes what
@@ -374,6 +374,13 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				// Shutdown: make what was processed durable, then stop.
+				if rc.States != nil && rc.StateDir == "" {
+					// No checkpoint carries the reorder buffer: what it holds is processed,
+					// so the saved states cover every committed record.
+					if err := e.Flush(); err != nil {
+						return fmt.Errorf("write findings: %w", err)
+					}
+				}
 				return durable()
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
