@@ -126,10 +126,11 @@ type Assembler struct {
 	cur        *stream // stream being called into, for panic attribution
 	seg        *decode.Segment
 
-	tcp   layers.TCP
-	hdr   [20]byte
-	slab  []pktCtx
-	panic bool
+	tcp      layers.TCP
+	hdr      [20]byte // a.tcp's ports point into it (fillTCP)
+	tcpReady bool
+	slab     []pktCtx
+	panic    bool
 
 	reset     []*stream // connections that saw an RST and have not ended yet
 	reopen    *stream   // connection whose successor's SYN the current segment is
@@ -246,40 +247,32 @@ func (a *Assembler) assembleOne(s *decode.Segment) {
 	a.seg = nil
 }
 
-// fillTCP makes a.tcp describe s. The header is decoded from bytes rather than filled in
-// field by field because layers.TCP keeps its port endpoints in unexported fields that
-// only decoding sets; decoding 20 bytes costs nothing and allocates nothing.
+// fillTCP makes a.tcp describe s. layers.TCP keeps its port endpoints (which the
+// reassembler's connection key is built from) in unexported slices that only decoding
+// sets; decoding a.hdr once points them at a.hdr[0:4] for good, so each segment only
+// writes its ports there and fills the exported fields the reassembler reads, which
+// costs a third of decoding a header every time.
 func (a *Assembler) fillTCP(s *decode.Segment) {
 	h := a.hdr[:]
+	if !a.tcpReady {
+		h[12] = 5 << 4
+		_ = a.tcp.DecodeFromBytes(h, gopacket.NilDecodeFeedback)
+		a.tcpReady = true
+	}
 	binary.BigEndian.PutUint16(h[0:], s.SrcPort)
 	binary.BigEndian.PutUint16(h[2:], s.DstPort)
-	binary.BigEndian.PutUint32(h[4:], s.Seq)
-	binary.BigEndian.PutUint32(h[8:], s.Ack)
-	h[12] = 5 << 4
-	var f byte
-	if s.Flags&decode.FlagFIN != 0 {
-		f |= 0x01
-	}
-	if s.Flags&decode.FlagSYN != 0 {
-		f |= 0x02
-	}
-	if s.Flags&decode.FlagRST != 0 {
-		f |= 0x04
-	}
-	if s.Flags&decode.FlagPSH != 0 {
-		f |= 0x08
-	}
-	if s.Flags&decode.FlagACK != 0 {
-		f |= 0x10
-	}
-	if s.Flags&decode.FlagURG != 0 {
-		f |= 0x20
-	}
-	h[13] = f
-	binary.BigEndian.PutUint16(h[14:], s.Window)
-	h[16], h[17], h[18], h[19] = 0, 0, 0, 0
-	_ = a.tcp.DecodeFromBytes(h, gopacket.NilDecodeFeedback)
-	a.tcp.Payload = s.Payload
+	t := &a.tcp
+	t.SrcPort, t.DstPort = layers.TCPPort(s.SrcPort), layers.TCPPort(s.DstPort)
+	t.Seq, t.Ack = s.Seq, s.Ack
+	f := s.Flags
+	t.FIN = f&decode.FlagFIN != 0
+	t.SYN = f&decode.FlagSYN != 0
+	t.RST = f&decode.FlagRST != 0
+	t.PSH = f&decode.FlagPSH != 0
+	t.ACK = f&decode.FlagACK != 0
+	t.URG = f&decode.FlagURG != 0
+	t.Window = s.Window
+	t.Payload = s.Payload
 }
 
 // Tick advances the capture clock to now: out-of-order data older than FlushTimeout is
