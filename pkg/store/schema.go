@@ -179,6 +179,23 @@ PARTITION BY toDate(ts)
 ORDER BY (client_id, version)`},
 		},
 	},
+	{
+		Version:     4,
+		Description: "analyzer_state: client profiles the analyzers of a consumer group hand each other",
+		steps: []step{
+			// updated is the capture time (unix ns) of the client's newest call: the newest
+			// state wins. ReplacingMergeTree's version column must be unsigned on 18.16.
+			{sql: `CREATE TABLE IF NOT EXISTS analyzer_state (
+	consumer_group String,
+	partition      UInt16,
+	client_id      String,
+	version        UInt32,
+	updated        UInt64,
+	state          String
+) ENGINE = ReplacingMergeTree(updated)
+ORDER BY (consumer_group, partition, client_id)`},
+		},
+	},
 }
 
 // LatestVersion is the schema version ApplySchema migrates to.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -21,13 +22,13 @@ func TestApplySchemaTwice(t *testing.T) {
 		}
 	}
 	got := srv.Query(t, "SELECT name FROM system.tables WHERE database = '"+st.Database()+"' ORDER BY name")
-	want := "api_calls\nclient_profiles\nendpoint_inventory\nendpoints\nendpoints_mv\nfindings\nschema_version\n"
+	want := "analyzer_state\napi_calls\nclient_profiles\nendpoint_inventory\nendpoints\nendpoints_mv\nfindings\nschema_version\n"
 	if got != want {
 		t.Fatalf("tables = %q; want %q", got, want)
 	}
 	// Each migration is recorded once, even though ApplySchema ran twice.
-	if got := srv.Query(t, "SELECT count() FROM "+st.Database()+".schema_version"); strings.TrimSpace(got) != "3" {
-		t.Fatalf("schema_version rows = %s; want 3", got)
+	if got := srv.Query(t, "SELECT count() FROM "+st.Database()+".schema_version"); strings.TrimSpace(got) != fmt.Sprint(len(Migrations)) {
+		t.Fatalf("schema_version rows = %s; want %d", got, len(Migrations))
 	}
 }
 
@@ -65,8 +66,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 	if err := st.ApplySchema(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(srv.Query(t, "SELECT count() FROM "+db+".schema_version")); got != "3" {
-		t.Fatalf("schema_version rows = %s; want 3", got)
+	if got := strings.TrimSpace(srv.Query(t, "SELECT count() FROM "+db+".schema_version")); got != fmt.Sprint(len(Migrations)) {
+		t.Fatalf("schema_version rows = %s; want %d", got, len(Migrations))
 	}
 }
 
