@@ -51,8 +51,13 @@ type Rebalance struct {
 	// follow this event.
 	Assigned []int
 
+	rel *release // nil on an Assigned event; shared by copies
+}
+
+// release is closed once by Rebalance.Done.
+type release struct {
 	once sync.Once
-	done chan struct{} // nil on an Assigned event
+	done chan struct{}
 }
 
 // Done tells the consumer that the caller has made the work of the revoked partitions
@@ -60,10 +65,10 @@ type Rebalance struct {
 // then the consumer lets the group move to the next generation. Done on an Assigned-only
 // event is a no-op; calling it twice is safe.
 func (r *Rebalance) Done() {
-	if r == nil || r.done == nil {
+	if r == nil || r.rel == nil {
 		return
 	}
-	r.once.Do(func() { close(r.done) })
+	r.rel.once.Do(func() { close(r.rel.done) })
 }
 
 // generation is one assignment of partitions to this consumer.
@@ -210,7 +215,7 @@ func (c *Consumer) generation(ctx context.Context, cg *kafka.ConsumerGroup, gen 
 	default:
 		c.log.Info("partitions revoked", zap.String("topic", c.topic), zap.Int32("generation", gen.ID), zap.Ints("partitions", parts))
 		if c.cfg.RebalanceEvents {
-			rb := &Rebalance{Revoked: parts, done: make(chan struct{})}
+			rb := &Rebalance{Revoked: parts, rel: &release{done: make(chan struct{})}}
 			c.mu.Lock()
 			c.events = append(c.events, Message{Rebalance: rb})
 			c.mu.Unlock()
@@ -232,7 +237,7 @@ func (c *Consumer) awaitDone(cg *kafka.ConsumerGroup, rb *Rebalance, ended time.
 	t := time.NewTimer(c.cfg.RevokeTimeout - time.Since(ended))
 	defer t.Stop()
 	select {
-	case <-rb.done:
+	case <-rb.rel.done:
 	case <-c.closed:
 		waitGroupClosed(cg)
 	case <-t.C:
