@@ -15,6 +15,7 @@ import (
 	"github.com/apiscope/apiscope/pkg/alerting"
 	"github.com/apiscope/apiscope/pkg/kafkabus"
 	"github.com/apiscope/apiscope/pkg/metrics"
+	"github.com/apiscope/apiscope/pkg/store"
 )
 
 var analyzerFlags struct {
@@ -41,7 +42,10 @@ var analyzerCmd = &cobra.Command{
 baseline and raises explained findings. Findings go to ClickHouse (--clickhouse), to the
 alert topic (medium and above by default) and optionally to a JSON Lines file. Offsets are
 committed only after the outputs are flushed and the state is checkpointed to --state-dir,
-so a restart continues exactly where the last commit left off. Records that cannot be
+so a restart continues exactly where the last commit left off. With --clickhouse, client
+profiles are also saved in ClickHouse (analyzer_state, per --group): when the group moves a
+partition to another analyzer, or an analyzer restarts without its --state-dir, the
+profiles of that partition's clients are loaded from there. Records that cannot be
 decoded are counted and set aside on the dead-letter topic, never retried.`,
 	Example: `  apiscope analyzer --brokers 127.0.0.1:9092 --clickhouse clickhouse://127.0.0.1:9000/apiscope --state-dir /var/lib/apiscope
   apiscope analyzer --brokers kafka:9092 --group apiscope-analyzer --findings findings.jsonl
@@ -99,7 +103,39 @@ func (s consumerSource) Fetch(ctx context.Context) (analyzer.Record, error) {
 		return analyzer.Record{}, err
 	}
 	s.ready.Do(func() { metrics.DefaultReadiness.Ready(readyKafka) })
+	if rb := m.Rebalance; rb != nil {
+		// The group waits for Done after a revocation: the analyzer calls it once the
+		// revoked partitions' work is durable and committed.
+		return analyzer.Record{Rebalance: &analyzer.Rebalance{Revoked: rb.Revoked, Assigned: rb.Assigned, Done: rb.Done}}, nil
+	}
 	return analyzer.Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Ack: m}, nil
+}
+
+// stateStore keeps the analyzer's client states in ClickHouse (analyzer_state) under the
+// consumer group, so the analyzer a partition moves to continues its clients.
+type stateStore struct {
+	st    *store.Store
+	group string
+}
+
+func (s stateStore) Save(ctx context.Context, states []analyzer.ClientState) error {
+	rows := make([]store.StateRow, len(states))
+	for i, c := range states {
+		rows[i] = store.StateRow{Partition: c.Partition, ClientID: c.ClientID, Version: uint32(c.Version), Updated: c.Last, State: c.State}
+	}
+	return s.st.SaveClientStates(ctx, s.group, rows)
+}
+
+func (s stateStore) Load(ctx context.Context, partitions []int) ([]analyzer.ClientState, error) {
+	rows, err := s.st.LoadClientStates(ctx, s.group, partitions)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]analyzer.ClientState, len(rows))
+	for i, r := range rows {
+		out[i] = analyzer.ClientState{Partition: r.Partition, ClientID: r.ClientID, Version: int(r.Version), Last: r.Updated, State: r.State}
+	}
+	return out, nil
 }
 
 // lagInterval is how often the consumer lag gauge is refreshed.
@@ -207,6 +243,7 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 		metrics.DefaultReadiness.Ready(readyClickHouse)
 		outs = append(outs, sa)
 		rc.Store = sa
+		rc.States = stateStore{st: st, group: a.group}
 		closers = append(closers, func() {
 			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -272,7 +309,8 @@ func runAnalyzer(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	cons, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Config: kcfg, Group: a.group, Topics: []string{a.kafka.topic}}, log)
+	cons, err := kafkabus.NewConsumer(kafkabus.ConsumerConfig{Config: kcfg, Group: a.group, Topics: []string{a.kafka.topic},
+		RebalanceEvents: true}, log)
 	if err != nil {
 		return err
 	}
