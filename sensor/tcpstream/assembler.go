@@ -89,8 +89,9 @@ const (
 )
 
 // pktCtx is the AssemblerContext of one segment. Out-of-order pages keep a pointer to it
-// until they are delivered, so each segment needs its own; they are carved from slabs
-// to avoid an allocation per packet.
+// until they are delivered, so a segment that is queued needs its own; they are carved
+// from slabs to avoid an allocation per packet, and a slot is only used up by a segment
+// the reassembler queued (see ctxKept): in-order segments, nearly all of them, reuse one.
 type pktCtx struct{ ts time.Time }
 
 func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
@@ -130,6 +131,7 @@ type Assembler struct {
 	hdr      [20]byte // a.tcp's ports point into it (fillTCP)
 	tcpReady bool
 	slab     []pktCtx
+	ctxKept  bool // the reassembler may keep the current segment's context (Accept)
 	panic    bool
 
 	reset     []*stream // connections that saw an RST and have not ended yet
@@ -185,12 +187,15 @@ func (a *Assembler) Add(s *decode.Segment) {
 		a.slab = make([]pktCtx, ctxSlab)
 	}
 	ctx := &a.slab[0]
-	a.slab = a.slab[1:]
 	ctx.ts = s.TS
 	a.seg = s
 	a.phase = phaseAssemble
+	a.ctxKept = true
 	a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
 	a.seg = nil
+	if a.ctxKept {
+		a.slab = a.slab[1:]
+	}
 	if a.ackedHole {
 		a.ackedHole = false
 		a.asm.MaxBufferedPagesPerConnection = a.maxConnPages
@@ -521,7 +526,20 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 			}
 		}
 	}
+	s.noteQueued(tcp, nextSeq, start)
 	return true
+}
+
+// noteQueued tells Add whether the reassembler may keep the segment it accepted, and
+// with it the segment's context: it queues (and so keeps) exactly the segments that
+// neither start a direction (a SYN, or a forced start) nor begin at or before the next
+// expected byte; it delivers the others at once and forgets them.
+func (s *stream) noteQueued(tcp *layers.TCP, nextSeq reassembly.Sequence, start *bool) {
+	if nextSeq == -1 {
+		s.a.ctxKept = !tcp.SYN && !*start
+		return
+	}
+	s.a.ctxKept = nextSeq.Difference(reassembly.Sequence(tcp.Seq)) > 0
 }
 
 func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {

@@ -421,3 +421,42 @@ func (nopHandler) Feed(int, []byte, time.Time) {}
 func (nopHandler) Gap(int, int, time.Time)     {}
 func (nopHandler) Close(int, time.Time)        {}
 func (nopHandler) End(time.Time)               {}
+
+// timedRecorder writes down what it is fed with the capture time it is given.
+type timedRecorder struct{ log *[]string }
+
+func (r *timedRecorder) Feed(side int, b []byte, ts time.Time) {
+	*r.log = append(*r.log, fmt.Sprintf("feed %d %s at %v", side, b, ts.Sub(t0)))
+}
+func (r *timedRecorder) Gap(side int, n int, ts time.Time) {
+	*r.log = append(*r.log, fmt.Sprintf("gap %d %d at %v", side, n, ts.Sub(t0)))
+}
+func (r *timedRecorder) Close(int, time.Time) {}
+func (r *timedRecorder) End(time.Time)        {}
+
+// A segment the reassembler queues keeps its own capture time while in-order segments,
+// which share one context (Add), come and go: the queued data, delivered behind a gap
+// when its hole times out, carries the time it was captured at.
+func TestQueuedSegmentKeepsItsTime(t *testing.T) {
+	var log []string
+	a := NewAssembler(nil, func(Conn) Handler { return &timedRecorder{log: &log} }, nil)
+	ps := with(
+		pkt{seq: 1, data: "abc", at: time.Millisecond},
+		pkt{seq: 7, data: "ghi", at: 10 * time.Millisecond},
+	)
+	for i := 0; i < 5; i++ {
+		ps = append(ps, pkt{fromServer: true, seq: 1 + uint32(3*i), data: "xyz", at: time.Duration(20+i) * time.Millisecond})
+	}
+	for _, p := range ps {
+		a.Add(segment(t, p))
+	}
+	a.Tick(t0.Add(10 * time.Second))
+	want := []string{
+		"feed 0 abc at 1ms",
+		"feed 1 xyz at 20ms", "feed 1 xyz at 21ms", "feed 1 xyz at 22ms", "feed 1 xyz at 23ms", "feed 1 xyz at 24ms",
+		"gap 0 3 at 10ms", "feed 0 ghi at 10ms",
+	}
+	if strings.Join(log, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("handler was told:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
+	}
+}
