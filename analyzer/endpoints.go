@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/apiscope/apiscope/sensor/template"
@@ -27,6 +28,12 @@ type endpoint struct {
 	HasID bool
 	// Auth is set for login-like endpoints (login, signin, token, auth, session).
 	Auth bool
+	// Learned is set when the sensor rendered the last segment as a learned {param}: the
+	// position holds many distinct names (see leafParameter).
+	Learned bool
+	// FoldTo, when not 0, is the placeholder sibling this literal endpoint was folded into
+	// once its position turned out to hold parameters (see foldLiteralSiblings).
+	FoldTo uint32
 }
 
 // sizeQuantile returns the q-quantile (0..1) of the endpoint's response sizes, as the
@@ -53,9 +60,9 @@ type endpointTable struct {
 	// Aliases maps a template as the sensor rendered it (hash of host, method, template) to
 	// the endpoint it was resolved to, so each rendering is canonicalised once.
 	Aliases map[uint64]uint32
-	// Prefixes maps a literal template with one inner position blanked (see prefixKey) to
-	// the literal segments seen there: a learned {param} at that position is resolved to
-	// the literal when there is exactly one.
+	// Prefixes maps an inner position of the templates (the segments before it and the one
+	// after it, see prefixKey) to the literal segments seen there: a learned {param} at that
+	// position is resolved to the literal when there is exactly one.
 	Prefixes map[uint64][]string
 }
 
@@ -105,19 +112,79 @@ func (t *endpointTable) lookup(host, method, tmpl string, ts int64) (id uint32, 
 	hm := fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method))
 	raw := fnvString(hm, tmpl)
 	if id, ok := t.Aliases[raw]; ok {
+		if f := t.List[id].FoldTo; f != 0 {
+			return f, false
+		}
 		return id, false
 	}
 	canon := t.resolvePrefixes(host, method, canonicalTemplate(tmpl), tmpl)
 	h := fnvString(hm, canon)
 	id, ok := t.IDs[h]
 	if !ok {
+		if sib, fold := t.leafParameter(hm, canon); fold {
+			id, ok = sib, true
+		}
+	}
+	if !ok {
 		id = t.add(host, method, canon, ts)
 		t.IDs[h] = id
+	}
+	if strings.HasSuffix(tmpl, template.Param) && !t.List[id].Learned {
+		t.List[id].Learned = true
+		t.foldLiteralSiblings(id)
 	}
 	if len(t.Aliases) < maxAliases {
 		t.Aliases[raw] = id
 	}
+	if f := t.List[id].FoldTo; f != 0 {
+		return f, false
+	}
 	return id, !ok
+}
+
+// foldLiteralSiblings folds into the placeholder endpoint sib, just learned to hold many
+// names, the literal siblings (same host, method and parent) that do not stand out among
+// them: called at most foldStandOut times as often as the median sibling. The first names
+// seen at a position, before the sensor learned it, are then one endpoint with the rest;
+// a named function among them (/products/search among product slugs) keeps its own. With
+// fewer than fanOutParam literal siblings nothing is folded: a few names are functions.
+func (t *endpointTable) foldLiteralSiblings(sib uint32) {
+	s := &t.List[sib]
+	parent, _ := splitLast(s.Template)
+	var kids []uint32
+	for i := 1; i < len(t.List); i++ {
+		e := &t.List[i]
+		if e.Host != s.Host || e.Method != s.Method || e.FoldTo != 0 {
+			continue
+		}
+		if p, last := splitLast(e.Template); p == parent && last != "" && last[0] != '{' && foldable(last) {
+			kids = append(kids, uint32(i))
+		}
+	}
+	if len(kids) < fanOutParam {
+		return
+	}
+	calls := make([]uint32, len(kids))
+	for i, k := range kids {
+		calls[i] = t.List[k].Calls
+	}
+	slices.Sort(calls)
+	limit := foldStandOut * max(calls[len(calls)/2], 1)
+	for _, k := range kids {
+		if t.List[k].Calls <= limit {
+			t.List[k].FoldTo = sib
+		}
+	}
+}
+
+// foldStandOut is how many times the median sibling's calls a literal child may have and
+// still be folded into a learned parameter.
+const foldStandOut = 4
+
+// foldable reports whether a literal last segment may be taken for a parameter value:
+// versions and login-like names never are.
+func foldable(last string) bool {
+	return template.Classify(last) != template.Version && !isAuthPath(last)
 }
 
 // maxAliases bounds the renderings remembered: past it (paths with raw identifiers and no
@@ -170,6 +237,29 @@ func (t *endpointTable) add(host, method, tmpl string, ts int64) uint32 {
 	return id
 }
 
+// leafParameter reports whether the last segment of canon, a literal no endpoint has yet,
+// sits at a position that evidently holds parameters: its parent has a placeholder child
+// that the sensor learned from many distinct names, or at least fanOutParam distinct
+// literal children beside a placeholder child (file names under /repos/{id}/contents that
+// a sensor learning a new prefix renders literal again). It returns the placeholder
+// sibling. A named function beside classified ids (/users/me, /users/export beside
+// /users/{id}) stays an endpoint of its own; versions are never folded.
+func (t *endpointTable) leafParameter(hm uint64, canon string) (uint32, bool) {
+	parent, last := splitLast(canon)
+	if last == "" || last[0] == '{' || !foldable(last) {
+		return 0, false
+	}
+	sib, ok := t.IDs[fnvString(fnvString(hm, parent), "/{id}")]
+	if !ok {
+		return 0, false
+	}
+	if t.List[sib].Learned {
+		return sib, true
+	}
+	pi := t.Parents[fnvString(hm, parent)]
+	return sib, pi != nil && len(pi.Children) >= fanOutParam
+}
+
 // maxPrefixLiterals bounds the literals kept per blanked position: past two, a {param}
 // there is ambiguous anyway.
 const maxPrefixLiterals = 2
@@ -196,22 +286,22 @@ func (t *endpointTable) notePrefixes(e *endpoint) {
 	}
 }
 
-// prefixKey hashes host, method and the segments with position i blanked.
+// prefixKey hashes host, method, the segments before position i and the one after it:
+// what a literal prefix sits between (/api in /api/v3/...; the v3 after it tells /api
+// from a tenant's name at the root of another tree).
 func prefixKey(host, method string, segs []string, i int) uint64 {
 	h := fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method))
-	for j, s := range segs {
-		if j == i {
-			s = "\x00"
-		}
+	for _, s := range segs[:i] {
 		h = fnvSep(fnvString(h, s))
 	}
-	return h
+	h = fnvSep(fnvString(h, "\x00"))
+	return fnvString(h, segs[i+1])
 }
 
 // resolvePrefixes replaces, in the canonical template canon, each inner {id} that the
 // sensor wrote as a learned {param} (raw is the sensor's rendering) with the one literal
-// the population called at that position under the same template, if there is exactly
-// one. A classified identifier ({id} from the sensor, or a literal that looks like one)
+// the population called at that position (same segments before it, same segment after
+// it), if there is exactly one. A classified identifier ({id} from the sensor, or a literal that looks like one)
 // is never resolved, and neither is the last segment.
 func (t *endpointTable) resolvePrefixes(host, method, canon, raw string) string {
 	if !strings.Contains(raw, template.Param) {
@@ -392,27 +482,64 @@ func idLike(seg string) bool {
 // /v1/orders/{id}/shipment, "commands" for /vehicles/{id}/commands/{id}/ack, "repos" for
 // /{id}/v3/repos/{id}), or "" when there is none.
 func collectionName(tmpl string) string {
-	segs := strings.Split(strings.Trim(tmpl, "/"), "/")
-	for i := len(segs) - 1; i > 0; i-- {
-		if strings.HasPrefix(segs[i], "{") && !strings.HasPrefix(segs[i-1], "{") {
-			return segs[i-1]
+	name, _ := collection(tmpl)
+	return name
+}
+
+// collection returns the collection name (see collectionName) and the template before it
+// ("/vehicles/{id}" for /vehicles/{id}/commands/{id}/ack). It does not allocate.
+func collection(tmpl string) (name, parent string) {
+	end := len(tmpl) // tmpl[:end] is what is left to scan
+	for end > 0 {
+		i := strings.LastIndexByte(tmpl[:end], '/')
+		if i < 0 {
+			return "", ""
 		}
+		seg := tmpl[i+1 : end]
+		if strings.HasPrefix(seg, "{") && i > 0 {
+			j := strings.LastIndexByte(tmpl[:i], '/')
+			prev := tmpl[j+1 : i]
+			if prev != "" && !strings.HasPrefix(prev, "{") {
+				return prev, tmpl[:max(j, 0)]
+			}
+		}
+		end = i
 	}
-	return ""
+	return "", ""
 }
 
 // listed reports whether the client has called a listing of the objects of ep: a GET
 // endpoint on the same host, not ending in a placeholder, whose last segment names the
-// collection (/v1/orders or /v1/me/orders for /v1/orders/{id}). Unknown is listed.
+// collection (/v1/orders or /v1/me/orders for /v1/orders/{id}). For an object nested in
+// another (/repos/{id}/contents/{id}, /vehicles/{id}/commands/{id}/ack), a client that
+// called any other GET endpoint of the parent object (/repos/{id}, /repos/{id}/tree) has
+// navigated to it and learned its children there. Unknown is listed.
 func (t *endpointTable) listed(p *Profile, ep uint32) bool {
 	e := &t.List[ep]
-	name := collectionName(e.Template)
+	name, parent := collection(e.Template)
 	if name == "" {
 		return true
 	}
+	// A placeholder in first position is taken for a namespace (see objectID), not a
+	// parent object.
+	inner := parent
+	if strings.HasPrefix(inner, "/{") {
+		if k := strings.IndexByte(inner[1:], '/'); k >= 0 {
+			inner = inner[k+1:]
+		} else {
+			inner = ""
+		}
+	}
+	nested := strings.IndexByte(inner, '{') >= 0
 	for _, s := range p.Endpoints {
 		x := &t.List[s.EP]
-		if x.Method != "GET" || x.Host != e.Host || strings.HasSuffix(x.Template, "}") {
+		if x.Method != "GET" || x.Host != e.Host || s.EP == ep {
+			continue
+		}
+		if nested && strings.HasPrefix(x.Template, parent) && (len(x.Template) == len(parent) || x.Template[len(parent)] == '/') {
+			return true
+		}
+		if strings.HasSuffix(x.Template, "}") {
 			continue
 		}
 		if _, last := splitLast(x.Template); last == name {
