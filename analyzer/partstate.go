@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -30,6 +31,10 @@ type ClientState struct {
 // ClientStateVersion is the encoding ExportClients writes. ImportClients refuses others
 // (ErrClientStateVersion): a newer encoding is not misread, the client is relearned.
 const ClientStateVersion = 1
+
+// maxClientState bounds the encoded state of one client ImportClients decodes; a typical
+// state is a few KiB.
+const maxClientState = 1 << 20
 
 // ErrClientStateVersion is returned (wrapped) by ImportClients for a state of an unknown
 // encoding version.
@@ -209,14 +214,19 @@ func (e *Engine) importClient(s *ClientState) error {
 		stateMetrics.kept.Inc()
 		return nil
 	}
+	if len(s.State) > maxClientState {
+		return fmt.Errorf("decode state of client %q: %d bytes, more than %d", s.ClientID, len(s.State), maxClientState)
+	}
 	var pp portableProfile
 	if err := gob.NewDecoder(bytes.NewReader(s.State)).Decode(&pp); err != nil {
 		return fmt.Errorf("decode state of client %q: %w", s.ClientID, err)
 	}
 	p := &pp.Profile
-	if p.ClientID != s.ClientID || p.Kind >= nKinds {
-		return fmt.Errorf("decode state of client %q: inconsistent state (client %q, kind %d)", s.ClientID, p.ClientID, p.Kind)
+	if p.ClientID != s.ClientID || p.Kind >= nKinds || len(p.Endpoints) > maxEndpoints || len(p.Trans) > maxTransitions {
+		return fmt.Errorf("decode state of client %q: inconsistent state (client %q, kind %d, %d endpoints, %d transitions)",
+			s.ClientID, p.ClientID, p.Kind, len(p.Endpoints), len(p.Trans))
 	}
+	sanitize(p)
 	// Intern the endpoints here and map the portable indices to this engine's ids.
 	ids := make([]uint32, len(pp.Endpoints)+1)
 	for i, x := range pp.Endpoints {
@@ -246,12 +256,6 @@ func (e *Engine) importClient(s *ClientState) error {
 	p.Prev, _ = local(p.Prev)
 	p.LastIDEP, _ = local(p.LastIDEP)
 	p.Endpoints = sortEndpoints(p.Endpoints)
-	if len(p.Endpoints) > maxEndpoints {
-		p.Endpoints = p.Endpoints[:maxEndpoints]
-	}
-	if len(p.Trans) > maxTransitions {
-		p.Trans = p.Trans[:maxTransitions]
-	}
 	p.Partition = int32(s.Partition)
 	p.Role, p.PeakBucket, p.Changed = 0, [nCounters]uint8{}, 0
 	p.RecentPos %= recentRing
@@ -264,6 +268,35 @@ func (e *Engine) importClient(s *ClientState) error {
 	e.register(p)
 	stateMetrics.imported.Inc()
 	return nil
+}
+
+// sanitize replaces what no engine writes but a damaged row could hold (NaN, infinities,
+// negative counts) by zero, so every bucket index computed from the profile stays in range.
+func sanitize(p *Profile) {
+	fix := func(v *float32) {
+		if f := float64(*v); math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			*v = 0
+		}
+	}
+	for _, a := range []*[nCounters]float32{&p.Counters, &p.Peaks, &p.Pending} {
+		for i := range a {
+			fix(&a[i])
+		}
+	}
+	for i := range p.Status {
+		fix(&p.Status[i])
+	}
+	for i := range p.Hours {
+		fix(&p.Hours[i])
+	}
+	for i := range p.Endpoints {
+		fix(&p.Endpoints[i].Out)
+	}
+	for i := range p.Trans {
+		fix(&p.Trans[i].N)
+	}
+	fix(&p.Surprise)
+	fix(&p.LongSnap)
 }
 
 // sortEndpoints sorts by id and merges entries that two templates the exporter kept apart

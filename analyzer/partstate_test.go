@@ -318,3 +318,62 @@ func alertKinds(fs []models.Finding) string {
 	}
 	return strings.Join(k, " ")
 }
+
+// fuzzState is an exported state of one client of a small world, and calls it makes next.
+func fuzzState(tb testing.TB) (ClientState, []models.APICall) {
+	w := newWorld(3)
+	w.background(4, 20*time.Minute)
+	calls := w.sorted()
+	a, _ := collector(tb)
+	feed(tb, a, calls, 0, 15*time.Minute, nil)
+	if err := a.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	states, err := a.ExportClients(nil, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// user001, as in the checked-in seeds.
+	i := sort.Search(len(states), func(i int) bool { return states[i].ClientID >= "user001" })
+	if i == len(states) || states[i].ClientID != "user001" {
+		tb.Fatal("no state of user001")
+	}
+	var next []models.APICall
+	for _, c := range calls {
+		if c.ClientID == "user001" && c.TS.Sub(t0) >= 15*time.Minute && len(next) < 5 {
+			next = append(next, c)
+		}
+	}
+	return states[i], next
+}
+
+// FuzzImportClients: any bytes as a client's state are loaded or refused; nothing panics,
+// neither the import nor the client's next calls.
+func FuzzImportClients(f *testing.F) {
+	st, next := fuzzState(f)
+	f.Add(st.State)
+	f.Add([]byte("garbage"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := New(Config{}, OutputFunc(func(*models.Finding) error { return nil }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := st
+		s.State = b
+		if err := e.ImportClients([]ClientState{s}); err != nil {
+			return
+		}
+		for i := range next {
+			if err := e.ProcessFrom(s.Partition, &next[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.ExportClients(nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
