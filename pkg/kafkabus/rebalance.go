@@ -151,7 +151,7 @@ func (c *Consumer) run(cg *kafka.ConsumerGroup) {
 		done := make(chan struct{})
 		gen.Start(func(ctx context.Context) {
 			defer close(done)
-			c.generation(ctx, cg, gen)
+			c.generation(ctx, gen)
 		})
 		<-done
 	}
@@ -159,7 +159,7 @@ func (c *Consumer) run(cg *kafka.ConsumerGroup) {
 
 // generation reads the partitions of gen until the group ends it, then releases them.
 // It runs as gen's Start function: the group cannot move on before it returns.
-func (c *Consumer) generation(ctx context.Context, cg *kafka.ConsumerGroup, gen *kafka.Generation) {
+func (c *Consumer) generation(ctx context.Context, gen *kafka.Generation) {
 	if ctx.Err() != nil {
 		// The generation ended before this function started: Start then does not wait
 		// for it (consumergroup.go, Generation.Start), so the connection may be gone.
@@ -197,10 +197,11 @@ func (c *Consumer) generation(ctx context.Context, cg *kafka.ConsumerGroup, gen 
 			c.readPartition(rctx, g, p, offsets[p])
 		}()
 	}
-	select {
-	case <-ctx.Done():
-	case <-c.closed:
-	}
+	// Close ends the generation too: it closes the group right after c.closed and
+	// c.life (which stops the readers). Returning before the group ends the generation
+	// would end it from here, and kafka-go's loop, seeing its generation over before
+	// seeing the group closed, could join the group once more before leaving.
+	<-ctx.Done()
 	ended := time.Now()
 	g.ended.Store(true)
 	stop()
@@ -209,9 +210,7 @@ func (c *Consumer) generation(ctx context.Context, cg *kafka.ConsumerGroup, gen 
 
 	select {
 	case <-c.closed:
-		// Close: nothing to hand over (Close commits nothing). Return only once the
-		// group is closed, so kafka-go leaves the group instead of joining again.
-		waitGroupClosed(cg)
+		// Close: nothing to hand over (Close commits nothing).
 	default:
 		c.log.Info("partitions revoked", zap.String("topic", c.topic), zap.Int32("generation", gen.ID), zap.Ints("partitions", parts))
 		if c.cfg.RebalanceEvents {
@@ -221,7 +220,7 @@ func (c *Consumer) generation(ctx context.Context, cg *kafka.ConsumerGroup, gen 
 			c.mu.Unlock()
 			c.signal()
 			if len(parts) > 0 {
-				c.awaitDone(cg, rb, ended)
+				c.awaitDone(rb, ended)
 			}
 		}
 	}
@@ -233,33 +232,19 @@ func (c *Consumer) generation(ctx context.Context, cg *kafka.ConsumerGroup, gen 
 
 // awaitDone waits for the caller to release revoked partitions, at most RevokeTimeout
 // after the generation ended.
-func (c *Consumer) awaitDone(cg *kafka.ConsumerGroup, rb *Rebalance, ended time.Time) {
+func (c *Consumer) awaitDone(rb *Rebalance, ended time.Time) {
 	t := time.NewTimer(c.cfg.RevokeTimeout - time.Since(ended))
 	defer t.Stop()
 	select {
 	case <-rb.rel.done:
 	case <-c.closed:
-		waitGroupClosed(cg)
+		// Close in the middle of a revocation: once this returns, kafka-go joins the
+		// next generation before it looks at the group being closed, then leaves
+		// (consumergroup.go, run and nextGeneration), so the others rebalance once more.
 	case <-t.C:
 		c.rm.revokeTimeouts.Inc()
 		c.log.Warn("revoked partitions were not released in time; the group moves on, and records not committed are read again by their next owner",
 			zap.Duration("revoke_timeout", c.cfg.RevokeTimeout), zap.Ints("partitions", rb.Revoked))
-	}
-}
-
-// waitGroupClosed returns once cg is closed (Close closes it right after c.closed), or
-// after a second. kafka-go's group loop, when the generation's functions have returned,
-// joins the next generation without looking at its closed state first; seeing it closed
-// makes it leave the group instead of triggering one more rebalance. Next cannot hand out
-// a generation or an error here: the loop is waiting for this generation to finish.
-func waitGroupClosed(cg *kafka.ConsumerGroup) {
-	expired, cancel := context.WithCancel(context.Background())
-	cancel()
-	for i := 0; i < 1000; i++ {
-		if _, err := cg.Next(expired); errors.Is(err, kafka.ErrGroupClosed) {
-			return
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
