@@ -434,3 +434,60 @@ func TestConsumerConfigRejected(t *testing.T) {
 	var zero kafkabus.Rebalance
 	zero.Done() // a Rebalance the caller built: a no-op, not a panic
 }
+
+// TestRevokedRecordsNotReturned: records a member fetched from Kafka but had not yet
+// returned when its partitions were revoked are dropped, not returned after the
+// revocation; the partitions' next owners read them again from the committed offset.
+func TestRevokedRecordsNotReturned(t *testing.T) {
+	addr := kafkatest.Start(t)
+	topic := kafkatest.UniqueTopic(t, addr, "discard", 2)
+	const n = 3000
+	publishN(t, addr, topic, n)
+	group := "discard-" + topic
+	reg1 := metrics.NewRegistry()
+	c1 := newEventConsumer(t, addr, topic, group, reg1, 3*time.Second)
+	if rb := expectEvent(t, c1, "member 1 alone"); len(rb.Assigned) != 2 {
+		t.Fatalf("member 1's first event %+v; want two partitions", rb)
+	}
+	fetchRecords(t, c1, 10, "member 1 alone") // the readers have fetched more meanwhile
+
+	c2 := newEventConsumer(t, addr, topic, group, metrics.NewRegistry(), 0)
+	first2 := make(chan kafkabus.Message, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+		defer cancel()
+		m, err := c2.Fetch(ctx)
+		if err != nil {
+			t.Errorf("member 2's first Fetch: %v", err)
+		}
+		first2 <- m
+	}()
+	time.Sleep(2 * time.Second) // member 2 joins, the coordinator ends generation 1
+	rb := expectEvent(t, c1, "member 1 after member 2 joined")
+	if len(rb.Revoked) != 2 {
+		t.Fatalf("member 1's event %+v; want both partitions revoked", rb)
+	}
+	rb.Done()
+	rb1 := expectEvent(t, c1, "member 1 after Done")
+	if len(rb1.Assigned) != 1 {
+		t.Fatalf("member 1's event after Done %+v; want one partition assigned", rb1)
+	}
+	m2 := <-first2
+	if m2.Rebalance == nil || len(m2.Rebalance.Assigned) != 1 || m2.Rebalance.Assigned[0] == rb1.Assigned[0] {
+		t.Fatalf("member 2's first message %+v; want the other partition assigned", m2)
+	}
+	// Nothing was committed: both read their partition from its first record.
+	for i, c := range []*kafkabus.Consumer{c1, c2} {
+		ctx, cancel := context.WithTimeout(context.Background(), eventWait)
+		m, err := c.Fetch(ctx)
+		cancel()
+		if err != nil || m.Rebalance != nil || m.Offset != 0 {
+			t.Errorf("member %d's first record after the rebalance %d/%d (rebalance %v), %v; want offset 0", i+1, m.Partition, m.Offset, m.Rebalance, err)
+		}
+	}
+	// The records waiting for Fetch were queued before those of generation 2, so all
+	// were dropped by now.
+	if got := counter(reg1, "apiscope_kafka_revoked_discarded_total", group); got == 0 {
+		t.Error("revoked_discarded = 0; want the records fetched before the revocation dropped")
+	}
+}
