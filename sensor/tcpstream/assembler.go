@@ -138,6 +138,11 @@ type Assembler struct {
 	reopen    *stream   // connection whose successor's SYN the current segment is
 	synthetic bool      // reopenWith is closing a connection with made-up RSTs
 	reopening bool      // reopenWith is assembling the SYN again
+
+	conns map[connKey]connSlot // every connection, under both directions' keys (fast.go)
+	// reassemblerOnly sends every segment to the reassembler: tests compare the two paths.
+	reassemblerOnly bool
+	adopting        *stream // adopt is handing this connection to the reassembler
 }
 
 // NewAssembler returns an Assembler that makes a Handler with f for each new connection.
@@ -155,6 +160,7 @@ func NewAssembler(cfg *Config, f Factory, log *zap.Logger) *Assembler {
 		flushTimeout: durOr(cfg.FlushTimeout, 5*time.Second),
 		idleTimeout:  durOr(cfg.IdleTimeout, 2*time.Minute),
 		maxConns:     intOr(cfg.MaxConnections, 262144),
+		conns:        make(map[connKey]connSlot),
 	}
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&streamFactory{a: a}))
 	a.maxConnPages = intOr(cfg.MaxBufferedPagesPerConnection, 1024)
@@ -173,6 +179,9 @@ func (a *Assembler) Add(s *decode.Segment) {
 	}
 	if a.open >= a.maxConns {
 		a.relieve()
+	}
+	if !a.reassemblerOnly && a.fast(s) {
+		return
 	}
 	a.fillTCP(s)
 	var nf gopacket.Flow
@@ -294,6 +303,7 @@ func (a *Assembler) Tick(now time.Time) {
 			TC: a.now.Add(-a.idleTimeout),
 		})
 	})
+	closed += a.closeIdle(a.now.Add(-a.idleTimeout))
 	if closed > 0 {
 		mIdleClosed.Add(uint64(closed))
 	}
@@ -327,6 +337,7 @@ func (a *Assembler) FlushAll(now time.Time) {
 		a.now = now
 	}
 	a.phase = phaseFlush
+	a.closeIdle(time.Time{})
 	// A recovered panic leaves the connection involved dead; flush again for the rest.
 	for i := 0; i < 16; i++ {
 		a.panic = false
@@ -350,6 +361,7 @@ func (a *Assembler) relieve() {
 	a.guard(func() {
 		a.asm.FlushWithOptions(reassembly.FlushOptions{T: a.now.Add(-a.flushTimeout), TC: a.now.Add(-early)})
 	})
+	a.closeIdle(a.now.Add(-early))
 }
 
 // guard runs f and recovers a panic from it: the bug is counted and logged with its
@@ -385,16 +397,20 @@ type streamFactory struct{ a *Assembler }
 
 func (f *streamFactory) New(_, _ gopacket.Flow, _ *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
 	a := f.a
+	if st := a.adopting; st != nil {
+		return st
+	}
 	s := a.seg
 	if s == nil || a.synthetic {
 		// Connections are only created by Add; keep the pool consistent regardless.
 		return &stream{a: a, discard: true}
 	}
-	st := &stream{a: a}
+	st := &stream{a: a, held: true}
 	st.conn = Conn{
 		Side0: netip.AddrPortFrom(s.Src, s.SrcPort),
 		Side1: netip.AddrPortFrom(s.Dst, s.DstPort),
 	}
+	a.track(st)
 	if a.open >= a.maxConns {
 		st.discard = true
 		return st
@@ -424,6 +440,12 @@ type stream struct {
 	discard  bool      // over the connection bound: ignored
 	dead     bool      // a bug was recovered while processing it
 	done     bool
+
+	// Connections the reassembler does not hold (held false) are followed by the
+	// in-order path (fast.go), which keeps the reassembler's per-direction state here.
+	held     bool         // the reassembler holds the connection
+	half     [2]halfState // per side, while not held
+	lastSeen time.Time    // latest segment of either side, while not held
 }
 
 func (s *stream) kill() {
@@ -435,16 +457,37 @@ func (s *stream) kill() {
 }
 
 func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
+	if s.a.adopting != nil {
+		// A made-up segment that gives the reassembler a connection's state (adopt).
+		*start = true
+		return true
+	}
+	d := 0
+	if dir == reassembly.TCPDirServerToClient {
+		d = 1
+	}
+	h := segHdr{seq: tcp.Seq, ack: tcp.Ack, syn: tcp.SYN, ackf: tcp.ACK, rst: tcp.RST}
+	ok := s.accept(d, &h, nextSeq, start)
+	tcp.RST = h.rst
+	return ok
+}
+
+// segHdr is what accept reads of a segment's TCP header; accept clears rst.
+type segHdr struct {
+	seq, ack       uint32
+	syn, ackf, rst bool
+}
+
+// accept is the reassembler's Accept for a segment of side d, shared with the in-order
+// path (fast.go): it decides whether the segment is used and keeps the connection's
+// bookkeeping (handshake, RST, acknowledgements, mid-stream starts).
+func (s *stream) accept(d int, tcp *segHdr, nextSeq reassembly.Sequence, start *bool) bool {
 	if s.discard {
 		mDroppedConn.Inc()
 		return false
 	}
 	if s.dead {
 		return false
-	}
-	d := 0
-	if dir == reassembly.TCPDirServerToClient {
-		d = 1
 	}
 	if s.a.synthetic {
 		// A segment made by reopen to close this connection's halves.
@@ -453,18 +496,18 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		}
 		return true
 	}
-	if tcp.SYN {
+	if tcp.syn {
 		// A SYN with another initial sequence number, or after this side closed, opens
 		// a new connection on the same addresses and ports (a reused port, or a forged
 		// RST before the real handshake): the reassembler's state for the old one would
 		// swallow it, so reopen replaces it once this call returns.
-		if (s.syn[d] && s.synSeq[d] != tcp.Seq) || s.closed[d] || s.done {
+		if (s.syn[d] && s.synSeq[d] != tcp.seq) || s.closed[d] || s.done {
 			if !s.a.reopening {
 				s.a.reopen = s
 			}
 			return false
 		}
-		s.syn[d], s.synSeq[d] = true, tcp.Seq
+		s.syn[d], s.synSeq[d] = true, tcp.seq
 	}
 	if s.done {
 		return false
@@ -476,14 +519,14 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	if ts.After(s.lastAt) {
 		s.lastAt = ts
 	}
-	if tcp.RST {
+	if tcp.rst {
 		// An RST is not taken at its word: endpoints ignore RSTs that fail their checks
 		// (a bad TCP-MD5 signature, a sequence number out of window, an evasion attempt)
 		// and go on talking, and what they send afterwards must still be parsed. The
 		// reassembler sees a plain ACK, the handler hears that the side closed, and the
 		// connection ends once it has stayed quiet for rstLinger of capture time. A new
 		// handshake on the same ports meanwhile replaces it (see reopenWith).
-		tcp.RST = false
+		tcp.rst = false
 		if s.h != nil {
 			s.h.Close(d, ts)
 		}
@@ -493,18 +536,18 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 		}
 	}
 	if !s.seen[d] {
-		s.seen[d], s.first[d] = true, tcp.Seq
+		s.seen[d], s.first[d] = true, tcp.seq
 	}
-	if tcp.ACK {
+	if tcp.ackf {
 		// Remember how far the other side has acknowledged this side's peer.
 		r := 1 - d
-		ack := reassembly.Sequence(tcp.Ack)
+		ack := reassembly.Sequence(tcp.ack)
 		if !s.acked[r] || ack.Difference(s.ack[r]) < 0 {
 			s.ack[r], s.acked[r] = ack, true
 		}
 	}
 	if nextSeq != -1 && s.acked[d] && nextSeq.Difference(s.ack[d]) > 0 &&
-		nextSeq.Difference(reassembly.Sequence(tcp.Seq)) > 0 {
+		nextSeq.Difference(reassembly.Sequence(tcp.seq)) > 0 {
 		// The receiver has acknowledged bytes of this direction that were never
 		// captured, and this segment lies beyond them: no retransmission will ever fill
 		// the hole, so waiting for FlushTimeout would only hold the data back. Lowering
@@ -515,13 +558,13 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 	}
 	// Accept connections already open when capture started: the first segment seen in a
 	// direction starts it, and the parser resynchronises on the next message.
-	if !*start && nextSeq == -1 && !tcp.SYN {
+	if !*start && nextSeq == -1 && !tcp.syn {
 		*start = true
 		// The other side may already have acknowledged bytes of this direction that
 		// were never captured: the stream then starts behind a gap, which the parser
 		// needs to know about to pair responses correctly.
 		if s.acked[d] {
-			if n := s.ack[d].Difference(reassembly.Sequence(tcp.Seq)); n > 0 && n < maxStartGap {
+			if n := s.ack[d].Difference(reassembly.Sequence(tcp.seq)); n > 0 && n < maxStartGap {
 				s.startGap[d] = n
 			}
 		}
@@ -534,29 +577,42 @@ func (s *stream) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.
 // with it the segment's context: it queues (and so keeps) exactly the segments that
 // neither start a direction (a SYN, or a forced start) nor begin at or before the next
 // expected byte; it delivers the others at once and forgets them.
-func (s *stream) noteQueued(tcp *layers.TCP, nextSeq reassembly.Sequence, start *bool) {
+func (s *stream) noteQueued(tcp *segHdr, nextSeq reassembly.Sequence, start *bool) {
 	if nextSeq == -1 {
-		s.a.ctxKept = !tcp.SYN && !*start
+		s.a.ctxKept = !tcp.syn && !*start
 		return
 	}
-	s.a.ctxKept = nextSeq.Difference(reassembly.Sequence(tcp.Seq)) > 0
+	s.a.ctxKept = nextSeq.Difference(reassembly.Sequence(tcp.seq)) > 0
 }
 
 func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
-	if s.dead || s.discard || s.done {
+	if s.dead || s.discard || s.done || s.a.adopting != nil {
 		return
 	}
-	a := s.a
 	dir, _, end, skip := sg.Info()
 	side := 0
 	if dir == reassembly.TCPDirServerToClient {
 		side = 1
 	}
+	var b []byte
+	if n, _ := sg.Lengths(); n > 0 {
+		b = sg.Fetch(n)
+	}
+	s.deliver(side, b, end, skip, s.a.ts(ac))
+}
+
+// deliver hands the handler what the reassembler (or the in-order path) releases for
+// side: skip bytes lost before b (if positive), b, and the side's end.
+func (s *stream) deliver(side int, b []byte, end bool, skip int, ts time.Time) {
+	if s.dead || s.discard || s.done {
+		return
+	}
+	a := s.a
 	if end {
 		s.closed[side] = true
 	}
 	if s.h == nil {
-		if n, _ := sg.Lengths(); n == 0 && skip <= 0 && s.startGap[side] == 0 {
+		if len(b) == 0 && skip <= 0 && s.startGap[side] == 0 {
 			return
 		}
 		a.cur = s
@@ -564,7 +620,6 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		s.h = a.factory(s.conn)
 	}
 	a.cur = s
-	ts := a.ts(ac)
 	if g := s.startGap[side]; g > 0 {
 		s.startGap[side] = 0
 		mGaps.Inc()
@@ -584,8 +639,8 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		}
 		s.h.Gap(side, skip, ts)
 	}
-	if n, _ := sg.Lengths(); n > 0 {
-		s.h.Feed(side, sg.Fetch(n), ts)
+	if len(b) > 0 {
+		s.h.Feed(side, b, ts)
 	}
 	if end && s.h != nil {
 		s.h.Close(side, ts)
@@ -595,6 +650,7 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 	s.removed = true
+	s.a.untrack(s)
 	s.end(s.a.now)
 	return true
 }

@@ -115,180 +115,182 @@ var handshake = []pkt{
 
 func with(ps ...pkt) []pkt { return append(append([]pkt{}, handshake...), ps...) }
 
+// assemblerCases are crafted segment sequences and what the handler must be told.
+var assemblerCases = []struct {
+	name     string
+	cfg      Config
+	pkts     []pkt
+	flushAll bool
+	want     []string
+}{
+	{
+		name: "in order with FIN on both sides",
+		pkts: with(
+			pkt{seq: 1, data: "GET / HTTP/1.1\r\n\r\n"},
+			pkt{fromServer: true, seq: 1, data: "HTTP/1.1 200 OK\r\n\r\n"},
+			pkt{seq: 19, flags: "F"},
+			pkt{fromServer: true, seq: 20, flags: "F"},
+		),
+		want: []string{"feed 0 GET / HTTP/1.1\r\n\r\n", "feed 1 HTTP/1.1 200 OK\r\n\r\n", "close 0", "close 1", "end"},
+	},
+	{
+		name: "out of order is put back in order",
+		pkts: with(
+			pkt{seq: 4, data: "def"},
+			pkt{seq: 1, data: "abc"},
+			pkt{seq: 7, data: "ghi"},
+		),
+		want: []string{"feed 0 abcdef", "feed 0 ghi"},
+	},
+	{
+		name: "retransmission is delivered once",
+		pkts: with(
+			pkt{seq: 1, data: "abc"},
+			pkt{seq: 1, data: "abc"},
+			pkt{seq: 4, data: "def"},
+		),
+		want: []string{"feed 0 abc", "feed 0 def"},
+	},
+	{
+		name: "overlapping segment delivers only new bytes",
+		pkts: with(
+			pkt{seq: 1, data: "abcd"},
+			pkt{seq: 3, data: "cdefg"},
+		),
+		want: []string{"feed 0 abcd", "feed 0 efg"},
+	},
+	{
+		name: "mid-stream start without SYN",
+		pkts: []pkt{
+			{seq: 100, flags: "A", data: "tail of body", ack: 300},
+			{fromServer: true, seq: 300, flags: "A", data: "HTTP/1.1 200 OK\r\n\r\n"},
+		},
+		want: []string{"feed 0 tail of body", "feed 1 HTTP/1.1 200 OK\r\n\r\n"},
+	},
+	{
+		name: "mid-stream start behind bytes the peer acknowledged",
+		pkts: []pkt{
+			{seq: 1, flags: "A", data: "GET / HTTP/1.1\r\n\r\n", ack: 1},
+			{fromServer: true, seq: 101, flags: "A", data: "body tail"},
+		},
+		want: []string{"feed 0 GET / HTTP/1.1\r\n\r\n", "gap 1 100", "feed 1 body tail"},
+	},
+	{
+		name: "gap is reported once the flush timeout passes",
+		cfg:  Config{FlushTimeout: time.Second},
+		pkts: with(
+			pkt{seq: 1, data: "abc"},
+			pkt{seq: 10, data: "xyz", at: time.Second},
+			pkt{flags: "T", at: 1500 * time.Millisecond},
+			pkt{flags: "T", at: 2500 * time.Millisecond},
+		),
+		want: []string{"feed 0 abc", "gap 0 6", "feed 0 xyz"},
+	},
+	{
+		name: "a hole the receiver acknowledged is delivered at once",
+		pkts: with(
+			pkt{seq: 1, data: "abc"},
+			pkt{seq: 7, data: "ghi"},
+			pkt{fromServer: true, seq: 1, flags: "A", ack: 10},
+			pkt{seq: 10, data: "jkl"},
+		),
+		want: []string{"feed 0 abc", "gap 0 3", "feed 0 ghijkl"},
+	},
+	{
+		name: "RST closes its side",
+		pkts: with(
+			pkt{seq: 1, data: "GET"},
+			pkt{fromServer: true, seq: 1, flags: "R"},
+		),
+		want: []string{"feed 0 GET", "close 1"},
+	},
+	{
+		name: "data after an ignored RST is still delivered",
+		pkts: with(
+			pkt{seq: 1, data: "GET"},
+			pkt{seq: 4, flags: "R"},
+			pkt{seq: 4, data: "MORE"},
+		),
+		want: []string{"feed 0 GET", "close 0", "feed 0 MORE"},
+	},
+	{
+		name: "a connection quiet after an RST ends at the next tick",
+		pkts: with(
+			pkt{seq: 1, data: "GET"},
+			pkt{fromServer: true, seq: 1, flags: "R", at: time.Second},
+			pkt{flags: "T", at: 1500 * time.Millisecond},
+			pkt{flags: "T", at: 2500 * time.Millisecond},
+		),
+		want: []string{"feed 0 GET", "close 1", "end"},
+	},
+	{
+		name: "a new handshake after an RST starts a new connection",
+		pkts: with(
+			pkt{seq: 1, data: "old"},
+			pkt{seq: 4, flags: "R"},
+			pkt{seq: 0, flags: "S", isnDelta: 5555},
+			pkt{fromServer: true, seq: 0, flags: "SA", isnDelta: 5555},
+			pkt{seq: 1, data: "new", isnDelta: 5555},
+		),
+		want: []string{"feed 0 old", "close 0", "end", "feed 0 new"},
+	},
+	{
+		name: "a new handshake on a reused port replaces the old connection",
+		pkts: with(
+			pkt{seq: 1, data: "old"},
+			pkt{seq: 0, flags: "S", isnDelta: 77777, at: time.Second},
+			pkt{fromServer: true, seq: 0, flags: "SA", isnDelta: 77777, at: time.Second},
+			pkt{seq: 1, data: "new", isnDelta: 77777, at: time.Second},
+		),
+		want: []string{"feed 0 old", "end", "feed 0 new"},
+	},
+	{
+		name: "a forged RST before the handshake does not hide the connection",
+		pkts: []pkt{
+			{seq: 0, flags: "S"},
+			{fromServer: true, seq: 1, flags: "R"},
+			{fromServer: true, seq: 0, flags: "SA"},
+			{seq: 1, flags: "A"},
+			{seq: 1, data: "GET"},
+			{fromServer: true, seq: 1, data: "200"},
+		},
+		want: []string{"feed 0 GET", "feed 1 200"},
+	},
+	{
+		name: "idle timeout ends the connection in capture time",
+		cfg:  Config{IdleTimeout: 10 * time.Second},
+		pkts: with(
+			pkt{seq: 1, data: "GET"},
+			pkt{flags: "T", at: 5 * time.Second},
+			pkt{flags: "T", at: 11 * time.Second},
+		),
+		want: []string{"feed 0 GET", "end"},
+	},
+	{
+		name: "FlushAll delivers buffered data behind a gap and ends",
+		pkts: with(
+			pkt{seq: 1, data: "abc"},
+			pkt{seq: 7, data: "ghi"},
+		),
+		flushAll: true,
+		want:     []string{"feed 0 abc", "gap 0 3", "feed 0 ghi", "end"},
+	},
+	{
+		name: "per-connection page bound forces delivery behind a gap",
+		cfg:  Config{MaxBufferedPagesPerConnection: 2},
+		pkts: with(
+			pkt{seq: 1, data: "a"},
+			pkt{seq: 10, data: "b"},
+			pkt{seq: 20, data: "c"},
+			pkt{seq: 30, data: "d"},
+		),
+		// Two pages held ("b", "c"): "d" pushes out the oldest queued data.
+		want: []string{"feed 0 a", "gap 0 8", "feed 0 b", "gap 0 9", "feed 0 c"},
+	},
+}
+
 func TestAssemblerCases(t *testing.T) {
-	tests := []struct {
-		name     string
-		cfg      Config
-		pkts     []pkt
-		flushAll bool
-		want     []string
-	}{
-		{
-			name: "in order with FIN on both sides",
-			pkts: with(
-				pkt{seq: 1, data: "GET / HTTP/1.1\r\n\r\n"},
-				pkt{fromServer: true, seq: 1, data: "HTTP/1.1 200 OK\r\n\r\n"},
-				pkt{seq: 19, flags: "F"},
-				pkt{fromServer: true, seq: 20, flags: "F"},
-			),
-			want: []string{"feed 0 GET / HTTP/1.1\r\n\r\n", "feed 1 HTTP/1.1 200 OK\r\n\r\n", "close 0", "close 1", "end"},
-		},
-		{
-			name: "out of order is put back in order",
-			pkts: with(
-				pkt{seq: 4, data: "def"},
-				pkt{seq: 1, data: "abc"},
-				pkt{seq: 7, data: "ghi"},
-			),
-			want: []string{"feed 0 abcdef", "feed 0 ghi"},
-		},
-		{
-			name: "retransmission is delivered once",
-			pkts: with(
-				pkt{seq: 1, data: "abc"},
-				pkt{seq: 1, data: "abc"},
-				pkt{seq: 4, data: "def"},
-			),
-			want: []string{"feed 0 abc", "feed 0 def"},
-		},
-		{
-			name: "overlapping segment delivers only new bytes",
-			pkts: with(
-				pkt{seq: 1, data: "abcd"},
-				pkt{seq: 3, data: "cdefg"},
-			),
-			want: []string{"feed 0 abcd", "feed 0 efg"},
-		},
-		{
-			name: "mid-stream start without SYN",
-			pkts: []pkt{
-				{seq: 100, flags: "A", data: "tail of body", ack: 300},
-				{fromServer: true, seq: 300, flags: "A", data: "HTTP/1.1 200 OK\r\n\r\n"},
-			},
-			want: []string{"feed 0 tail of body", "feed 1 HTTP/1.1 200 OK\r\n\r\n"},
-		},
-		{
-			name: "mid-stream start behind bytes the peer acknowledged",
-			pkts: []pkt{
-				{seq: 1, flags: "A", data: "GET / HTTP/1.1\r\n\r\n", ack: 1},
-				{fromServer: true, seq: 101, flags: "A", data: "body tail"},
-			},
-			want: []string{"feed 0 GET / HTTP/1.1\r\n\r\n", "gap 1 100", "feed 1 body tail"},
-		},
-		{
-			name: "gap is reported once the flush timeout passes",
-			cfg:  Config{FlushTimeout: time.Second},
-			pkts: with(
-				pkt{seq: 1, data: "abc"},
-				pkt{seq: 10, data: "xyz", at: time.Second},
-				pkt{flags: "T", at: 1500 * time.Millisecond},
-				pkt{flags: "T", at: 2500 * time.Millisecond},
-			),
-			want: []string{"feed 0 abc", "gap 0 6", "feed 0 xyz"},
-		},
-		{
-			name: "a hole the receiver acknowledged is delivered at once",
-			pkts: with(
-				pkt{seq: 1, data: "abc"},
-				pkt{seq: 7, data: "ghi"},
-				pkt{fromServer: true, seq: 1, flags: "A", ack: 10},
-				pkt{seq: 10, data: "jkl"},
-			),
-			want: []string{"feed 0 abc", "gap 0 3", "feed 0 ghijkl"},
-		},
-		{
-			name: "RST closes its side",
-			pkts: with(
-				pkt{seq: 1, data: "GET"},
-				pkt{fromServer: true, seq: 1, flags: "R"},
-			),
-			want: []string{"feed 0 GET", "close 1"},
-		},
-		{
-			name: "data after an ignored RST is still delivered",
-			pkts: with(
-				pkt{seq: 1, data: "GET"},
-				pkt{seq: 4, flags: "R"},
-				pkt{seq: 4, data: "MORE"},
-			),
-			want: []string{"feed 0 GET", "close 0", "feed 0 MORE"},
-		},
-		{
-			name: "a connection quiet after an RST ends at the next tick",
-			pkts: with(
-				pkt{seq: 1, data: "GET"},
-				pkt{fromServer: true, seq: 1, flags: "R", at: time.Second},
-				pkt{flags: "T", at: 1500 * time.Millisecond},
-				pkt{flags: "T", at: 2500 * time.Millisecond},
-			),
-			want: []string{"feed 0 GET", "close 1", "end"},
-		},
-		{
-			name: "a new handshake after an RST starts a new connection",
-			pkts: with(
-				pkt{seq: 1, data: "old"},
-				pkt{seq: 4, flags: "R"},
-				pkt{seq: 0, flags: "S", isnDelta: 5555},
-				pkt{fromServer: true, seq: 0, flags: "SA", isnDelta: 5555},
-				pkt{seq: 1, data: "new", isnDelta: 5555},
-			),
-			want: []string{"feed 0 old", "close 0", "end", "feed 0 new"},
-		},
-		{
-			name: "a new handshake on a reused port replaces the old connection",
-			pkts: with(
-				pkt{seq: 1, data: "old"},
-				pkt{seq: 0, flags: "S", isnDelta: 77777, at: time.Second},
-				pkt{fromServer: true, seq: 0, flags: "SA", isnDelta: 77777, at: time.Second},
-				pkt{seq: 1, data: "new", isnDelta: 77777, at: time.Second},
-			),
-			want: []string{"feed 0 old", "end", "feed 0 new"},
-		},
-		{
-			name: "a forged RST before the handshake does not hide the connection",
-			pkts: []pkt{
-				{seq: 0, flags: "S"},
-				{fromServer: true, seq: 1, flags: "R"},
-				{fromServer: true, seq: 0, flags: "SA"},
-				{seq: 1, flags: "A"},
-				{seq: 1, data: "GET"},
-				{fromServer: true, seq: 1, data: "200"},
-			},
-			want: []string{"feed 0 GET", "feed 1 200"},
-		},
-		{
-			name: "idle timeout ends the connection in capture time",
-			cfg:  Config{IdleTimeout: 10 * time.Second},
-			pkts: with(
-				pkt{seq: 1, data: "GET"},
-				pkt{flags: "T", at: 5 * time.Second},
-				pkt{flags: "T", at: 11 * time.Second},
-			),
-			want: []string{"feed 0 GET", "end"},
-		},
-		{
-			name: "FlushAll delivers buffered data behind a gap and ends",
-			pkts: with(
-				pkt{seq: 1, data: "abc"},
-				pkt{seq: 7, data: "ghi"},
-			),
-			flushAll: true,
-			want:     []string{"feed 0 abc", "gap 0 3", "feed 0 ghi", "end"},
-		},
-		{
-			name: "per-connection page bound forces delivery behind a gap",
-			cfg:  Config{MaxBufferedPagesPerConnection: 2},
-			pkts: with(
-				pkt{seq: 1, data: "a"},
-				pkt{seq: 10, data: "b"},
-				pkt{seq: 20, data: "c"},
-				pkt{seq: 30, data: "d"},
-			),
-			// Two pages held ("b", "c"): "d" pushes out the oldest queued data.
-			want: []string{"feed 0 a", "gap 0 8", "feed 0 b", "gap 0 9", "feed 0 c"},
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range assemblerCases {
 		t.Run(tt.name, func(t *testing.T) {
 			got := run(t, &tt.cfg, tt.pkts, tt.flushAll)
 			if strings.Join(got, "|") != strings.Join(tt.want, "|") {

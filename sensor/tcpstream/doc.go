@@ -29,6 +29,12 @@
 //   - Memory is bounded per connection and per Assembler (buffered pages), and so is the
 //     number of open connections; every time a bound forces a flush or a drop it is counted.
 //
+// Segments that arrive exactly in order, nearly all of them, take a shorter path
+// (fast.go) that keeps the reassembler's per-direction state itself and tells the
+// Handler exactly what the reassembler would; the first segment out of order hands the
+// connection to the reassembler for good. Tests drive both paths with the same random
+// segment sequences and require the same Handler calls.
+//
 // Time is capture time throughout: Tick is called with the capture clock, never the wall
 // clock, so a capture file gives the same result on every run.
 package tcpstream

@@ -1,0 +1,244 @@
+package tcpstream
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/reassembly"
+
+	"github.com/apiscope/apiscope/sensor/decode"
+)
+
+// The in-order path. Nearly every segment of a healthy capture arrives exactly where
+// its direction's stream is up to, and most of the rest are bare ACKs. For those the
+// reassembler's machinery (its connection pool, locks, page lists, scatter-gather) does
+// nothing but bookkeeping, yet it was about a third of a flow worker's time. So a
+// connection starts outside the reassembler: this file keeps the little state the
+// reassembler would (per direction: the next sequence number expected, whether the
+// direction is closed; per connection: when it was last seen), applies the same Accept
+// logic and delivers the same bytes, ends and times to the handler, in the same order.
+// The first segment that is not exactly in order (a hole, a retransmission, an overlap,
+// a SYN on a connection already seen) makes the connection adopted: its state is handed
+// to the reassembler, which holds it from then on, and the segment goes there.
+//
+// The reassembler's behaviour that the in-order path reproduces, from
+// gopacket/reassembly's AssembleWithContext, handleBytes, sendToConnection and
+// FlushWithOptions:
+//   - a direction's first segment starts it: a SYN at its sequence number plus one,
+//     anything else at its own sequence number (Accept forces the start);
+//   - a segment at the expected sequence number is delivered at once when it carries
+//     bytes, a FIN or a SYN, and then moves the expected number past its bytes (and its
+//     FIN); a bare ACK only goes through Accept;
+//   - a FIN closes its direction after its delivery; when both are closed the connection
+//     is complete and forgotten;
+//   - Accept sees every segment of the connection, also those of a closed direction,
+//     whose use ends there;
+//   - a connection whose latest segment is older than the idle timeout has its open
+//     directions closed (each counted) and is complete.
+
+// connKey names a connection seen from one direction, as the reassembler's pool does:
+// IPv4 endpoints when both addresses are IPv4, 16-byte ones otherwise.
+type connKey struct {
+	src, dst     [16]byte
+	sport, dport uint16
+	v4           bool
+}
+
+func keyOf(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) connKey {
+	return connKey{src: src.As16(), dst: dst.As16(), sport: sport, dport: dport, v4: src.Is4() && dst.Is4()}
+}
+
+// connSlot is a connection and the side that sends in the key's direction.
+type connSlot struct {
+	s    *stream
+	side uint8
+}
+
+// halfState is the reassembler's state of one direction that the in-order path keeps.
+type halfState struct {
+	next    uint32 // next sequence number expected, when started
+	started bool
+	closed  bool
+}
+
+// track records st (made by the reassembler) under both its keys.
+func (a *Assembler) track(st *stream) {
+	c := st.conn
+	a.conns[keyOf(c.Side0.Addr(), c.Side0.Port(), c.Side1.Addr(), c.Side1.Port())] = connSlot{s: st, side: 0}
+	a.conns[keyOf(c.Side1.Addr(), c.Side1.Port(), c.Side0.Addr(), c.Side0.Port())] = connSlot{s: st, side: 1}
+}
+
+// untrack forgets st once it is complete; a successor on the same addresses may
+// already have taken its keys.
+func (a *Assembler) untrack(st *stream) {
+	c := st.conn
+	for _, k := range [2]connKey{
+		keyOf(c.Side0.Addr(), c.Side0.Port(), c.Side1.Addr(), c.Side1.Port()),
+		keyOf(c.Side1.Addr(), c.Side1.Port(), c.Side0.Addr(), c.Side0.Port()),
+	} {
+		if a.conns[k].s == st {
+			delete(a.conns, k)
+		}
+	}
+}
+
+// fast handles seg on the in-order path and reports true, or reports false when seg
+// must go to the reassembler (its connection is held there, or is handed over now).
+func (a *Assembler) fast(seg *decode.Segment) bool {
+	k := keyOf(seg.Src, seg.SrcPort, seg.Dst, seg.DstPort)
+	sl, ok := a.conns[k]
+	if ok && sl.s.held {
+		return false
+	}
+	syn := seg.Flags&decode.FlagSYN != 0
+	if !ok {
+		if syn && (len(seg.Payload) > 0 || seg.Flags&(decode.FlagFIN|decode.FlagRST) != 0) {
+			return false // an odd opening: the reassembler makes the connection
+		}
+		sl = connSlot{s: a.newStream(seg), side: 0}
+	} else if !a.inOrder(sl.s, int(sl.side), seg, syn) {
+		a.adopt(sl.s)
+		return false
+	}
+	a.seg = seg
+	a.phase = phaseAssemble
+	a.guard(func() { a.fastSegment(sl.s, int(sl.side), seg, syn) })
+	a.seg = nil
+	return true
+}
+
+// newStream makes and tracks the connection seg opens, as streamFactory.New does.
+func (a *Assembler) newStream(seg *decode.Segment) *stream {
+	st := &stream{a: a, lastSeen: seg.TS}
+	st.conn = Conn{
+		Side0: netip.AddrPortFrom(seg.Src, seg.SrcPort),
+		Side1: netip.AddrPortFrom(seg.Dst, seg.DstPort),
+	}
+	a.track(st)
+	if a.open >= a.maxConns {
+		st.discard = true
+	} else {
+		a.open++
+	}
+	return st
+}
+
+// inOrder reports whether the reassembler would use seg (side d of st) at once or
+// ignore it, so that the in-order path may handle it.
+func (a *Assembler) inOrder(st *stream, d int, seg *decode.Segment, syn bool) bool {
+	if st.discard || st.dead {
+		return true // Accept refuses everything
+	}
+	h := &st.half[d]
+	switch {
+	case syn:
+		// Only a direction's opening SYN; any other one may open a new connection on
+		// the same ports (reopenWith), which is the reassembler's business.
+		return !h.started && !st.syn[d] && !st.closed[d] && !st.done && len(seg.Payload) == 0 &&
+			seg.Flags&(decode.FlagFIN|decode.FlagRST) == 0
+	case !h.started:
+		return true // a direction's first segment starts it where it is
+	default:
+		return seg.Seq == h.next
+	}
+}
+
+// fastSegment does for seg (side d of st) what the reassembler and Accept would.
+func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn bool) {
+	if seg.TS.After(st.lastSeen) {
+		st.lastSeen = seg.TS
+	}
+	h := &st.half[d]
+	next := reassembly.Sequence(-1)
+	if h.started {
+		next = reassembly.Sequence(h.next)
+	}
+	start := syn && !h.started
+	hdr := segHdr{seq: seg.Seq, ack: seg.Ack, syn: syn, ackf: seg.Flags&decode.FlagACK != 0,
+		rst: seg.Flags&decode.FlagRST != 0}
+	if !st.accept(d, &hdr, next, &start) || h.closed {
+		return
+	}
+	if !h.started {
+		h.started = true
+		h.next = seg.Seq
+		if syn {
+			h.next++
+		}
+	}
+	fin := seg.Flags&decode.FlagFIN != 0
+	end := fin || hdr.rst
+	if len(seg.Payload) > 0 || end || syn {
+		st.deliver(d, seg.Payload, end, 0, seg.TS)
+	}
+	h.next += uint32(len(seg.Payload))
+	if fin {
+		h.next++
+	}
+	if end {
+		h.closed = true
+		if st.half[1-d].closed {
+			st.ReassemblyComplete(nil)
+		}
+	}
+}
+
+// closeIdle closes the connections on the in-order path last seen before tc (all of
+// them when tc is zero) and returns how many directions it closed.
+func (a *Assembler) closeIdle(tc time.Time) int {
+	closed := 0
+	for _, sl := range a.conns {
+		st := sl.s
+		if sl.side != 0 || st.held || (!tc.IsZero() && !st.lastSeen.Before(tc)) {
+			continue
+		}
+		for d := 1; d >= 0; d-- { // the reassembler's order: server side, then client side
+			if !st.half[d].closed {
+				st.half[d].closed = true
+				closed++
+			}
+		}
+		a.guard(func() { st.ReassemblyComplete(nil) })
+	}
+	return closed
+}
+
+// adopt hands st to the reassembler: made-up empty segments, one per direction that
+// has started, give it each direction's next sequence number (a closed direction gets
+// its FIN again) and the connection's last-seen time, while Accept and ReassembledSG
+// ignore them. Side 0 goes first, so that the reassembler's client-to-server
+// direction is side 0 as for connections it made itself.
+func (a *Assembler) adopt(st *stream) {
+	st.held = true
+	a.adopting = st
+	for d := 0; d < 2; d++ {
+		h := &st.half[d]
+		if !h.started {
+			continue
+		}
+		src, dst := st.conn.Side0, st.conn.Side1
+		if d == 1 {
+			src, dst = dst, src
+		}
+		seg := decode.Segment{TS: st.lastSeen, Src: src.Addr(), Dst: dst.Addr(), SrcPort: src.Port(),
+			DstPort: dst.Port(), Seq: h.next, Flags: decode.FlagACK}
+		if h.closed {
+			seg.Seq--
+			seg.Flags |= decode.FlagFIN
+		}
+		a.fillTCP(&seg)
+		var nf gopacket.Flow
+		if seg.Src.Is4() && seg.Dst.Is4() {
+			s4, d4 := seg.Src.As4(), seg.Dst.As4()
+			nf = gopacket.NewFlow(layers.EndpointIPv4, s4[:], d4[:])
+		} else {
+			s16, d16 := seg.Src.As16(), seg.Dst.As16()
+			nf = gopacket.NewFlow(layers.EndpointIPv6, s16[:], d16[:])
+		}
+		ctx := &pktCtx{ts: st.lastSeen}
+		a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
+	}
+	a.adopting = nil
+}
