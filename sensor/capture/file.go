@@ -33,7 +33,7 @@ type FileSource struct {
 	size   int64
 	read   atomic.Int64 // bytes read from the file (compressed bytes for a .gz)
 	gz     *gzip.Reader
-	pcap   *pcapgo.Reader
+	pcap   *recordReader
 	ng     *pcapgo.NgReader
 	lt     layers.LinkType
 	frames int64
@@ -88,11 +88,13 @@ func (s *FileSource) open() error {
 	}
 	switch {
 	case isPcapMagic(magic):
-		if s.pcap, err = pcapgo.NewReader(br); err != nil {
+		m := [4]byte(magic)
+		hdr, err := pcapgo.NewReader(br)
+		if err != nil {
 			return fmt.Errorf("pcap header: %w", err)
 		}
-		s.pcap.SetSnaplen(maxFrameLen)
-		s.lt = s.pcap.LinkType()
+		s.lt = hdr.LinkType()
+		s.pcap = newRecordReader(br, m[:], maxFrameLen)
 	case magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a:
 		// With mixed link types pcapgo does not read ahead to the first interface, so
 		// LinkType is taken from the first interface description block here.
@@ -155,7 +157,7 @@ func (s *FileSource) Next() ([]byte, gopacket.CaptureInfo, error) {
 		err  error
 	)
 	if s.pcap != nil {
-		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+		data, ci, err = s.pcap.next()
 	} else {
 		data, ci, err = s.ng.ZeroCopyReadPacketData()
 	}
