@@ -256,3 +256,26 @@ func TestRunStatesWithoutRebalance(t *testing.T) {
 		t.Fatalf("first commit after the restart saved %d clients; want all %d", len(saves), a.Stats().Clients)
 	}
 }
+
+// TestRunAssignedNothing: a member given no partition (more members than partitions)
+// forgets every client, without a state store too; a revocation alone keeps them.
+func TestRunAssignedNothing(t *testing.T) {
+	w := newWorld(42)
+	w.background(6, 20*time.Minute)
+	calls := w.sorted()
+	next := map[int]int64{}
+	for _, assigned := range [][]int{nil, {}} {
+		a, _ := collector(t)
+		recs := append([]Record{{Rebalance: &Rebalance{Assigned: []int{0, 1}}}}, callRecords(t, calls, 0, 20*time.Minute, next)...)
+		recs = append(recs, Record{Rebalance: &Rebalance{Revoked: []int{0, 1}}})
+		runScript(t, a, &events{}, recs, RunConfig{})
+		if a.Stats().Clients == 0 {
+			t.Fatal("a revocation alone forgot the clients")
+		}
+		recs = []Record{{Rebalance: &Rebalance{Assigned: assigned}}}
+		runScript(t, a, &events{}, recs, RunConfig{})
+		if n := a.Stats().Clients; n != 0 {
+			t.Fatalf("assigned %#v: %d clients kept; want none", assigned, n)
+		}
+	}
+}

@@ -312,7 +312,9 @@ func Run(ctx context.Context, e *Engine, src Source, rc RunConfig) error {
 			}
 			log.Info("partitions revoked: work committed and client states saved", zap.Ints("partitions", rb.Revoked))
 		}
-		if rb.Assigned != nil {
+		// An event without revocations is an assignment, possibly of no partition (more
+		// members than partitions).
+		if rb.Assigned != nil || len(rb.Revoked) == 0 {
 			now := map[int]bool{}
 			var gained, lost []int
 			for _, p := range rb.Assigned {
