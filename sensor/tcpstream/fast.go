@@ -63,8 +63,33 @@ type halfState struct {
 	closed  bool
 }
 
+// reverse is the key of the other direction.
+func (k connKey) reverse() connKey {
+	return connKey{src: k.dst, dst: k.src, sport: k.dport, dport: k.sport, v4: k.v4}
+}
+
+// lookup finds the connection of key k. The last connection found is remembered under
+// both its keys: a request, its response and their ACKs usually follow each other.
+func (a *Assembler) lookup(k connKey) (connSlot, bool) {
+	if a.lastConn != nil {
+		if k == a.lastKey[0] {
+			return connSlot{s: a.lastConn, side: 0}, true
+		}
+		if k == a.lastKey[1] {
+			return connSlot{s: a.lastConn, side: 1}, true
+		}
+	}
+	sl, ok := a.conns[k]
+	if ok {
+		a.lastConn = sl.s
+		a.lastKey[sl.side], a.lastKey[1-sl.side] = k, k.reverse()
+	}
+	return sl, ok
+}
+
 // track records st (made by the reassembler) under both its keys.
 func (a *Assembler) track(st *stream) {
+	a.lastConn = nil
 	c := st.conn
 	a.conns[keyOf(c.Side0.Addr(), c.Side0.Port(), c.Side1.Addr(), c.Side1.Port())] = connSlot{s: st, side: 0}
 	a.conns[keyOf(c.Side1.Addr(), c.Side1.Port(), c.Side0.Addr(), c.Side0.Port())] = connSlot{s: st, side: 1}
@@ -73,6 +98,7 @@ func (a *Assembler) track(st *stream) {
 // untrack forgets st once it is complete; a successor on the same addresses may
 // already have taken its keys.
 func (a *Assembler) untrack(st *stream) {
+	a.lastConn = nil
 	c := st.conn
 	for _, k := range [2]connKey{
 		keyOf(c.Side0.Addr(), c.Side0.Port(), c.Side1.Addr(), c.Side1.Port()),
@@ -88,7 +114,7 @@ func (a *Assembler) untrack(st *stream) {
 // must go to the reassembler (its connection is held there, or is handed over now).
 func (a *Assembler) fast(seg *decode.Segment) bool {
 	k := keyOf(seg.Src, seg.SrcPort, seg.Dst, seg.DstPort)
-	sl, ok := a.conns[k]
+	sl, ok := a.lookup(k)
 	if ok && sl.s.held {
 		return false
 	}
