@@ -64,6 +64,10 @@ type endpointTable struct {
 	// after it, see prefixKey) to the literal segments seen there: a learned {param} at that
 	// position is resolved to the literal when there is exactly one.
 	Prefixes map[uint64][]string
+	// Inner holds the inner literal segments the population called, keyed by host, method,
+	// the canonical segments before them and the segment (see innerKey): with the call's
+	// path, a learned {param} whose value is one of them is that literal again.
+	Inner map[uint64]bool
 }
 
 func newEndpointTable() *endpointTable {
@@ -73,6 +77,7 @@ func newEndpointTable() *endpointTable {
 		Parents:  map[uint64]*parentInfo{},
 		Aliases:  map[uint64]uint32{},
 		Prefixes: map[uint64][]string{},
+		Inner:    map[uint64]bool{},
 	}
 }
 
@@ -197,13 +202,100 @@ func (t *endpointTable) ensureIndexes() {
 	if t.Aliases == nil {
 		t.Aliases = map[uint64]uint32{}
 	}
-	if t.Prefixes == nil {
+	if t.Prefixes == nil || t.Inner == nil {
 		t.Prefixes = map[uint64][]string{}
+		t.Inner = map[uint64]bool{}
 		for i := 1; i < len(t.List); i++ {
 			t.notePrefixes(&t.List[i])
 		}
 	}
 }
+
+// lookupPath is lookup for a call whose path is known. Where the sensor wrote a learned
+// {param} at an inner segment (not the last), the path's own segment is kept when the
+// population has called it literally at that place (under the same canonical segments
+// before it) and it does not look like an identifier: a burst of random names at the root
+// (fuzzing) makes a templater fold /api and then /api/vehicles, /api/trips, ... into one
+// /{param}/{param}/{id}; the names it knew before the burst stay apart. Names never seen
+// literally there (ids, slugs past the first few) stay parameters. Each rendering and
+// inner value combination is resolved once.
+func (t *endpointTable) lookupPath(host, method, path, tmpl string, ts int64) (id uint32, created bool) {
+	if path == "" || !strings.Contains(tmpl, template.Param+"/") {
+		return t.lookup(host, method, tmpl, ts)
+	}
+	t.ensureIndexes()
+	// The cache key: the rendering and the path's values at its inner {param} positions.
+	k := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method)), tmpl)
+	k = fnvSep(fnvSep(k))
+	for tr, pr := tmpl, path; ; {
+		tseg, trest := cutSeg(tr)
+		pseg, prest := cutSeg(pr)
+		if (trest == "") != (prest == "") {
+			return t.lookup(host, method, tmpl, ts) // not the same shape: no values to use
+		}
+		if trest == "" {
+			break
+		}
+		if tseg == template.Param {
+			k = fnvSep(fnvString(k, pseg))
+		}
+		tr, pr = trest, prest
+	}
+	if id, ok := t.Aliases[k]; ok {
+		if f := t.List[id].FoldTo; f != 0 {
+			return f, false
+		}
+		return id, false
+	}
+	id, created = t.lookup(host, method, t.renderInner(host, method, path, tmpl), ts)
+	if len(t.Aliases) < maxAliases {
+		t.Aliases[k] = id
+	}
+	return id, created
+}
+
+// renderInner returns tmpl with each inner {param} replaced by the path's segment there
+// when the population called that segment literally at that place (see lookupPath).
+// tmpl and path have the same number of segments.
+func (t *endpointTable) renderInner(host, method, path, tmpl string) string {
+	tsegs := strings.Split(tmpl, "/")
+	psegs := strings.Split(path, "/")
+	if len(tsegs) != len(psegs) {
+		return tmpl
+	}
+	canon := make([]string, len(tsegs))
+	for i, seg := range tsegs {
+		canon[i] = canonicalSegment(seg)
+		if seg != template.Param || i == len(tsegs)-1 {
+			continue
+		}
+		v := psegs[i]
+		if v != "" && !idLike(v) && !template.Classify(v).IsID() && t.Inner[innerKey(host, method, canon[:i], v)] {
+			tsegs[i], canon[i] = v, v
+		}
+	}
+	return strings.Join(tsegs, "/")
+}
+
+// canonicalSegment is one segment of canonicalTemplate.
+func canonicalSegment(seg string) string {
+	if seg != "{id}" && (len(seg) > 1 && seg[0] == '{' && seg[len(seg)-1] == '}' || idLike(seg) || template.Classify(seg).IsID()) {
+		return "{id}"
+	}
+	return seg
+}
+
+// innerKey hashes host, method, the canonical segments before an inner segment, and it.
+func innerKey(host, method string, before []string, seg string) uint64 {
+	h := fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method))
+	for _, s := range before {
+		h = fnvSep(fnvString(h, s))
+	}
+	return fnvString(fnvSep(h), seg)
+}
+
+// maxInner bounds the inner literals remembered.
+const maxInner = 1 << 16
 
 // add appends a new endpoint with canonical template tmpl and returns its id.
 func (t *endpointTable) add(host, method, tmpl string, ts int64) uint32 {
@@ -282,6 +374,9 @@ func (t *endpointTable) notePrefixes(e *endpoint) {
 		}
 		if !found && len(lits) < maxPrefixLiterals {
 			t.Prefixes[k] = append(lits, s)
+		}
+		if len(t.Inner) < maxInner {
+			t.Inner[innerKey(e.Host, e.Method, segs[:i], s)] = true
 		}
 	}
 }
@@ -435,7 +530,7 @@ func canonicalTemplate(tmpl string) string {
 			continue
 		}
 		seg := tmpl[start:i]
-		if seg != "{id}" && (len(seg) > 1 && seg[0] == '{' && seg[len(seg)-1] == '}' || idLike(seg) || template.Classify(seg).IsID()) {
+		if canonicalSegment(seg) != seg {
 			if b == nil {
 				b = make([]byte, 0, len(tmpl))
 				b = append(b, tmpl[:start]...)
