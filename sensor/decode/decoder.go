@@ -171,9 +171,52 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInf
 	if len(data) == 0 {
 		return nil, d.fail(ltRoot, errEmpty, ci)
 	}
+	if first == ltEthernet {
+		if s := d.plainTCP(data, ci, wire); s != nil {
+			return s, nil
+		}
+	}
 	d.root.next = first
 	d.vlan.id = 0
 	return d.run(data, ci, wire, 0)
+}
+
+// plainTCP decodes the frame nearly every capture is made of, Ethernet II, then IPv4
+// without options and not fragmented, then TCP, whole, without the layer parser. Any
+// other frame (a VLAN tag, a tunnel, IPv6, IP options, a fragment, a header cut short, a
+// length field that does not add up) returns nil and goes the general way, which gives
+// the same Segment for the frames taken here.
+func (d *Decoder) plainTCP(data []byte, ci gopacket.CaptureInfo, wire int) *Segment {
+	const eth, ip4 = 14, 20
+	if len(data) < eth+ip4+20 || data[12] != 0x08 || data[13] != 0x00 || data[eth] != 0x45 {
+		return nil // not Ethernet II carrying IPv4 with a 20-byte header
+	}
+	ip := data[eth:]
+	total := int(binary.BigEndian.Uint16(ip[2:4]))
+	if ip[9] != 6 || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 || total < ip4+20 || total > len(ip) {
+		return nil // not TCP, a fragment, or a length the general path must judge
+	}
+	tcp := ip[ip4:total]
+	off := int(tcp[12]>>4) * 4
+	if off < 20 || off > len(tcp) {
+		return nil
+	}
+	s := &d.seg
+	s.Src = netip.AddrFrom4([4]byte(ip[12:16]))
+	s.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
+	s.TS = ci.Timestamp
+	s.SrcPort = binary.BigEndian.Uint16(tcp[0:2])
+	s.DstPort = binary.BigEndian.Uint16(tcp[2:4])
+	s.Seq = binary.BigEndian.Uint32(tcp[4:8])
+	s.Ack = binary.BigEndian.Uint32(tcp[8:12])
+	s.Window = binary.BigEndian.Uint16(tcp[14:16])
+	s.Flags = tcp[13] & 0x3f
+	s.Payload = tcp[off:]
+	s.WireLen = wire
+	s.Truncated = false
+	s.VLAN = 0
+	mSegments.Inc()
+	return s
 }
 
 // run decodes one frame or rebuilt datagram, starting at d.root.next.

@@ -14,7 +14,8 @@ import (
 
 // FuzzDecode feeds arbitrary bytes under an arbitrary link type. The decoder must not
 // panic (panics are let through here rather than turned into errors), must name the
-// layer of every error, and must never hand out more payload than it was given.
+// layer of every error, must never hand out more payload than it was given, and must
+// decode the frames plainTCP takes as the general path does.
 // Seeds: testdata/fuzz/FuzzDecode (every frame of the table tests and some fragments;
 // rewrite them with APISCOPE_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds).
 func FuzzDecode(f *testing.F) {
@@ -22,6 +23,9 @@ func FuzzDecode(f *testing.F) {
 		d := NewDecoder(Config{MaxFragmentDatagrams: 4})
 		d.parser.IgnorePanic = true
 		c := gopacket.CaptureInfo{Timestamp: testTS, CaptureLength: len(data), Length: len(data)}
+		if layers.LinkType(lt) == layers.LinkTypeEthernet {
+			checkPlain(t, data, c) // the shortcut gives what the general path gives
+		}
 		// Twice: the second pass runs with whatever fragment state the first left.
 		for i := 0; i < 2; i++ {
 			seg, err := d.Decode(data, layers.LinkType(lt), c)
