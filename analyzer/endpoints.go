@@ -148,11 +148,13 @@ func (t *endpointTable) lookup(host, method, tmpl string, ts int64) (id uint32, 
 }
 
 // foldLiteralSiblings folds into the placeholder endpoint sib, just learned to hold many
-// names, the literal siblings (same host, method and parent) that do not stand out among
-// them: called at most foldStandOut times as often as the median sibling. The first names
-// seen at a position, before the sensor learned it, are then one endpoint with the rest;
-// a named function among them (/products/search among product slugs) keeps its own. With
-// fewer than fanOutParam literal siblings nothing is folded: a few names are functions.
+// names, the literal siblings (same host, method and parent, no endpoint below them) that
+// do not stand out among them: called at most foldStandOut times as often as the median
+// sibling. The first names seen at a position, before the sensor learned it, are then one
+// endpoint with the rest; a named function among them (/products/search among product
+// slugs) keeps its own, and so does a resource with endpoints below it (/api/vehicles
+// beside /api/{id} when a burst of random names folded /api/*). With fewer than
+// fanOutParam such siblings nothing is folded: a few names are functions.
 func (t *endpointTable) foldLiteralSiblings(sib uint32) {
 	s := &t.List[sib]
 	parent, _ := splitLast(s.Template)
@@ -162,7 +164,7 @@ func (t *endpointTable) foldLiteralSiblings(sib uint32) {
 		if e.Host != s.Host || e.Method != s.Method || e.FoldTo != 0 {
 			continue
 		}
-		if p, last := splitLast(e.Template); p == parent && last != "" && last[0] != '{' && foldable(last) {
+		if p, last := splitLast(e.Template); p == parent && last != "" && last[0] != '{' && foldable(last) && !t.hasSubtree(e.Host, e.Method, p, last) {
 			kids = append(kids, uint32(i))
 		}
 	}
@@ -180,6 +182,12 @@ func (t *endpointTable) foldLiteralSiblings(sib uint32) {
 			t.List[k].FoldTo = sib
 		}
 	}
+}
+
+// hasSubtree reports whether the population called an endpoint below parent/name: a
+// resource (/api/vehicles has /api/vehicles/{id}), not a data name such as a file.
+func (t *endpointTable) hasSubtree(host, method, parent, name string) bool {
+	return t.Inner[innerKey(host, method, strings.Split(parent, "/"), name)]
 }
 
 // foldStandOut is how many times the median sibling's calls a literal child may have and
@@ -218,13 +226,13 @@ func (t *endpointTable) ensureIndexes() {
 // (fuzzing) makes a templater fold /api and then /api/vehicles, /api/trips, ... into one
 // /{param}/{param}/{id}; the names it knew before the burst stay apart. Names never seen
 // literally there (ids, slugs past the first few) stay parameters. Each rendering and
-// inner value combination is resolved once.
+// value combination is resolved once.
 func (t *endpointTable) lookupPath(host, method, path, tmpl string, ts int64) (id uint32, created bool) {
-	if path == "" || !strings.Contains(tmpl, template.Param+"/") {
+	if path == "" || !strings.Contains(tmpl, template.Param) {
 		return t.lookup(host, method, tmpl, ts)
 	}
 	t.ensureIndexes()
-	// The cache key: the rendering and the path's values at its inner {param} positions.
+	// The cache key: the rendering and the path's values at its {param} positions.
 	k := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method)), tmpl)
 	k = fnvSep(fnvSep(k))
 	for tr, pr := tmpl, path; ; {
@@ -233,11 +241,11 @@ func (t *endpointTable) lookupPath(host, method, path, tmpl string, ts int64) (i
 		if (trest == "") != (prest == "") {
 			return t.lookup(host, method, tmpl, ts) // not the same shape: no values to use
 		}
-		if trest == "" {
-			break
-		}
 		if tseg == template.Param {
 			k = fnvSep(fnvString(k, pseg))
+		}
+		if trest == "" {
+			break
 		}
 		tr, pr = trest, prest
 	}
@@ -254,8 +262,9 @@ func (t *endpointTable) lookupPath(host, method, path, tmpl string, ts int64) (i
 	return id, created
 }
 
-// renderInner returns tmpl with each inner {param} replaced by the path's segment there
-// when the population called that segment literally at that place (see lookupPath).
+// renderInner returns tmpl with each {param} replaced by the path's segment there when the
+// population called that segment literally at that place (see lookupPath): an inner one
+// with endpoints below it, a last one as an endpoint of its own.
 // tmpl and path have the same number of segments.
 func (t *endpointTable) renderInner(host, method, path, tmpl string) string {
 	tsegs := strings.Split(tmpl, "/")
@@ -264,14 +273,26 @@ func (t *endpointTable) renderInner(host, method, path, tmpl string) string {
 		return tmpl
 	}
 	canon := make([]string, len(tsegs))
+	last := len(tsegs) - 1
 	for i, seg := range tsegs {
 		canon[i] = canonicalSegment(seg)
-		if seg != template.Param || i == len(tsegs)-1 {
+		if seg != template.Param {
 			continue
 		}
 		v := psegs[i]
-		if v != "" && !idLike(v) && !template.Classify(v).IsID() && t.Inner[innerKey(host, method, canon[:i], v)] {
+		if v == "" || idLike(v) || template.Classify(v).IsID() {
+			continue
+		}
+		if i < last && t.Inner[innerKey(host, method, canon[:i], v)] {
 			tsegs[i], canon[i] = v, v
+		}
+		if i == last {
+			// A name the population called here literally is that endpoint (or what it was
+			// folded into).
+			hm := fnvSep(fnvString(fnvSep(fnvString(fnvOffset, host)), method))
+			if _, ok := t.IDs[fnvString(hm, strings.Join(canon[:i], "/")+"/"+v)]; ok {
+				tsegs[i] = v
+			}
 		}
 	}
 	return strings.Join(tsegs, "/")
@@ -554,20 +575,22 @@ func idLike(seg string) bool {
 	if seg == "" || seg[0] == '{' {
 		return false
 	}
-	var digits, lower int
+	var digits, lower, upper int
 	for i := 0; i < len(seg); i++ {
 		switch c := seg[i]; {
 		case c >= '0' && c <= '9':
 			digits++
 		case c >= 'a' && c <= 'z':
 			lower++
-		case c >= 'A' && c <= 'Z', c == '-', c == '_':
+		case c >= 'A' && c <= 'Z':
+			upper++
+		case c == '-', c == '_':
 		default:
 			return false
 		}
 	}
-	if digits == len(seg) {
-		return true
+	if digits == len(seg) || len(seg) >= 8 && digits+upper == len(seg) {
+		return true // a number, or an upper-case code such as UCZQUQCIBK
 	}
 	return len(seg) >= 8 && digits > 0 && (lower == 0 || digits >= 3)
 }
