@@ -539,9 +539,9 @@ func cutSeg(s string) (seg, rest string) {
 // were left literal become {id} too (the sensor's templater learns parameters over time,
 // and codes such as CDIIBCKI0U or ORD-12345 look like names to a classifier): segments
 // the sensor's classifier takes for identifiers (numbers, UUIDs, hex, tokens, emails,
-// dates, prefixed ids, file ids), all digits, or at least 8 characters of letters, digits,
-// '-' and '_' with at least one digit and no lower-case letter, or with at least three
-// digits. Versions (v1, v2beta1) stay literal. It returns tmpl itself (no allocation) when
+// dates, prefixed ids, file ids), all digits, upper-case codes of at least 8 letters and
+// digits (UCZQUQCIBK), or at least 8 characters of letters, digits, '-' and '_' with at
+// least one digit and no lower-case letter, or with at least three digits. Versions (v1, v2beta1) stay literal. It returns tmpl itself (no allocation) when
 // nothing changes.
 func canonicalTemplate(tmpl string) string {
 	var b []byte
