@@ -268,6 +268,21 @@ func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
 }
 
 func (c *Conn) stepHeaders(s *side, b []byte, ts time.Time) int {
+	used := 0
+	for {
+		n := c.stepHeaderLine(s, b[used:], ts)
+		used += n
+		// Stay while more header lines follow in b: going back through Feed and step
+		// for every line costs about as much as reading it. Whatever else comes next
+		// (the body, a skipped line, an upgrade) is step's and Feed's to dispatch.
+		if n == 0 || used == len(b) || s.state != stateHeaders || s.skipLine || c.upgraded {
+			return used
+		}
+	}
+}
+
+// stepHeaderLine reads one line of a header section.
+func (c *Conn) stepHeaderLine(s *side, b []byte, ts time.Time) int {
 	line, raw, n, res := s.readLine(b, c.lim.maxHeaderBytes, ts)
 	switch res {
 	case lineMore:
