@@ -330,9 +330,9 @@ type slowFigures struct {
 // callers there) and than it reached itself before the last hour or two, nearly every one
 // of its calls there a new object, at a steady pace. Only objects touched since the client
 // last listed the collection count: a listing may have shown it those before (a client
-// paging through its own list starts again with every page), not the ones after. A catalogue browsed by everyone, a sync job's or an agent's
-// endpoint where peers reach far, raise the bar by themselves: nothing is fitted to a
-// particular API.
+// paging through its own list starts again with every page), not the ones after. A
+// catalogue browsed by everyone, a sync job's or an agent's endpoint where peers reach
+// far, raise the bar by themselves: nothing is fitted to a particular API.
 func (d *bolaDetector) slowEnumeration(x *Context, pp *bolaPair, f *slowFigures) bool {
 	ts := x.Obs.TS
 	if float64(pp.SinceList) < bolaSlowNovelty*float64(pp.CallsSinceList) || pp.Slots < bolaSlowSlots {
