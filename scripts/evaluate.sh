@@ -6,6 +6,7 @@
 #
 #   scripts/evaluate.sh [-s "1 2 3 4 5"] [-c default] [-x medium] [-d WORKDIR] [-k]
 #
+# -c takes a built-in scenario's name or a scenario file (analyzer/testdata/heldout/*.yaml);
 # -k keeps the pcaps (about 450 MB each at medium scale); by default each is deleted once
 # replayed. Needs jq.
 set -euo pipefail
@@ -35,8 +36,9 @@ bin="$work/apiscope"
 go build -o "$bin" ./cmd/apiscope
 export APISCOPE_FP_KEY=${APISCOPE_FP_KEY:-apiscope-evaluation-key}
 
+name=$(basename "$scenario" .yaml)
 for s in $seeds; do
-  d="$work/$scenario-$scale-$s"
+  d="$work/$name-$scale-$s"
   "$bin" simulate --out "$d" --seed "$s" --scenario "$scenario" --scale "$scale" >/dev/null
   "$bin" replay --pcap "$d/traffic.pcap" --findings "$d/findings.jsonl" --calls "$d/calls.jsonl" 2>"$d/replay.log"
   [ "$keep" = 1 ] || rm -f "$d/traffic.pcap"
@@ -59,11 +61,11 @@ summ() { # $1 = report name
       fa: (map(.false_alert_clients)|add), benign: (map(.benign_clients)|add),
       precision: (map(.precision)|add/length), f1: (map(.f1)|add/length),
       delay: (map(.median_delay_s) | map(select(. != null)) | med)
-    }' "$work"/"$scenario-$scale"-*/"$1".json
+    }' "$work"/"$name-$scale"-*/"$1".json
 }
 summ apiscope >"$work/apiscope.total.json"
 summ baseline >"$work/baseline.total.json"
-jq -rn --slurpfile a "$work/apiscope.total.json" --slurpfile b "$work/baseline.total.json" --arg seeds "$seeds" --arg sc "$scenario" --arg x "$scale" '
+jq -rn --slurpfile a "$work/apiscope.total.json" --slurpfile b "$work/baseline.total.json" --arg seeds "$seeds" --arg sc "$name" --arg x "$scale" '
   def r(d; n): if n == 0 then "-" else "\(d)/\(n) = \((d / n * 1000 | round) / 1000)" end;
   def f(v): if v == null then "-" else "\((v * 1000 | round) / 1000)" end;
   $a[0] as $A | $b[0] as $B |
