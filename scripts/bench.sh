@@ -52,7 +52,9 @@ sensor_row() {
 		cpus+=("$(awk '/User time|System time/ {t += $NF} END {printf "%.2f", t}' "$tmp/$name.$r.txt") $r")
 	done
 	best=$(printf '%s\n' "${cpus[@]}" | sort -n | awk -v m=$(((runs + 1) / 2)) 'NR == m {print $2}')
-	echo "CPU seconds of the $runs runs: $(printf '%s\n' "${cpus[@]}" | cut -d' ' -f1 | tr '\n' ' ')" >&2
+	local all
+	all=$(printf '%s\n' "${cpus[@]}" | cut -d' ' -f1 | paste -sd' ')
+	echo "CPU seconds of the $runs runs: $all" >&2
 	local f="$tmp/$name.$best.txt"
 	local pk calls wall user sys rss
 	pk=$(field "$f" '^packets ([0-9]+) .*')
@@ -61,10 +63,10 @@ sensor_row() {
 	user=$(field "$f" '.*User time \(seconds\): (.*)')
 	sys=$(field "$f" '.*System time \(seconds\): (.*)')
 	rss=$(field "$f" '.*Maximum resident set size \(kbytes\): (.*)')
-	rows+=("$(awk -v n="$name" -v w="$w" -v pk="$pk" -v c="$calls" -v wall="$wall" -v u="$user" -v s="$sys" -v rss="$rss" 'BEGIN {
+	rows+=("$(awk -v n="$name" -v w="$w" -v pk="$pk" -v c="$calls" -v wall="$wall" -v u="$user" -v s="$sys" -v rss="$rss" -v all="$all" 'BEGIN {
 		k = split(wall, p, ":"); secs = 0; for (i = 1; i <= k; i++) secs = secs * 60 + p[i]
 		cpu = u + s
-		printf "| %s | %d | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f |", n, w, pk, c, secs, cpu, pk / secs, c / secs, pk / cpu, c / cpu, rss / 1024
+		printf "| %s | %d | %d | %d | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |", n, w, pk, c, secs, cpu, pk / secs, c / secs, pk / cpu, c / cpu, rss / 1024, all
 	}')")
 	echo "${rows[-1]}" >&2
 }
@@ -124,8 +126,8 @@ templates) and the JSON encoding of every call for \`--out\` (even to /dev/null)
 \`APISCOPE_BENCH_PCAP=F go test ./sensor -run XXX -bench Pipeline -benchtime 1x\` measures the
 pipeline alone (plain call builder, no encoding).
 
-| capture | workers | packets | calls | wall s | CPU s | packets/s (wall) | calls/s (wall) | packets per CPU s | calls per CPU s | peak RSS MiB |
-|---|---|---|---|---|---|---|---|---|---|---|
+| capture | workers | packets | calls | wall s | CPU s | packets/s (wall) | calls/s (wall) | packets per CPU s | calls per CPU s | peak RSS MiB | CPU s of each run |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 $(printf '%s\n' "${rows[@]}")
 
 tshark on the keep-alive capture: \`tshark -r F -Y http.request -T fields -e http.request.uri\`
@@ -138,33 +140,70 @@ Against the targets:
 
 $targets
 
+The packets-per-core figure is close to the line and moves with how busy the machine is
+(the last column: one process's CPU time from run to run). Three runs of this script (3, 5
+and 5 runs a row) within three minutes at the second round gave medians of 0.98, 1.51 and
+1.24 CPU s for the 1-worker keep-alive row, that is 1.05 M, 0.68 M and 0.83 M packets per
+CPU second: about 1 M on a quiet core, not met with a margin, and not met while other
+work keeps both cores and their hyperthreads busy.
+
 CPU time on this machine varies by a third from one minute to the next (other work shares
 the cores, and their hyperthreads), so changes are judged on instruction counts and on
 paired runs. Instructions, from \`valgrind --tool=callgrind\` over a 102600-frame capture
-(\`benchcap -conns 100 -calls 340\`, 1 worker, GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1):
-19461 per frame at 38b5f0d, 12294 after the changes below (-37%). Paired runs of the two
-binaries, alternated four times over the keep-alive capture with 1 worker: 3.70 CPU s before,
-2.30 after (0.62x), outputs byte-identical on every capture of the real-pcaps corpus and on
-simulated ones.
+(\`benchcap -conns 100 -calls 340\`, 1 worker, GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1), per
+frame: 19461 at 38b5f0d and 12294 at a64c069 (the first round, below); 12182 to 13076 at
+b0f7a11 (five runs, mean 12711; the spread comes from when the collector runs), and 9865 to
+10158 after the second round (five runs, mean 10054, -21%). Paired runs of the b0f7a11 and
+second-round binaries, alternated five times over the keep-alive capture with 1 worker:
+1.79 CPU s before, 1.26 after (0.70x). Outputs are byte-identical on every capture of the
+real-pcaps corpus (1 and 2 workers) and on the keep-alive capture, and the end-of-run
+counters are identical on every corpus capture.
 
-What changed for that: \`models.AppendAPICallJSON\` is a hand-written encoder (about 6x
-encoding/json, no allocation; byte-identical, held to encoding/json by a fuzz test); the
-identity resolver caches client ids with credentials and skips its JWT cache for bearer
-tokens that are not shaped like one; templates are worked out once, in the ordered output
-stage, not also in the workers; the HTTP parser reuses its transactions and header slices;
-header names are compared with an ASCII fast path; a connection's addresses are formatted
-once; batches carry 1024 segments.
+The second round, each change with what it saved in instructions per frame:
+
+- TCP, in-order path (-5.7%): a segment that arrives exactly where its direction is up
+  to, on a connection gopacket/reassembly does not hold, skips the reassembler; the
+  path keeps the reassembler's state for such connections (next sequence number, closed
+  directions, last-seen time) and tells the HTTP parser exactly what the reassembler
+  would. The first segment out of order (hole, retransmission, overlap, new SYN) hands
+  the connection to the reassembler for good. Random and fuzzed segment sequences run
+  through both paths must give the same handler calls, times and counters.
+- TCP: the last connection looked up is remembered under both directions' keys, which
+  saves two thirds of the connection-table lookups on keep-alive traffic (-1.4%).
+- TCP: an in-order segment reuses one reassembly context instead of using up a slot of
+  a slab (-3%, and 24 bytes a packet less to allocate); the reassembler's TCP header is
+  filled from the segment rather than decoded from bytes (-1.8%).
+- Decoding (-9%): Ethernet frames carrying IPv4 without options, not fragmented, and a
+  whole TCP segment are decoded without gopacket's layer parser; every other frame goes
+  the general way. Both give the same Segment on every Ethernet frame of the corpus and
+  under fuzzing.
+- HTTP/1 (-6%): the lines of a header section are read in one loop instead of one round
+  through Feed and step per line.
+- Capture file: classic pcap records are read in place from the buffered reader rather
+  than copied by pcapgo (the reading code costs a third fewer instructions; same frames,
+  times and errors as pcapgo, checked with the file cut at every byte).
+
+Tried and left out: a shorter queue between the reader and a worker for files (no
+difference in paired runs); building response strings over reused memory with the
+content type interned (peak RSS -12%, CPU unchanged, not worth an unsafe contract).
+
+The first round (38b5f0d to a64c069): \`models.AppendAPICallJSON\` is a hand-written encoder
+(about 6x encoding/json, no allocation; byte-identical, held to encoding/json by a fuzz
+test); the identity resolver caches client ids with credentials and skips its JWT cache
+for bearer tokens that are not shaped like one; templates are worked out once, in the
+ordered output stage; the HTTP parser reuses its transactions and header slices; header
+names are compared with an ASCII fast path; a connection's addresses are formatted once;
+batches carry 1024 segments.
 
 Where the time goes now (perf, keep-alive capture, 1 worker, share of the process's CPU):
-the flow worker 63% (TCP reassembly in gopacket/reassembly with its connection lookups
-about 23%, HTTP/1 parsing 27%, the call builder 13% of which identity 7%); the reading
-stage 17% (capture file reading in sensor/capture and pcapgo 8%, decoding 5%, sharding
-2%); the ordered output stage 17% (JSON 9%, template learning 7.5%); the rest is page
-faults of the growing heap, the collector and goroutine hand-offs. About 1 µs per packet
-for the whole process, the packets-per-core target, would take roughly halving every
-stage: replacing gopacket's reassembly for in-order segments, a cheaper capture reader and
-fewer allocations per call (two header strings per call remain) are the next steps; none
-of them alone gets there.
+the flow worker 62% (HTTP/1 parsing about 33%, the call builder 15% of which identity 9%,
+TCP reassembly on the in-order path with its connection lookups about 10%); the reading
+stage 16% (capture file reading 10%, most of it the kernel's copy and the per-frame
+bookkeeping, decoding 1%, sharding 2%); the ordered output stage 18% (JSON 8.5%,
+template learning 9%); page faults of the growing heap 5%. What is left for 1 µs per
+packet is spread thin: no single stage holds more than a third, and the HTTP/1 parser
+(about a quarter of the instructions, for some 110 bytes of HTTP a frame), JSON encoding and
+template learning are the largest.
 MD
 )
 
