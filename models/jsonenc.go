@@ -177,8 +177,36 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 // \ufffd, U+2028 and U+2029 escaped.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	// Most strings need no escaping: test them eight bytes at a time, the last few bytes
+	// padded with a safe one, and copy them in one go.
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if mayNeedEscape(load8(s, i)) {
+			return appendJSONStringFrom(dst, s, i)
+		}
+	}
+	if i < len(s) && mayNeedEscape(loadTail(s, i)) {
+		return appendJSONStringFrom(dst, s, i)
+	}
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// loadTail returns the last len(s)-i bytes of s (fewer than eight) in a word padded with
+// 'a', which never needs escaping.
+func loadTail(s string, i int) uint64 {
+	w := uint64(0x6161616161616161)
+	for k := len(s) - 1; k >= i; k-- {
+		w = w<<8 | uint64(s[k])
+	}
+	return w
+}
+
+// appendJSONStringFrom escapes s after its opening quote, the bytes before i being known
+// to need no escaping.
+func appendJSONStringFrom(dst []byte, s string, i int) []byte {
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		if i+8 <= len(s) && !mayNeedEscape(load8(s, i)) {
 			i += 8 // eight bytes copied as they are
 			continue
