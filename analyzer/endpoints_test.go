@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -219,4 +220,36 @@ func BenchmarkLookupPath(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		tab.lookupPath("h", "GET", paths[i%3], "/{param}/{param}/{id}", int64(i))
 	}
+}
+
+// FuzzEndpointMining: any sequence of (template, path) pairs goes through the endpoint
+// table without a panic; every endpoint it returns exists and carries a canonical
+// template (no {param}, canonicalTemplate leaves it as it is); the object id of a path
+// under it never panics.
+func FuzzEndpointMining(f *testing.F) {
+	f.Add("/{param}/{param}/{id}", "/api/vehicles/7", "/api/vehicles/{id}", "/api/vehicles/8")
+	f.Add("/{param}/v3/repos/{id}", "/api/v3/repos/ab12", "/api/v3/repos/{id}", "/api/v3/repos/cd34")
+	f.Add("/repos/{id}/contents/{param}", "/repos/1/contents/nova", "/repos/{id}/contents/nova", "/repos/1/contents/nova")
+	f.Add("/a//{param}/", "/a//b/", "{param}", "")
+	f.Add("/{param}", "/", "/x/{param}/{param}", "/x/y")
+	f.Fuzz(func(t *testing.T, t1, p1, t2, p2 string) {
+		tab := newEndpointTable()
+		for i, c := range [][2]string{{t1, p1}, {t2, p2}, {t1, p2}, {t2, p1}} {
+			var id uint32
+			if i%2 == 0 {
+				id, _ = tab.lookupPath("h", "GET", c[1], c[0], int64(i))
+			} else {
+				id, _ = tab.lookup("h", "GET", c[0], int64(i))
+			}
+			if int(id) >= len(tab.List) || id == 0 {
+				t.Fatalf("lookup(%q, %q) = %d of %d endpoints", c[0], c[1], id, len(tab.List))
+			}
+			got := tab.List[id].Template
+			if strings.Contains(got, "{param}") || canonicalTemplate(got) != got {
+				t.Fatalf("lookup(%q, %q): template %q is not canonical", c[0], c[1], got)
+			}
+			objectID(c[1], got)
+			collection(got)
+		}
+	})
 }
