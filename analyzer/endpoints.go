@@ -208,7 +208,19 @@ const maxAliases = 1 << 17
 // the prefix index from the endpoints it holds.
 func (t *endpointTable) ensureIndexes() {
 	if t.Aliases == nil {
+		// A table from before canonical templates: its endpoints keep their names (profiles
+		// key the objects they touched by them) and are found under their canonical form
+		// too, so an upgrade does not make every known endpoint new.
 		t.Aliases = map[uint64]uint32{}
+		for i := 1; i < len(t.List); i++ {
+			e := &t.List[i]
+			if c := canonicalTemplate(e.Template); c != e.Template {
+				h := fnvString(fnvSep(fnvString(fnvSep(fnvString(fnvOffset, e.Host)), e.Method)), c)
+				if _, ok := t.IDs[h]; !ok {
+					t.IDs[h] = uint32(i)
+				}
+			}
+		}
 	}
 	if t.Prefixes == nil || t.Inner == nil {
 		t.Prefixes = map[uint64][]string{}

@@ -1,6 +1,8 @@
 package analyzer
 
 import (
+	"bytes"
+	"encoding/gob"
 	"fmt"
 	"strings"
 	"testing"
@@ -252,4 +254,41 @@ func FuzzEndpointMining(f *testing.F) {
 			collection(got)
 		}
 	})
+}
+
+// TestEndpointTableUpgrade: a table checkpointed before canonical templates (no alias or
+// prefix indexes, templates as the sensor rendered them) still finds its endpoints under
+// their canonical form, keeping their names.
+func TestEndpointTableUpgrade(t *testing.T) {
+	old := newEndpointTable()
+	hm := fnvSep(fnvString(fnvSep(fnvString(fnvOffset, "h")), "GET"))
+	for _, tmpl := range []string{"/vehicles/{param}/ota/{id}", "/api/v3/repos/{id}"} {
+		old.IDs[fnvString(hm, tmpl)] = uint32(len(old.List))
+		old.List = append(old.List, endpoint{Host: "h", Method: "GET", Template: tmpl, HasID: true})
+	}
+	old.Aliases, old.Prefixes, old.Inner = nil, nil, nil
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(old); err != nil {
+		t.Fatal(err)
+	}
+	var tab endpointTable
+	if err := gob.NewDecoder(&buf).Decode(&tab); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tmpl string
+		want uint32
+	}{
+		{"/vehicles/{id}/ota/{id}", 1},
+		{"/vehicles/{param}/ota/{param}", 1},
+		{"/{param}/v3/repos/{id}", 2},
+	} {
+		id, created := tab.lookup("h", "GET", tc.tmpl, 10)
+		if id != tc.want || created {
+			t.Errorf("lookup(%q) = %d, created %v; want %d (%s), not created", tc.tmpl, id, created, tc.want, tab.List[tc.want].Template)
+		}
+	}
+	if got := tab.List[1].Template; got != "/vehicles/{param}/ota/{id}" {
+		t.Errorf("endpoint renamed to %q; want its name kept", got)
+	}
 }
