@@ -144,8 +144,8 @@ The packets-per-core figure is close to the line and moves with how busy the mac
 (the last column: one process's CPU time from run to run). Four runs of this script (3, 5,
 5 and 5 runs a row) within ten minutes, the last one at the commit above and the first
 three just before its last two changes (together about -2% instructions), gave medians of
-0.98, 1.51, 1.24 and FOURTHCPU CPU s for the 1-worker keep-alive row, that is 1.05 M, 0.68 M,
-0.83 M and FOURTHRATE M packets per CPU second: about 1 M on a quiet core, not met with a
+0.98, 1.51, 1.24 and 1.35 CPU s for the 1-worker keep-alive row, that is 1.05 M, 0.68 M,
+0.83 M and 0.76 M packets per CPU second: about 1 M on a quiet core, not met with a
 margin, and not met while other work keeps both cores and their hyperthreads busy.
 
 CPU time on this machine varies by a third from one minute to the next (other work shares
