@@ -330,7 +330,8 @@ func TestOpenAPIDocuments(t *testing.T) {
 
 // TestCredentials: clients of every credential kind (bearer JWT, Basic, session cookie,
 // X-API-Key, opaque bearer key) are attributed by the sensor as the truth says: the
-// principal a credential carries, the auth kind, and one client id per simulated client.
+// principal a credential carries, the auth kind, and one client id per simulated client
+// (attackers' new accounts included: each has a credential of its own).
 func TestCredentials(t *testing.T) {
 	_, dir := generate(t, filepath.Join("testdata", "credentials.yaml"), 3)
 	src, err := capture.OpenFile(filepath.Join(dir, simulate.PcapFile))
@@ -359,7 +360,8 @@ func TestCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantAuth := map[string]string{"tok": models.AuthJWT, "basic": models.AuthBasic, "web": models.AuthCookie,
-		"keyed": models.AuthAPIKey, "bearer": models.AuthAPIKey, "bot": models.AuthBasic, "sync": models.AuthAPIKey}
+		"keyed": models.AuthAPIKey, "bearer": models.AuthAPIKey, "bot": models.AuthBasic, "sync": models.AuthAPIKey,
+		"attacker": models.AuthCookie}
 	ids := map[string]string{}   // sensor client id -> simulated client
 	seenKind := map[string]int{} // group -> calls
 	for _, line := range bytes.Split(bytes.TrimSpace(sink.buf.Bytes()), []byte("\n")) {

@@ -241,6 +241,10 @@ func (w *World) attackerClient(a *attack, kind string) *Client {
 	}
 	c.UA = attackerUAs[a.rng.IntN(len(attackerUAs))]
 	c.closeConns = a.rng.IntN(2) == 0
+	// Its own credential, derived from its own id (newClient derived one from the id of
+	// the kind's first client), and only what that credential can carry in the truth.
+	c.APIKey, c.secret = "", ""
+	c.setCredential(w.seed)
 	return c
 }
 
