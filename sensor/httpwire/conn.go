@@ -15,12 +15,14 @@ type entry struct {
 	tx          Transaction
 	req         Request
 	resp        Response
-	answered    bool // a final response's headers were matched to it
-	reqDone     bool // the request's body ended (or was given up)
-	respDone    bool // the response's body ended (or was given up)
-	respLost    bool // the response began in a capture gap: emitted without one
-	placeholder bool // stands for a request lost in a gap: never emitted
-	size        int  // bytes of the request's header strings, charged to MaxPendingBytes
+	answered    bool   // a final response's headers were matched to it
+	reqDone     bool   // the request's body ended (or was given up)
+	respDone    bool   // the response's body ended (or was given up)
+	respLost    bool   // the response began in a capture gap: emitted without one
+	reqAckOK    bool   // reqAck is known
+	reqAck      uint32 // what the client had acknowledged of the server's bytes when the request began
+	placeholder bool   // stands for a request lost in a gap: never emitted
+	size        int    // bytes of the request's header strings, charged to MaxPendingBytes
 
 	// reqHdr and respHdr are Header slices of an earlier use of this entry, whose room
 	// the next headers reuse (Config.ReuseTransactions).
@@ -95,7 +97,9 @@ func (c *Conn) Feed(side int, b []byte, ts time.Time) {
 			}
 			break
 		}
-		b = b[c.step(s, b, ts):]
+		n := c.step(s, b, ts)
+		b = b[n:]
+		s.seqNext += uint32(n)
 		s.fed = true
 	}
 	if c.h2Prior && c.h2 == nil {
@@ -299,6 +303,58 @@ func (c *Conn) push(e *entry) {
 }
 
 // firstUnanswered returns the oldest pending request without a final response.
+// At says that the next bytes fed on side begin at TCP sequence number seq and that the
+// segment carrying the first of them acknowledged the other side's bytes up to acked
+// (ackOK false when unknown). A
+// caller that knows positions calls it before Feed (it implements tcpstream.Positioner);
+// responses are then paired by position where responses were lost (byPosition).
+func (c *Conn) At(side int, seq, acked uint32, ackOK bool) {
+	if side&^1 != 0 {
+		return
+	}
+	s := &c.sides[side]
+	s.seqNext, s.seqOK = seq, true
+	s.ackNow, s.ackOK = acked, ackOK
+}
+
+// byPosition returns the request a response that begins at server sequence number seq
+// answers, head being the oldest one waiting. HTTP/1.1 answers in order, so that is
+// head, unless whole responses were lost: a request is sent after its client has
+// received the responses before it, so when a later waiting request was sent having
+// acknowledged more of the server's bytes than head, up to seq, the response answers
+// that one, and the requests before it lost their responses (emitted without one,
+// partial). The oldest of the requests sent at the same acknowledgment is taken, which
+// keeps pipelined requests (all sent before any response) in order.
+func (c *Conn) byPosition(head *entry, seq uint32, ts time.Time) *entry {
+	if head.placeholder || !head.reqAckOK || int32(head.reqAck-seq) > 0 {
+		return head
+	}
+	best, bestAt := head, -1
+scan:
+	for i, e := range c.q[c.head:] {
+		switch {
+		case e.answered || e == head:
+		case e.placeholder:
+			// A lost request: where its response would sit is not known, so nothing
+			// past it is skipped to.
+			break scan
+		case e.reqAckOK && int32(e.reqAck-seq) <= 0 && int32(e.reqAck-best.reqAck) > 0 && !e.req.TS.After(ts):
+			best, bestAt = e, i
+		}
+	}
+	if best == head {
+		return head
+	}
+	for _, e := range c.q[c.head : c.head+bestAt] {
+		if !e.answered {
+			e.answered, e.respDone, e.respLost = true, true, true
+			e.req.Partial = true
+			mLostByPosition.Inc()
+		}
+	}
+	return best
+}
+
 func (c *Conn) firstUnanswered() *entry {
 	for _, e := range c.q[c.head:] {
 		if !e.answered {

@@ -42,7 +42,11 @@
 // oldest unanswered request is emitted without one (Partial); when they held a request, a
 // placeholder takes its place in the queue so that its response, if seen, is counted
 // rather than paired with the next request. A response never pairs with a request whose
-// first byte was captured after the response's. Past a limit the message is recorded with Truncated and parsing goes on
+// first byte was captured after the response's. When the caller gives TCP positions
+// (Conn.At, which tcpstream calls before each Feed), whole responses lost without a gap
+// being reported are noticed too: a response answers the oldest waiting request sent with
+// the highest acknowledgment of the server's bytes up to the response's first byte, and
+// the requests before that one are emitted without a response (Partial). Past a limit the message is recorded with Truncated and parsing goes on
 // at the next message boundary. A response without a pending request (capture started
 // mid-stream) is counted, not emitted. Every one of these paths increments a counter of
 // metrics.Default (see metrics.go); none panics.

@@ -43,6 +43,8 @@ var (
 		"HTTP 1xx interim responses skipped (100 Continue, 102, 103).")
 	mTransactions = metrics.Default.Counter("apiscope_sensor_http_transactions_total",
 		"Transactions emitted (with or without a response).")
+	mLostByPosition = metrics.Default.Counter("apiscope_sensor_http_responses_lost_by_position_total",
+		"Requests emitted without a response because a later request's TCP position showed that the response captured next answers it.")
 	mUnmatched = metrics.Default.Counter("apiscope_sensor_http_unmatched_responses_total",
 		"Responses without a pending request (capture started mid-stream), not emitted.")
 	mNoResponse = metrics.Default.Counter("apiscope_sensor_http_requests_without_response_total",

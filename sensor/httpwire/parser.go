@@ -47,24 +47,39 @@ type side struct {
 	state state
 
 	// Line assembly across Feed calls.
-	line       []byte // partial line (pooled buffer)
-	lineP      *[]byte
-	lineTS     time.Time // capture time of the line's first byte
-	curOff     int       // offset in the line where the current Feed's bytes begin
-	skipLine   bool      // discard through the next LF (the rest of an over-long line)
-	skipCounts bool      // the discarded bytes count as resync-skipped
-	resyncing  bool      // bytes were skipped or lost since the last message: accept only proper start lines
-	quiet      bool      // skipped bytes are expected (capture start, after a gap): no parse error
-	gapNext    bool      // a gap came before the next message: mark it Partial
-	fed        bool      // bytes or a gap were seen on this side
-	cleanStart bool      // the side's first bytes were a start line: nothing before was lost
-	begun      bool      // a message was begun on this side
-	skipped    bool      // bytes were skipped or lost on this side
-	contra     bool      // a start line of the other role was skipped here
+	line   []byte // partial line (pooled buffer)
+	lineP  *[]byte
+	lineTS time.Time // capture time of the line's first byte
+	curOff int       // offset in the line where the current Feed's bytes begin
+
+	// TCP positions (Conn.At), when the caller gives them.
+	seqNext   uint32 // sequence number of the next byte fed
+	ackNow    uint32 // what this side had acknowledged of the other's bytes
+	seqOK     bool
+	ackOK     bool
+	lineSeq   uint32 // sequence number of the line's first byte
+	lineAck   uint32 // ackNow when the line began
+	lineSeqOK bool
+	lineAckOK bool
+
+	skipLine   bool // discard through the next LF (the rest of an over-long line)
+	skipCounts bool // the discarded bytes count as resync-skipped
+	resyncing  bool // bytes were skipped or lost since the last message: accept only proper start lines
+	quiet      bool // skipped bytes are expected (capture start, after a gap): no parse error
+	gapNext    bool // a gap came before the next message: mark it Partial
+	fed        bool // bytes or a gap were seen on this side
+	cleanStart bool // the side's first bytes were a start line: nothing before was lost
+	begun      bool // a message was begun on this side
+	skipped    bool // bytes were skipped or lost on this side
+	contra     bool // a start line of the other role was skipped here
 
 	// Message in progress.
 	isReq     bool
 	msgTS     time.Time
+	msgSeq    uint32 // sequence number of the message's first byte
+	msgAck    uint32 // ackNow when the message began
+	msgSeqOK  bool
+	msgAckOK  bool
 	sc        *scratch
 	hdrBytes  int // bytes of the header section so far
 	trlBytes  int // bytes of trailers so far
@@ -183,9 +198,12 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 		c.skipGarbage(s, p)
 	}
 	msgTS := s.lineTS
+	s.msgAck, s.msgAckOK = s.lineAck, s.lineAckOK
 	if p >= s.curOff {
 		msgTS = ts
+		s.msgAck, s.msgAckOK = s.ackNow, s.ackOK
 	}
+	s.msgSeq, s.msgSeqOK = s.lineSeq+uint32(p), s.lineSeqOK
 	c.begin(s, kind == kindRequest, msgTS, raw-p)
 	sc := s.sc
 	line = line[p:]
@@ -507,6 +525,7 @@ func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
 	r.Header = buildHeader(e.reqHdr, str, sp[3:])
 	r.Truncated = s.truncated
 	e.size = len(str)
+	e.reqAck, e.reqAckOK = s.msgAck, s.msgAckOK
 	c.push(e)
 	s.entry = e
 	if abrupt {
@@ -548,6 +567,9 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 		// A response cannot begin before its request: this one answers a request the
 		// capture did not see. (A placeholder's time is when its loss was reported.)
 		e = nil
+	}
+	if e != nil && s.msgSeqOK {
+		e = c.byPosition(e, s.msgSeq, s.msgTS)
 	}
 	method := ""
 	if e == nil {
@@ -749,6 +771,8 @@ func (s *side) reset() {
 	}
 	*s = side{
 		id: s.id, line: s.line, lineP: s.lineP, lineTS: s.lineTS, curOff: s.curOff,
+		seqNext: s.seqNext, ackNow: s.ackNow, seqOK: s.seqOK, ackOK: s.ackOK,
+		lineSeq: s.lineSeq, lineAck: s.lineAck, lineSeqOK: s.lineSeqOK, lineAckOK: s.lineAckOK,
 		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, quiet: s.quiet, gapNext: s.gapNext,
 		fed: s.fed, cleanStart: s.cleanStart, begun: s.begun, skipped: s.skipped, contra: s.contra,
 	}
@@ -774,6 +798,8 @@ func (s *side) readLine(b []byte, limit int, ts time.Time) (line []byte, raw, n,
 	s.curOff = len(s.line)
 	if len(s.line) == 0 {
 		s.lineTS = ts
+		s.lineSeq, s.lineSeqOK = s.seqNext, s.seqOK
+		s.lineAck, s.lineAckOK = s.ackNow, s.ackOK
 	}
 	room := max(limit-len(s.line), 0)
 	i := bytes.IndexByte(b, '\n')

@@ -30,6 +30,16 @@ type Handler interface {
 	End(ts time.Time)
 }
 
+// Positioner is a Handler that also wants to know where the bytes it is fed sit in the
+// TCP stream (httpwire pairs a response with the request whose client had acknowledged
+// the bytes before it). At is called before Feed, when known.
+type Positioner interface {
+	// At says that the next bytes fed on side begin at TCP sequence number seq, and
+	// that the segment carrying the first of them acknowledged the other side's bytes
+	// up to acked (ackOK false when it carried no acknowledgment).
+	At(side int, seq, acked uint32, ackOK bool)
+}
+
 // Conn names a connection's two ends as first seen: Side0 sent the first segment.
 type Conn struct {
 	Side0, Side1 netip.AddrPort
@@ -92,7 +102,11 @@ const (
 // until they are delivered, so a segment that is queued needs its own; they are carved
 // from slabs to avoid an allocation per packet, and a slot is only used up by a segment
 // the reassembler queued (see ctxKept): in-order segments, nearly all of them, reuse one.
-type pktCtx struct{ ts time.Time }
+type pktCtx struct {
+	ts    time.Time
+	ack   uint32 // the segment's acknowledgment number, when ackOK
+	ackOK bool
+}
 
 func (c *pktCtx) GetCaptureInfo() gopacket.CaptureInfo {
 	return gopacket.CaptureInfo{Timestamp: c.ts}
@@ -198,7 +212,7 @@ func (a *Assembler) Add(s *decode.Segment) {
 		a.slab = make([]pktCtx, ctxSlab)
 	}
 	ctx := &a.slab[0]
-	ctx.ts = s.TS
+	ctx.ts, ctx.ack, ctx.ackOK = s.TS, s.Ack, s.Flags&decode.FlagACK != 0
 	a.seg = s
 	a.phase = phaseAssemble
 	a.ctxKept = true
@@ -257,7 +271,7 @@ func (a *Assembler) assembleOne(s *decode.Segment) {
 		src, dst := s.Src.As16(), s.Dst.As16()
 		nf = gopacket.NewFlow(layers.EndpointIPv6, src[:], dst[:])
 	}
-	ctx := &pktCtx{ts: s.TS}
+	ctx := &pktCtx{ts: s.TS, ack: s.Ack, ackOK: s.Flags&decode.FlagACK != 0}
 	a.seg = s
 	a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
 	a.seg = nil
@@ -445,6 +459,15 @@ type stream struct {
 
 	// Connections the reassembler does not hold (held false) are followed by the
 	// in-order path (fast.go), which keeps the reassembler's per-direction state here.
+	pos Positioner // h, when it wants positions
+	// queuedAcks remembers where the last segments the reassembler queued begin and
+	// what they acknowledged: delivered later, their bytes reach the handler with the
+	// context of whatever segment released them.
+	queuedAcks [2][8]queuedAck
+	queuedNext [2]uint8
+	seqAt      [2]uint32 // sequence number of the next byte to deliver, per side
+	posOK      [2]bool   // seqAt is known
+
 	held     bool         // the reassembler holds the connection
 	half     [2]halfState // per side, while not held
 	lastSeen time.Time    // latest segment of either side, while not held
@@ -571,8 +594,26 @@ func (s *stream) accept(d int, tcp *segHdr, nextSeq reassembly.Sequence, start *
 			}
 		}
 	}
+	if nextSeq == -1 {
+		// The direction starts here: at this segment, or after the SYN.
+		s.seqAt[d], s.posOK[d] = tcp.seq, true
+		if tcp.syn {
+			s.seqAt[d]++
+		}
+	}
 	s.noteQueued(tcp, nextSeq, start)
+	if s.a.ctxKept && tcp.ackf && s.pos != nil {
+		i := s.queuedNext[d] % uint8(len(s.queuedAcks[d]))
+		s.queuedAcks[d][i] = queuedAck{seq: tcp.seq, ack: tcp.ack, ok: true}
+		s.queuedNext[d]++
+	}
 	return true
+}
+
+// queuedAck is where a queued segment begins and what it acknowledged.
+type queuedAck struct {
+	seq, ack uint32
+	ok       bool
 }
 
 // noteQueued tells Add whether the reassembler may keep the segment it accepted, and
@@ -600,12 +641,20 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	if n, _ := sg.Lengths(); n > 0 {
 		b = sg.Fetch(n)
 	}
-	s.deliver(side, b, end, skip, s.a.ts(ac))
+	// The context is the segment the delivered bytes begin with: the one that filled
+	// the hole, or the first one queued when a flush gives up on a hole.
+	var ack uint32
+	ackOK := false
+	if c, ok := ac.(*pktCtx); ok && c != nil {
+		ack, ackOK = c.ack, c.ackOK
+	}
+	s.deliver(side, b, end, skip, s.a.ts(ac), ack, ackOK)
 }
 
 // deliver hands the handler what the reassembler (or the in-order path) releases for
-// side: skip bytes lost before b (if positive), b, and the side's end.
-func (s *stream) deliver(side int, b []byte, end bool, skip int, ts time.Time) {
+// side: skip bytes lost before b (if positive), b, and the side's end. ack is the
+// acknowledgment number of the segment b begins with (ackOK false when it had none).
+func (s *stream) deliver(side int, b []byte, end bool, skip int, ts time.Time, ack uint32, ackOK bool) {
 	if s.dead || s.discard || s.done {
 		return
 	}
@@ -620,6 +669,7 @@ func (s *stream) deliver(side int, b []byte, end bool, skip int, ts time.Time) {
 		a.cur = s
 		mStreams.Inc()
 		s.h = a.factory(s.conn)
+		s.pos, _ = s.h.(Positioner)
 	}
 	a.cur = s
 	if g := s.startGap[side]; g > 0 {
@@ -641,7 +691,20 @@ func (s *stream) deliver(side int, b []byte, end bool, skip int, ts time.Time) {
 		}
 		s.h.Gap(side, skip, ts)
 	}
+	if s.posOK[side] {
+		s.seqAt[side] += uint32(max(skip, 0))
+	}
 	if len(b) > 0 {
+		if s.pos != nil && s.posOK[side] {
+			for i := range s.queuedAcks[side] {
+				if q := &s.queuedAcks[side][i]; q.ok && q.seq == s.seqAt[side] {
+					ack, ackOK = q.ack, true
+					q.ok = false
+				}
+			}
+			s.pos.At(side, s.seqAt[side], ack, ackOK)
+		}
+		s.seqAt[side] += uint32(len(b))
 		s.h.Feed(side, b, ts)
 	}
 	if end && s.h != nil {

@@ -29,6 +29,10 @@
 //   - Memory is bounded per connection and per Assembler (buffered pages), and so is the
 //     number of open connections; every time a bound forces a flush or a drop it is counted.
 //
+// A Handler that also implements Positioner is told, before each Feed, the TCP sequence
+// number of the first byte and the acknowledgment number of the segment it came in (for
+// bytes held back behind a hole, that of the segment they arrived in).
+//
 // Segments that arrive exactly in order, nearly all of them, take a shorter path
 // (fast.go) that keeps the reassembler's per-direction state itself and tells the
 // Handler exactly what the reassembler would; the first segment out of order hands the

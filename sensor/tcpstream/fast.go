@@ -197,7 +197,7 @@ func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn bool
 	fin := seg.Flags&decode.FlagFIN != 0
 	end := fin || hdr.rst
 	if len(seg.Payload) > 0 || end || syn {
-		st.deliver(d, seg.Payload, end, 0, seg.TS)
+		st.deliver(d, seg.Payload, end, 0, seg.TS, seg.Ack, seg.Flags&decode.FlagACK != 0)
 	}
 	h.next += uint32(len(seg.Payload))
 	if fin {

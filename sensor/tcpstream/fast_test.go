@@ -13,7 +13,7 @@ import (
 	"github.com/apiscope/apiscope/sensor/decode"
 )
 
-// fullRecorder writes down every call with its side, bytes and capture time.
+// fullRecorder writes down every call with its side, bytes, capture time and position.
 type fullRecorder struct {
 	name string
 	log  *[]string
@@ -21,6 +21,9 @@ type fullRecorder struct {
 
 func (r *fullRecorder) Feed(side int, b []byte, ts time.Time) {
 	*r.log = append(*r.log, fmt.Sprintf("%s feed %d %q at %v", r.name, side, b, ts.Sub(t0)))
+}
+func (r *fullRecorder) At(side int, seq, acked uint32, ok bool) {
+	*r.log = append(*r.log, fmt.Sprintf("%s at %d seq=%d ack=%d %v", r.name, side, seq, acked, ok))
 }
 func (r *fullRecorder) Gap(side int, n int, ts time.Time) {
 	*r.log = append(*r.log, fmt.Sprintf("%s gap %d %d at %v", r.name, side, n, ts.Sub(t0)))
@@ -80,11 +83,24 @@ func playSteps(cfg *Config, steps []step, reassemblerOnly bool) []string {
 	from := len(log)
 	a.FlushAll(time.Time{})
 	sort.Strings(log[from:])
+	// Connections ended by one flush (a tick, the connection bound) end in the
+	// reassembler's map order, so the calls are compared connection by connection, in
+	// order within each.
+	sort.SliceStable(log, func(i, j int) bool { return connOf(log[i]) < connOf(log[j]) })
 	log = append(log, fmt.Sprintf("open=%d", a.Open()))
 	for _, c := range counters {
 		log = append(log, fmt.Sprintf("%s %d", c.name, c.c.Load()-before[c.name]))
 	}
 	return log
+}
+
+// connOf is the connection a log line is about ("" for ticks).
+func connOf(line string) string {
+	if strings.HasPrefix(line, "tick ") {
+		return ""
+	}
+	c, _, _ := strings.Cut(line, " ")
+	return c
 }
 
 // The table cases give the same result on the in-order path as through the reassembler
@@ -263,4 +279,56 @@ func FuzzInOrderPath(f *testing.F) {
 			t.Fatalf("in-order path:\n%s\nreassembler alone:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
+}
+
+// posRecorder is a Handler and Positioner that writes down positions and bytes.
+type posRecorder struct{ log *[]string }
+
+func (r *posRecorder) At(side int, seq, acked uint32, ok bool) {
+	*r.log = append(*r.log, fmt.Sprintf("at %d seq=%d ack=%d %v", side, seq, acked, ok))
+}
+func (r *posRecorder) Feed(side int, b []byte, _ time.Time) {
+	*r.log = append(*r.log, fmt.Sprintf("feed %d %s", side, b))
+}
+func (r *posRecorder) Gap(side int, n int, _ time.Time) {
+	*r.log = append(*r.log, fmt.Sprintf("gap %d %d", side, n))
+}
+func (r *posRecorder) Close(int, time.Time) {}
+func (r *posRecorder) End(time.Time)        {}
+
+// A Positioner is told the sequence number of the first byte of every Feed and the
+// acknowledgment of the segment that byte came in, also for bytes the reassembler held
+// back behind a hole, on either path.
+func TestPositions(t *testing.T) {
+	ps := with(
+		pkt{seq: 1, data: "abc", ack: 1},
+		pkt{fromServer: true, seq: 1, data: "HTTP", ack: 4},
+		pkt{seq: 7, data: "ghi", ack: 5},  // held behind a hole
+		pkt{seq: 4, data: "def", ack: 5},  // fills it
+		pkt{seq: 20, data: "xyz", ack: 9}, // behind a hole that never fills
+		pkt{fromServer: true, seq: 5, data: "/1.1", ack: 10},
+		pkt{flags: "T", at: 10 * time.Second},
+	)
+	want := []string{
+		"at 0 seq=1001 ack=5001 true", "feed 0 abc",
+		"at 1 seq=5001 ack=1004 true", "feed 1 HTTP",
+		"at 0 seq=1004 ack=5005 true", "feed 0 defghi",
+		"at 1 seq=5005 ack=1010 true", "feed 1 /1.1",
+		"gap 0 10", "at 0 seq=1020 ack=5009 true", "feed 0 xyz",
+	}
+	for _, only := range []bool{false, true} {
+		var log []string
+		a := NewAssembler(nil, func(Conn) Handler { return &posRecorder{log: &log} }, nil)
+		a.reassemblerOnly = only
+		for _, p := range ps {
+			if p.flags == "T" {
+				a.Tick(t0.Add(p.at))
+				continue
+			}
+			a.Add(segment(t, p))
+		}
+		if strings.Join(log, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("reassembler only %v:\n%s\nwant:\n%s", only, strings.Join(log, "\n"), strings.Join(want, "\n"))
+		}
+	}
 }
