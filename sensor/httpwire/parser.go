@@ -167,6 +167,11 @@ func (c *Conn) step(s *side, b []byte, ts time.Time) int {
 }
 
 func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
+	if len(s.line) == 0 {
+		// A start line begins here: where, and what its segment acknowledged.
+		s.lineSeq, s.lineSeqOK = s.seqNext, s.seqOK
+		s.lineAck, s.lineAckOK = s.ackNow, s.ackOK
+	}
 	line, raw, n, res := s.readLine(b, c.lim.maxStartLine, ts)
 	wantReq := c.client < 0 || c.client == s.id
 	wantResp := c.client < 0 || c.client != s.id
@@ -798,8 +803,6 @@ func (s *side) readLine(b []byte, limit int, ts time.Time) (line []byte, raw, n,
 	s.curOff = len(s.line)
 	if len(s.line) == 0 {
 		s.lineTS = ts
-		s.lineSeq, s.lineSeqOK = s.seqNext, s.seqOK
-		s.lineAck, s.lineAckOK = s.ackNow, s.ackOK
 	}
 	room := max(limit-len(s.line), 0)
 	i := bytes.IndexByte(b, '\n')

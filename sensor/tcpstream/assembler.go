@@ -465,6 +465,7 @@ type stream struct {
 	// context of whatever segment released them.
 	queuedAcks [2][8]queuedAck
 	queuedNext [2]uint8
+	queuedLive [2]uint8  // entries of queuedAcks still ok
 	seqAt      [2]uint32 // sequence number of the next byte to deliver, per side
 	posOK      [2]bool   // seqAt is known
 
@@ -604,6 +605,9 @@ func (s *stream) accept(d int, tcp *segHdr, nextSeq reassembly.Sequence, start *
 	s.noteQueued(tcp, nextSeq, start)
 	if s.a.ctxKept && tcp.ackf && s.pos != nil {
 		i := s.queuedNext[d] % uint8(len(s.queuedAcks[d]))
+		if !s.queuedAcks[d][i].ok {
+			s.queuedLive[d]++
+		}
 		s.queuedAcks[d][i] = queuedAck{seq: tcp.seq, ack: tcp.ack, ok: true}
 		s.queuedNext[d]++
 	}
@@ -696,10 +700,13 @@ func (s *stream) deliver(side int, b []byte, end bool, skip int, ts time.Time, a
 	}
 	if len(b) > 0 {
 		if s.pos != nil && s.posOK[side] {
-			for i := range s.queuedAcks[side] {
-				if q := &s.queuedAcks[side][i]; q.ok && q.seq == s.seqAt[side] {
-					ack, ackOK = q.ack, true
-					q.ok = false
+			if s.queuedLive[side] > 0 {
+				for i := range s.queuedAcks[side] {
+					if q := &s.queuedAcks[side][i]; q.ok && q.seq == s.seqAt[side] {
+						ack, ackOK = q.ack, true
+						q.ok = false
+						s.queuedLive[side]--
+					}
 				}
 			}
 			s.pos.At(side, s.seqAt[side], ack, ackOK)
