@@ -2,6 +2,7 @@ package analyzer
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/apiscope/apiscope/models"
 )
@@ -29,6 +30,9 @@ const (
 	// volumePriorShare is the share of the volume floor the client must have pulled
 	// before the current response for volume over time to be judged.
 	volumePriorShare = 0.25
+	// outlierRepeatNS is how close together oversized answers to one client must come to
+	// count as one pull rather than separate downloads.
+	outlierRepeatNS = int64(10 * time.Minute)
 )
 
 // largestRecentKiB is the largest response among this call and the client's last few,
@@ -67,25 +71,42 @@ func (volumeDetector) Inspect(x *Context) {
 	// too rarely called to know, beyond what any endpoint returns).
 	if c.RespBytes >= outlierMinBytes {
 		q := endpointSizeRef(x)
-		own := x.Profile.sizeQuantile(0.99)
+		// A second oversized answer of the same kind within minutes is a pattern (a
+		// raised page limit walked through), not one large export.
+		repeats := 0
+		for _, r := range x.Profile.Recent {
+			if q > 0 && r.TS > 0 && x.Obs.TS-r.TS <= outlierRepeatNS && r.Method == c.Method && float64(r.Bytes) >= outlierFactor*q {
+				repeats++
+			}
+		}
+		// A mature client is judged against its own large answers too; after a repeat its
+		// p99 already holds the first oversized ones, so its p95 stands for its usual.
+		p99 := x.Profile.sizeQuantile(0.99)
+		own := p99
+		if repeats > 0 {
+			own = x.Profile.sizeQuantile(0.95)
+		}
 		if q > 0 && float64(c.RespBytes) >= outlierFactor*q && (!x.Obs.Mature || float64(c.RespBytes) >= outlierFactor*own) {
 			ratio := float64(c.RespBytes) / q
 			sev := models.SeverityLow
-			if ratio >= 32 {
+			if ratio >= 32 || repeats > 0 {
 				sev = models.SeverityMedium
 			}
 			ev := observedBaseline(float64(c.RespBytes), q, outlierFactor*q, "response bytes (endpoint p95)")
 			ev["endpoint"] = x.endpointName(x.Obs.EP)
-			ev["client_p99_bytes"] = figure(own)
+			ev["client_p99_bytes"] = figure(p99)
 			ev["query"] = c.Query
+			ev["oversized_recent"] = repeats
+			summary := fmt.Sprintf("%s received a %d-byte response from %s, %.0fx the endpoint's usual size (p95 %.0f bytes)",
+				x.Profile.ClientID, c.RespBytes, x.endpointName(x.Obs.EP), ratio, q)
+			if repeats > 0 {
+				summary += fmt.Sprintf(", after %d more such answers in the last minutes", repeats)
+			}
 			x.Emit(Signal{
 				Kind: models.KindDataVolume, Score: ratio / outlierFactor, Severity: sev,
-				Summary: fmt.Sprintf("%s received a %d-byte response from %s, %.0fx the endpoint's usual size (p95 %.0f bytes)",
-					x.Profile.ClientID, c.RespBytes, x.endpointName(x.Obs.EP), ratio, q),
-				Evidence: ev,
+				Summary: summary, Evidence: ev,
 			})
-			// No return: a second oversized answer soon after is judged as volume over
-			// time below, which gives the repetition its weight.
+			// No return: many oversized answers also add up to volume over time below.
 		}
 	}
 	// Volume over time against the client's own peak. When the volume is next to nothing

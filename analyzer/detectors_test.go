@@ -274,6 +274,25 @@ var detectorCases = []detectorCase{
 // file names in paths, agents acting for users.
 var robustnessCases = []detectorCase{
 	{
+		name: "exfiltration by a few oversized answers from a new account", wantKind: models.KindDataVolume, subject: "user031",
+		abuse: func(w *world) {
+			// Three answers 23-29x the endpoint's p95 (each low alone) within seconds,
+			// far under the volume-over-time floor.
+			cl := human(31)
+			for i, size := range []int64{34_000, 42_000, 38_000} {
+				w.call(cl, attackStart+time.Duration(i)*1500*time.Millisecond, "GET", fmt.Sprintf("/api/orders/%d?limit=50000", 4100+i), "/api/orders/{id}", 200, size)
+			}
+		},
+		twin: func(w *world) {
+			// One large answer, then ordinary ones: a single export.
+			cl := human(31)
+			w.call(cl, attackStart, "GET", "/api/orders/4100?limit=50000", "/api/orders/{id}", 200, 42_000)
+			for i := 1; i < 4; i++ {
+				w.call(cl, attackStart+time.Duration(i)*20*time.Second, "GET", fmt.Sprintf("/api/orders/%d", 4100+i), "/api/orders/{id}", 200, 900)
+			}
+		},
+	},
+	{
 		name: "exfiltration by repeated oversized answers", wantKind: models.KindDataVolume, subject: "key:partner02",
 		abuse: func(w *world) {
 			// Each answer only 15-20x the endpoint's p95 (low alone); ten in a row are a flow.

@@ -319,7 +319,7 @@ func (e *Engine) handle(c *models.APICall) {
 	if tmpl == "" {
 		tmpl = c.Path
 	}
-	ep, created := pop.Endpoints.lookup(c.Host, c.Method, tmpl, ts)
+	ep, created := pop.Endpoints.lookupPath(c.Host, c.Method, c.Path, tmpl, ts)
 	o.EP = ep
 	o.Endpoint = &pop.Endpoints.List[ep]
 	o.PopWarm = ts-pop.Start >= int64(cfg.warmup())
