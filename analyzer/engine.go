@@ -634,27 +634,31 @@ func (e *Engine) raise(p *Profile, c *models.APICall, s *Signal) {
 	e.write(&pf)
 }
 
+// releaseHeld writes one held finding, unless the population made it moot meanwhile: a
+// signal about one endpoint is dropped only if that endpoint is being adopted; others if
+// many clients raised the same kind.
+func (e *Engine) releaseHeld(pf *pendingFinding) {
+	var drop bool
+	if pf.EP != 0 {
+		drop = int(pf.EP) < len(e.pop.Endpoints.List) && e.pop.Endpoints.List[pf.EP].Clients >= adoptionClients
+	} else {
+		drop = e.inc.populationWide(pf.Kind, pf.Release, e.pop.activeClients())
+	}
+	if drop {
+		e.stats.Suppressed++
+		e.m.suppressed.Inc()
+		return
+	}
+	e.write(pf)
+}
+
 // releasePending writes held findings whose hold ended by ts, unless the population
 // raised the same kind widely meanwhile.
 func (e *Engine) releasePending(ts int64) {
 	pend := e.inc.Pending
 	n := 0
 	for n < len(pend) && pend[n].Release <= ts && e.err == nil {
-		pf := &pend[n]
-		// A signal about one endpoint is dropped only if that endpoint is being adopted;
-		// others if many clients raised the same kind meanwhile.
-		var drop bool
-		if pf.EP != 0 {
-			drop = int(pf.EP) < len(e.pop.Endpoints.List) && e.pop.Endpoints.List[pf.EP].Clients >= adoptionClients
-		} else {
-			drop = e.inc.populationWide(pf.Kind, pf.Release, e.pop.activeClients())
-		}
-		if drop {
-			e.stats.Suppressed++
-			e.m.suppressed.Inc()
-		} else {
-			e.write(pf)
-		}
+		e.releaseHeld(&pend[n])
 		n++
 	}
 	if n > 0 {

@@ -422,18 +422,7 @@ func (e *Engine) DropPartitions(partitions []int) {
 		if e.err != nil {
 			continue
 		}
-		var drop bool
-		if pf.EP != 0 {
-			drop = int(pf.EP) < len(e.pop.Endpoints.List) && e.pop.Endpoints.List[pf.EP].Clients >= adoptionClients
-		} else {
-			drop = e.inc.populationWide(pf.Kind, pf.Release, e.pop.activeClients())
-		}
-		if drop {
-			e.stats.Suppressed++
-			e.m.suppressed.Inc()
-		} else {
-			e.write(&pf)
-		}
+		e.releaseHeld(&pf)
 	}
 	for i := len(pend); i < len(e.inc.Pending); i++ {
 		e.inc.Pending[i] = pendingFinding{}
