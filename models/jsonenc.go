@@ -179,14 +179,19 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	// Most strings need no escaping: test them eight bytes at a time, the last few bytes
 	// padded with a safe one, and copy them in one go.
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		if mayNeedEscape(load8(s, i)) {
-			return appendJSONStringFrom(dst, s, i)
+	// A string of eight bytes or more ends with a word that overlaps the one before it
+	// instead of a padded tail.
+	if n := len(s); n >= 8 {
+		for i := 0; i < n-8; i += 8 {
+			if mayNeedEscape(load8(s, i)) {
+				return appendJSONStringFrom(dst, s, i)
+			}
 		}
-	}
-	if i < len(s) && mayNeedEscape(loadTail(s, i)) {
-		return appendJSONStringFrom(dst, s, i)
+		if mayNeedEscape(load8(s, n-8)) {
+			return appendJSONStringFrom(dst, s, (n-1)&^7)
+		}
+	} else if n > 0 && mayNeedEscape(loadTail(s, 0)) {
+		return appendJSONStringFrom(dst, s, 0)
 	}
 	dst = append(dst, s...)
 	return append(dst, '"')
