@@ -294,7 +294,20 @@ func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
 func (c *Conn) stepHeaders(s *side, b []byte, ts time.Time) int {
 	used := 0
 	for {
-		n := c.stepHeaderLine(s, b[used:], ts)
+		var n int
+		if i := bytes.IndexByte(b[used:], '\n'); len(s.line) == 0 && i >= 0 && i <= c.lim.maxHeaderBytes {
+			// A whole line, nothing kept from an earlier Feed and within the limit: what
+			// readLine would return, without its bookkeeping for the other cases.
+			s.curOff, s.lineTS = 0, ts
+			line := b[used : used+i]
+			if i > 0 && line[i-1] == '\r' {
+				line = line[:i-1]
+			}
+			c.headerLine(s, line, i+1)
+			n = i + 1
+		} else {
+			n = c.stepHeaderLine(s, b[used:], ts)
+		}
 		used += n
 		// Stay while more header lines follow in b: going back through Feed and step
 		// for every line costs about as much as reading it. Whatever else comes next
@@ -319,9 +332,16 @@ func (c *Conn) stepHeaderLine(s *side, b []byte, ts time.Time) int {
 		c.truncate(s, limitHeaderBytes)
 		return n
 	}
+	c.headerLine(s, line, raw)
+	return n
+}
+
+// headerLine interprets one whole line of a header section (without its CR LF); raw is
+// its length on the wire.
+func (c *Conn) headerLine(s *side, line []byte, raw int) {
 	if len(line) == 0 {
 		c.endHeaders(s, false)
-		return n
+		return
 	}
 	s.hdrBytes += raw
 	fits := s.hdrBytes <= c.lim.maxHeaderBytes
@@ -333,7 +353,7 @@ func (c *Conn) stepHeaderLine(s *side, b []byte, ts time.Time) int {
 		if !fits {
 			s.canFold = false
 			c.truncate(s, limitHeaderBytes)
-			return n
+			return
 		}
 		if s.canFold && len(v) > 0 {
 			sc := s.sc
@@ -344,7 +364,7 @@ func (c *Conn) stepHeaderLine(s *side, b []byte, ts time.Time) int {
 			sc.hdr = append(sc.hdr, v...)
 			last.b = int32(len(sc.hdr))
 		}
-		return n
+		return
 	}
 	colon := bytes.IndexByte(line, ':')
 	name := line
@@ -355,7 +375,7 @@ func (c *Conn) stepHeaderLine(s *side, b []byte, ts time.Time) int {
 		c.parseError(s.id, reasonBadHeaderLine)
 		s.canFold = false
 		s.lastKind = fieldOther
-		return n
+		return
 	}
 	value := trimSpace(line[colon+1:])
 	s.lastKind = fieldKind(name)
@@ -370,12 +390,10 @@ func (c *Conn) stepHeaderLine(s *side, b []byte, ts time.Time) int {
 		s.canFold = false
 		c.truncate(s, limitHeaderCount)
 	default:
-		s.sc.addSpan(name)
-		s.sc.addSpan(value)
+		s.sc.addField(name, value)
 		s.nFields++
 		s.canFold = true
 	}
-	return n
 }
 
 func fieldKind(name []byte) uint8 {
@@ -781,6 +799,15 @@ func (s *side) reset() {
 		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, quiet: s.quiet, gapNext: s.gapNext,
 		fed: s.fed, cleanStart: s.cleanStart, begun: s.begun, skipped: s.skipped, contra: s.contra,
 	}
+}
+
+// addField adds a header line's name and value spans, growing hdr at most once.
+func (sc *scratch) addField(name, value []byte) {
+	a := len(sc.hdr)
+	sc.hdr = append(sc.hdr, name...)
+	m := len(sc.hdr)
+	sc.hdr = append(sc.hdr, value...)
+	sc.spans = append(sc.spans, span{int32(a), int32(m)}, span{int32(m), int32(len(sc.hdr))})
 }
 
 func (sc *scratch) addSpan(b []byte) {
