@@ -233,6 +233,9 @@ func (b *Builder) build(tx *httpwire.Transaction, client, server netip.AddrPort,
 // request-target (http://host/path, as sent to proxies); other paths come back as they
 // are with no authority.
 func splitAbsolute(p string) (path, authority string) {
+	if len(p) == 0 || p[0] == '/' {
+		return p, "" // origin form, the common case: no scheme to compare
+	}
 	var rest string
 	switch {
 	case len(p) >= 7 && strings.EqualFold(p[:7], "http://"):

@@ -19,7 +19,9 @@ type Header []Field
 func (h Header) Get(name string) string {
 	for i := range h {
 		// The length test first, here: most fields differ in length from name.
-		if len(h[i].Name) == len(name) && equalFold(h[i].Name, name) {
+		// Then the exact spelling, which names on the wire almost always have, in
+		// one memory comparison.
+		if len(h[i].Name) == len(name) && (h[i].Name == name || equalFold(h[i].Name, name)) {
 			return h[i].Value
 		}
 	}

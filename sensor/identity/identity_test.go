@@ -223,6 +223,10 @@ func TestRedactQuery(t *testing.T) {
 		{"api%5Fkey=S", "api%5Fkey=" + Redacted},
 		{"X-Amz-Signature=abc&X-Amz-Date=1", "X-Amz-Signature=" + Redacted + "&X-Amz-Date=1"},
 		{"api_key", "api_key"},
+		// Unicode folding matches names of other byte lengths: "ſecret" (long s) and
+		// "Key" (Kelvin sign) are the secret and key parameters to EqualFold.
+		{"ſecret=S", "ſecret=" + Redacted},
+		{"Key=S&keys=1", "Key=" + Redacted + "&keys=1"},
 	}
 	for _, tt := range tests {
 		if got := r.RedactQuery(tt.in); got != tt.want {

@@ -89,13 +89,15 @@ func (noHeaders) Get(string) string { return "" }
 
 // Resolver attributes requests. Safe for concurrent use.
 type Resolver struct {
-	cfg     Config
-	redact  []string
-	log     *zap.Logger
-	hmacs   sync.Pool // hash.Hash keyed with cfg.Key; HMAC is not safe for concurrent use
-	cache   credCache
-	m       resolverMetrics
-	trusted []netip.Prefix
+	cfg    Config
+	redact []string
+	// redactASCII[i] is whether redact[i] is all ASCII.
+	redactASCII []bool
+	log         *zap.Logger
+	hmacs       sync.Pool // hash.Hash keyed with cfg.Key; HMAC is not safe for concurrent use
+	cache       credCache
+	m           resolverMetrics
+	trusted     []netip.Prefix
 }
 
 // New validates cfg and returns a Resolver. log receives debug lines about malformed input
@@ -131,6 +133,10 @@ func New(cfg Config, log *zap.Logger) (*Resolver, error) {
 		r.trusted = append(r.trusted, netip.PrefixFrom(p.Addr().Unmap(), unmappedBits(p)).Masked())
 	}
 	r.redact = append(append(append([]string(nil), cfg.APIKeyParams...), DefaultRedactParams...), cfg.RedactParams...)
+	r.redactASCII = make([]bool, len(r.redact))
+	for i, n := range r.redact {
+		r.redactASCII[i] = isASCII(n)
+	}
 	key := append([]byte(nil), cfg.Key...)
 	r.hmacs.New = func() any { return hmac.New(sha256.New, key) }
 	r.cache.init()
@@ -619,12 +625,27 @@ func (r *Resolver) isSecretParam(name string) bool {
 			name = u
 		}
 	}
-	for _, s := range r.redact {
+	// Two ASCII strings of different lengths never fold to each other: most parameters
+	// are told apart by their length, without a rune-by-rune comparison.
+	ascii := isASCII(name)
+	for i, s := range r.redact {
+		if ascii && r.redactASCII[i] && len(name) != len(s) {
+			continue
+		}
 		if strings.EqualFold(name, s) {
 			return true
 		}
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // queryValue returns the unescaped value of the first parameter named name (compared
