@@ -118,6 +118,10 @@ type learner struct {
 	loaded     atomic.Int64 // positions loaded from a file: Static needs to look only when > 0
 	watermark  atomic.Int64 // latest capture time seen, ns
 	generation atomic.Uint64
+	// changes counts every change to a position's state other than values recorded
+	// below the threshold: crossings and merges loaded from a file. Templater's cache of
+	// results holds only while it stays the same.
+	changes atomic.Uint64
 	m          *tmplMetrics
 }
 
@@ -182,21 +186,23 @@ func (l *learner) advance(ts int64) (late bool) {
 
 // step observes value at the position keyed by key and reports whether a call at ts
 // renders that position as {param}. In modeStatic it observes nothing and reports only
-// loaded positions.
-func (l *learner) step(h *hostState, key []byte, value string, ts int64, mode int) bool {
+// loaded positions. below reports that the position holds value among fewer values than
+// the threshold and has never crossed it (modeLearn only): observing value there again at
+// a later time changes nothing, as long as learner.changes stays the same.
+func (l *learner) step(h *hostState, key []byte, value string, ts int64, mode int) (merged, below bool) {
 	s := &h.stripes[maphash.Bytes(l.seed, key)%hostStripes]
 	s.mu.Lock()
 	p := s.keys[string(key)]
 	if mode == modeStatic {
 		loaded := p != nil && p.crossAt == always
 		s.mu.Unlock()
-		return loaded
+		return loaded, false
 	}
 	if p == nil {
 		if h.nkeys.Load() >= l.maxKeysByHost || l.nkeys.Load() >= l.maxKeys {
 			s.mu.Unlock()
 			l.m.capped[capKey].Inc()
-			return false
+			return false, false
 		}
 		h.nkeys.Add(1)
 		l.nkeys.Add(1)
@@ -204,10 +210,11 @@ func (l *learner) step(h *hostState, key []byte, value string, ts int64, mode in
 		s.keys[string(key)] = p
 	}
 	if p.observe(value, ts, l.limit) {
+		l.changes.Add(1)
 		l.generation.Add(1)
 		l.m.learned.Inc()
 	}
-	merged := p.mergedAt(ts, l.delay)
+	merged = p.mergedAt(ts, l.delay)
 	// Settle: once the crossing is older than anything still on time, no on-time
 	// observation can move it, and the value set is dropped to free memory.
 	if p.values != nil && p.crossAt != notFull {
@@ -215,8 +222,9 @@ func (l *learner) step(h *hostState, key []byte, value string, ts int64, mode in
 			p.values = nil
 		}
 	}
+	below = p.values != nil && p.crossAt == notFull
 	s.mu.Unlock()
-	return merged
+	return merged, below
 }
 
 // markMerged records key as {param} at all times (loaded from a saved file).
@@ -224,6 +232,7 @@ func (l *learner) markMerged(h *hostState, key string) {
 	s := &h.stripes[maphash.String(l.seed, key)%hostStripes]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	l.changes.Add(1)
 	l.loaded.Add(1)
 	if p := s.keys[key]; p != nil {
 		p.crossAt, p.values = always, nil

@@ -71,6 +71,77 @@ type Templater struct {
 	specs   specIndex
 	m       *tmplMetrics
 	scratch sync.Pool // *[]byte
+	cache   resultCache
+	noCache bool // tests: every call takes the general path
+}
+
+// resultCache remembers the templates of calls whose every learned position was below
+// the threshold and held the call's segment: the same host, method and path at a later
+// capture time get the same template, with nothing to record, until the learner changes
+// (learner.changes). Keep-alive API traffic repeats a few paths over and over, and
+// classifying and observing every segment anew was most of templating's cost.
+type resultCache struct {
+	mu      sync.Mutex
+	changes uint64 // learner.changes the entries were made under
+	m       map[string]cachedResult
+	key     []byte // scratch for building a key under mu
+}
+
+type cachedResult struct {
+	tmpl string
+	ts   int64 // capture time of the call that made the entry: later calls only
+}
+
+// Bounds of the result cache: entries are dropped together when it is full, and long
+// paths are not cached.
+const (
+	maxCached        = 4096
+	maxCachedKeySize = 512
+)
+
+// cacheKey builds method NUL host NUL path into rc.key; rc.mu must be held.
+func (rc *resultCache) cacheKey(host, method, path string) []byte {
+	k := append(rc.key[:0], method...)
+	k = append(k, 0)
+	k = append(k, host...)
+	k = append(k, 0)
+	k = append(k, path...)
+	rc.key = k
+	return k
+}
+
+// lookup returns the cached template of a call, if one holds at tsn.
+func (t *Templater) lookup(host, method, path string, tsn int64) (string, bool) {
+	rc := &t.cache
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.m == nil || rc.changes != t.learn.changes.Load() {
+		return "", false
+	}
+	e, ok := rc.m[string(rc.cacheKey(host, method, path))]
+	if !ok || tsn < e.ts {
+		return "", false
+	}
+	return e.tmpl, true
+}
+
+// remember caches tmpl for a call at tsn, made while the learner's changes were changes.
+func (t *Templater) remember(host, method, path, tmpl string, tsn int64, changes uint64) {
+	rc := &t.cache
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.m == nil || rc.changes != changes || len(rc.m) >= maxCached {
+		clear(rc.m)
+		if rc.m == nil {
+			rc.m = make(map[string]cachedResult)
+		}
+		rc.changes = changes
+	}
+	k := rc.cacheKey(host, method, path)
+	if e, ok := rc.m[string(k)]; ok && e.ts <= tsn {
+		return
+	}
+	rc.m[string(k)] = cachedResult{tmpl: tmpl, ts: tsn}
 }
 
 // New returns a Templater.
@@ -125,6 +196,21 @@ func (t *Templater) template(host, method, path string, ts time.Time, mode int) 
 	if path == "" {
 		path = "/"
 	}
+	cacheable := mode == modeLearn && t.learn != nil && !t.specs.any() && !t.noCache &&
+		len(method)+len(host)+len(path) <= maxCachedKeySize
+	var tsn int64
+	if cacheable && !ts.IsZero() {
+		tsn = ts.UnixNano()
+	}
+	if cacheable {
+		if tmpl, ok := t.lookup(host, method, path, tsn); ok {
+			// What heuristic would do besides: the learner's clock.
+			if t.learn.advance(tsn) {
+				t.m.late.Inc()
+			}
+			return Result{Template: tmpl}
+		}
+	}
 	hostKey := normalizeHost(host)
 	var res Result
 	if t.specs.any() {
@@ -143,14 +229,26 @@ func (t *Templater) template(host, method, path string, ts time.Time, mode int) 
 			return res
 		}
 	}
-	res.Template = t.heuristic(hostKey, method, path, ts, mode)
+	if cacheable {
+		// The learner's changes before templating: if this call makes one, the entry
+		// is made under the old count and never used.
+		changes := t.learn.changes.Load()
+		tmpl, below := t.heuristic(hostKey, method, path, ts, mode)
+		if below {
+			t.remember(host, method, path, tmpl, tsn, changes)
+		}
+		return Result{Template: tmpl}
+	}
+	res.Template, _ = t.heuristic(hostKey, method, path, ts, mode)
 	return res
 }
 
-// heuristic classifies each segment and applies learned merges.
-func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode int) string {
+// heuristic classifies each segment and applies learned merges. cacheable reports that
+// the result depends on nothing but the arguments and learned positions that were below
+// their threshold and held the call's segments (see learner.step).
+func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode int) (tmpl string, cacheable bool) {
 	if path[0] != '/' {
-		return path // "*" (OPTIONS) or an authority: nothing to template
+		return path, false // "*" (OPTIONS) or an authority: nothing to template
 	}
 	var h *hostState
 	var tsn int64
@@ -167,6 +265,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 			h = t.learn.existingHost(hostKey)
 		}
 	}
+	cacheable = h != nil && mode == modeLearn
 	bp := t.scratch.Get().(*[]byte)
 	// buf is method NUL template-so-far: its whole length is the learning key of the next
 	// position, and the template is buf[prefix:].
@@ -181,6 +280,12 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 			seg, rest = rest[:k], rest[k+1:]
 		}
 		c := Classify(seg)
+		merged := false
+		if h != nil && c == Literal && i < t.maxSeg && learnable(seg, len(buf)) {
+			var below bool
+			merged, below = t.learn.step(h, buf, seg, tsn, mode)
+			cacheable = cacheable && below
+		}
 		switch {
 		case c == FileID:
 			buf = append(buf, '/')
@@ -189,7 +294,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 		case c.IsID():
 			buf = append(buf, '/')
 			buf = append(buf, ID...)
-		case h != nil && c == Literal && i < t.maxSeg && learnable(seg, len(buf)) && t.learn.step(h, buf, seg, tsn, mode):
+		case merged:
 			buf = append(buf, '/')
 			buf = append(buf, Param...)
 		default:
@@ -208,7 +313,7 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 	}
 	*bp = buf
 	t.scratch.Put(bp)
-	return out
+	return out, cacheable
 }
 
 // Bounds on what learning keeps: a segment longer than maxLearnValue is not learned
