@@ -122,7 +122,7 @@ type learner struct {
 	// below the threshold: crossings and merges loaded from a file. Templater's cache of
 	// results holds only while it stays the same.
 	changes atomic.Uint64
-	m          *tmplMetrics
+	m       *tmplMetrics
 }
 
 func newLearner(cfg *Config, m *tmplMetrics) *learner {
