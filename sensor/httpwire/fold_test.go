@@ -52,3 +52,19 @@ func TestEqualFoldLowerMatchesBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestHasCTLMatchesBytes holds hasCTL's word test to the byte loop: every byte value at
+// every position of strings of every length up to 24, in otherwise plain targets.
+func TestHasCTLMatchesBytes(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for v := 0; v < 256; v++ {
+				b := []byte(strings.Repeat("/a~\x80", n)[:n])
+				b[pos] = byte(v)
+				if got, want := hasCTL(b), hasCTLBytes(b); got != want {
+					t.Fatalf("hasCTL(%q) = %v; want %v", b, got, want)
+				}
+			}
+		}
+	}
+}

@@ -190,7 +190,21 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 		c.upgrade(nil, upgradeH2)
 		return n
 	}
-	p, kind := findStart(line, wantReq, wantResp, s.resyncing)
+	// A proper request line, the common case, is parsed once: findStart would try it
+	// first and return offset 0, and the same offsets are used below.
+	var r reqLine
+	parsed := false
+	if wantReq {
+		accept := methodToken
+		if s.resyncing {
+			accept = methodUpper // as findStart does
+		}
+		r, parsed = parseRequestLine(line, accept)
+	}
+	p, kind := 0, kindRequest
+	if !parsed {
+		p, kind = findStart(line, wantReq, wantResp, s.resyncing)
+	}
 	if kind == kindNone && c.contradicts(s, line) {
 		c.flipRoles()
 		p, kind = findStart(line, !wantReq, !wantResp, s.resyncing)
@@ -213,9 +227,12 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 	sc := s.sc
 	line = line[p:]
 	if kind == kindRequest {
-		r, ok := parseRequestLine(line, methodToken)
-		if !ok {
-			r, _ = parseLenientRequestLine(line)
+		if !parsed {
+			var ok bool
+			r, ok = parseRequestLine(line, methodToken)
+			if !ok {
+				r, _ = parseLenientRequestLine(line)
+			}
 		}
 		sc.addSpan(line[:r.methodEnd])
 		sc.addSpan(line[r.targetA:r.targetB])

@@ -1,6 +1,9 @@
 package httpwire
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Start-line recognition. A request line is METHOD SP request-target SP HTTP/1.d; the
 // target is everything between the separators, so spaces and tabs inside it (sent by
@@ -220,6 +223,21 @@ func methodOK(m []byte, accept int) bool {
 
 // hasCTL reports control bytes other than tab: a target never holds them, garbage does.
 func hasCTL(b []byte) bool {
+	// Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7f (the
+	// classic has-less-than and has-zero tests, which never miss one) has no control
+	// byte; any other word is looked at byte by byte.
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		y := x ^ 0x7f*lsb8
+		if ((x-0x20*lsb8)&^x|(y-lsb8)&^y)&(0x80*lsb8) != 0 && hasCTLBytes(b[i:i+8]) {
+			return true
+		}
+	}
+	return hasCTLBytes(b[i:])
+}
+
+func hasCTLBytes(b []byte) bool {
 	for _, c := range b {
 		if c < 0x20 && c != '\t' || c == 0x7f {
 			return true
