@@ -28,11 +28,11 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	dst = append(dst, `","src_ip":`...)
 	dst = appendJSONString(dst, c.SrcIP)
 	dst = append(dst, `,"src_port":`...)
-	dst = strconv.AppendUint(dst, uint64(c.SrcPort), 10)
+	dst = appendInt(dst, int64(c.SrcPort))
 	dst = append(dst, `,"dst_ip":`...)
 	dst = appendJSONString(dst, c.DstIP)
 	dst = append(dst, `,"dst_port":`...)
-	dst = strconv.AppendUint(dst, uint64(c.DstPort), 10)
+	dst = appendInt(dst, int64(c.DstPort))
 	dst = append(dst, `,"method":`...)
 	dst = appendJSONString(dst, c.Method)
 	dst = append(dst, `,"host":`...)
@@ -46,11 +46,11 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	dst = append(dst, `,"template":`...)
 	dst = appendJSONString(dst, c.Template)
 	dst = append(dst, `,"status":`...)
-	dst = strconv.AppendInt(dst, int64(c.Status), 10)
+	dst = appendInt(dst, int64(c.Status))
 	dst = append(dst, `,"req_bytes":`...)
-	dst = strconv.AppendInt(dst, c.ReqBytes, 10)
+	dst = appendInt(dst, c.ReqBytes)
 	dst = append(dst, `,"resp_bytes":`...)
-	dst = strconv.AppendInt(dst, c.RespBytes, 10)
+	dst = appendInt(dst, c.RespBytes)
 	dst = append(dst, `,"latency_ms":`...)
 	dst = appendJSONFloat(dst, c.LatencyMS)
 	dst = append(dst, `,"user_agent":`...)
@@ -95,25 +95,46 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 // t.AppendFormat(dst, time.RFC3339Nano) does, without interpreting a layout.
 func appendRFC3339NanoUTC(dst []byte, t time.Time) []byte {
 	year, month, day, hour, min, sec := civil(t.Unix())
-	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
-		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10))
+	// Filled in place two digits at a time from a table, then appended in one go.
+	var b [30]byte
+	put2(b[0:], year/100)
+	put2(b[2:], year%100)
+	b[4] = '-'
+	put2(b[5:], month)
+	b[7] = '-'
+	put2(b[8:], day)
+	b[10] = 'T'
+	put2(b[11:], hour)
+	b[13] = ':'
+	put2(b[14:], min)
+	b[16] = ':'
+	put2(b[17:], sec)
+	n := 19
 	if ns := t.Nanosecond(); ns != 0 {
 		// Nine digits with the trailing zeros dropped.
-		var frac [9]byte
-		for i := 8; i >= 0; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
-		}
-		n := 9
-		for frac[n-1] == '0' {
+		b[19] = '.'
+		put2(b[20:], ns/10000000)
+		put2(b[22:], ns/100000%100)
+		put2(b[24:], ns/1000%100)
+		put2(b[26:], ns/10%100)
+		b[28] = byte('0' + ns%10)
+		n = 29
+		for b[n-1] == '0' {
 			n--
 		}
-		dst = append(dst, '.')
-		dst = append(dst, frac[:n]...)
 	}
-	return append(dst, 'Z')
+	b[n] = 'Z'
+	return append(dst, b[:n+1]...)
+}
+
+// digits2 holds "00" to "99".
+const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// put2 writes v, in [0, 99], as two digits at b[0:2].
+func put2(b []byte, v int) {
+	b[0], b[1] = digits2[2*v], digits2[2*v+1]
 }
 
 // civil splits u, seconds since 1970-01-01 UTC, into the proleptic Gregorian date and the
@@ -296,9 +317,36 @@ func mayNeedEscape(x uint64) bool {
 	return t&msb != 0
 }
 
+// appendInt appends v in decimal as strconv.AppendInt(dst, v, 10) does. Ports, statuses
+// and body sizes are mostly below 100000: those take a few divisions by constants
+// instead of strconv's general loop.
+func appendInt(dst []byte, v int64) []byte {
+	if v < 0 {
+		return strconv.AppendInt(dst, v, 10)
+	}
+	return appendUint(dst, uint64(v))
+}
+
+// appendUint appends v in decimal as strconv.AppendUint(dst, v, 10) does.
+func appendUint(dst []byte, v uint64) []byte {
+	switch {
+	case v < 10:
+		return append(dst, byte('0'+v))
+	case v < 100:
+		return append(dst, byte('0'+v/10), byte('0'+v%10))
+	case v < 1000:
+		return append(dst, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
+	case v < 10000:
+		return append(dst, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+	case v < 100000:
+		return append(dst, byte('0'+v/10000), byte('0'+v/1000%10), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+	}
+	return strconv.AppendUint(dst, v, 10)
+}
+
 // appendMilli appends k/1000 in decimal, without trailing fraction zeros or a bare dot.
 func appendMilli(dst []byte, k uint64) []byte {
-	dst = strconv.AppendUint(dst, k/1000, 10)
+	dst = appendUint(dst, k/1000)
 	frac := k % 1000
 	if frac == 0 {
 		return dst

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -220,6 +221,11 @@ func TestAppendRFC3339NanoUTC(t *testing.T) {
 	for i := int64(0); i < 2000; i++ {
 		times = append(times, time.Unix(i*7919*86400/13, i*104729%1000000000).UTC())
 	}
+	// Every count of trailing zeros in the nanoseconds.
+	for ns, k := 1, 0; k < 9; ns, k = ns*10, k+1 {
+		times = append(times, time.Unix(1700000000, int64(ns)), time.Unix(1700000000, int64(ns*7)),
+			time.Unix(1700000000, 999999999/int64(ns)*int64(ns)))
+	}
 	// Every day from year 0 to 9999, at a varying time of day.
 	first := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
 	last := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC).Unix()
@@ -277,5 +283,29 @@ func TestRFC3339Bounds(t *testing.T) {
 		if (werr == nil) != (gerr == nil) {
 			t.Errorf("%v: encoding/json error %v, MarshalAPICall error %v", ts.UTC(), werr, gerr)
 		}
+	}
+}
+
+// TestAppendIntMatchesStrconv holds appendInt and appendUint to strconv: every value up to
+// past their short cases, the edges of each digit count, negatives and the extremes.
+func TestAppendIntMatchesStrconv(t *testing.T) {
+	check := func(v int64) {
+		if got, want := string(appendInt([]byte("x"), v)), string(strconv.AppendInt([]byte("x"), v, 10)); got != want {
+			t.Fatalf("appendInt(%d) = %q; want %q", v, got, want)
+		}
+		if v >= 0 {
+			if got, want := string(appendUint(nil, uint64(v))), strconv.FormatUint(uint64(v), 10); got != want {
+				t.Fatalf("appendUint(%d) = %q; want %q", v, got, want)
+			}
+		}
+	}
+	for v := int64(-1000); v <= 1_200_000; v++ {
+		check(v)
+	}
+	for _, v := range []int64{math.MaxInt64, math.MinInt64, math.MaxInt32, 1 << 40, 99999, 100000, 9999999999} {
+		check(v)
+	}
+	if got := string(appendUint(nil, math.MaxUint64)); got != strconv.FormatUint(math.MaxUint64, 10) {
+		t.Fatalf("appendUint(MaxUint64) = %q", got)
 	}
 }
