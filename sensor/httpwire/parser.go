@@ -43,8 +43,7 @@ const maxPooled = 128 << 10
 
 // side is the parser of one direction.
 type side struct {
-	id    int
-	state state
+	id int
 
 	// Line assembly across Feed calls.
 	line   []byte // partial line (pooled buffer)
@@ -73,7 +72,13 @@ type side struct {
 	skipped    bool // bytes were skipped or lost on this side
 	contra     bool // a start line of the other role was skipped here
 
-	// Message in progress.
+	// The message in progress, cleared by reset in one go.
+	message
+}
+
+// message is what a side knows of the message in progress.
+type message struct {
+	state     state
 	isReq     bool
 	msgTS     time.Time
 	msgSeq    uint32 // sequence number of the message's first byte
@@ -809,13 +814,7 @@ func (s *side) reset() {
 			scratchPool.Put(sc)
 		}
 	}
-	*s = side{
-		id: s.id, line: s.line, lineP: s.lineP, lineTS: s.lineTS, curOff: s.curOff,
-		seqNext: s.seqNext, ackNow: s.ackNow, seqOK: s.seqOK, ackOK: s.ackOK,
-		lineSeq: s.lineSeq, lineAck: s.lineAck, lineSeqOK: s.lineSeqOK, lineAckOK: s.lineAckOK,
-		skipLine: s.skipLine, skipCounts: s.skipCounts, resyncing: s.resyncing, quiet: s.quiet, gapNext: s.gapNext,
-		fed: s.fed, cleanStart: s.cleanStart, begun: s.begun, skipped: s.skipped, contra: s.contra,
-	}
+	s.message = message{}
 }
 
 // addField adds a header line's name and value spans, growing hdr at most once.
