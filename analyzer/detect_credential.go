@@ -64,7 +64,15 @@ func (d *credentialDetector) Inspect(x *Context) {
 	c := x.Call
 	p := x.Profile
 	ts := x.Obs.TS
-	if !x.Obs.Mature || !x.warm() || c.SrcIP == "" || c.Auth == models.AuthNone || c.Auth == "" {
+	if !x.warm() || c.SrcIP == "" || c.Auth == models.AuthNone || c.Auth == "" {
+		return
+	}
+	// A young client has no usual pair to speak of, but a session (a token, a cookie) is
+	// one device's: a second pair using it while the first is still active is two parties,
+	// however young the session. Keys and Basic credentials are shared by design among a
+	// client's machines, so only mature ones are judged.
+	young := !x.Obs.Mature
+	if young && c.Auth != models.AuthJWT && c.Auth != models.AuthCookie {
 		return
 	}
 	pair := d.st.Clients[p.ClientID]
@@ -96,8 +104,16 @@ func (d *credentialDetector) Inspect(x *Context) {
 		return
 	}
 	active := ts-u.Last <= credActiveNS
+	if young && !active {
+		return
+	}
 	if len(d.st.Clients) < credMaxPairs || pair != nil {
-		d.st.Clients[p.ClientID] = &credPair{IP: c.SrcIP, UA: c.UserAgent, Since: ts, Last: ts, Fired: active}
+		// A young client's new pair is only remembered: it is flagged if the first pair
+		// comes back while it is in use (above).
+		d.st.Clients[p.ClientID] = &credPair{IP: c.SrcIP, UA: c.UserAgent, Since: ts, Last: ts, Fired: active && !young}
+	}
+	if young {
+		return
 	}
 	sev, how := models.SeverityLow, "after a pause of"
 	if active {

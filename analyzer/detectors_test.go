@@ -274,6 +274,34 @@ var detectorCases = []detectorCase{
 // file names in paths, agents acting for users.
 var robustnessCases = []detectorCase{
 	{
+		name: "fresh session cookie hijacked while its owner browses", wantKind: models.KindCredentialShared, subject: "cookie:late01",
+		abuse: func(w *world) {
+			// A client first seen at the attack: two calls of its own, then a second
+			// device with the same session cookie while the owner keeps browsing.
+			owner := client{id: "cookie:late01", ip: "203.0.113.7", ua: "Mozilla/5.0 (Windows NT 10.0) Chrome/131.0", auth: models.AuthCookie}
+			thief := owner
+			thief.ip, thief.ua = "198.18.40.2", "python-requests/2.32.3"
+			for i := 0; i < 12; i++ {
+				w.call(owner, attackStart+time.Duration(i)*25*time.Second, "GET", "/api/orders", "/api/orders", 200, 2400)
+				if i >= 2 {
+					w.call(thief, attackStart+time.Duration(i)*25*time.Second+7*time.Second, "GET", "/api/me", "/api/me", 200, 600)
+				}
+			}
+		},
+		twin: func(w *world) {
+			// A young session that moves: the owner's laptop leaves for a new network with
+			// a fresh browser, and the old pair is not used again.
+			owner := client{id: "cookie:late01", ip: "203.0.113.7", ua: "Mozilla/5.0 (Windows NT 10.0) Chrome/131.0", auth: models.AuthCookie}
+			for i := 0; i < 3; i++ {
+				w.call(owner, attackStart+time.Duration(i)*25*time.Second, "GET", "/api/orders", "/api/orders", 200, 2400)
+			}
+			owner.ip, owner.ua = "198.18.40.2", "Mozilla/5.0 (Windows NT 10.0) Chrome/132.0"
+			for i := 3; i < 12; i++ {
+				w.call(owner, attackStart+time.Duration(i)*25*time.Second, "GET", "/api/orders", "/api/orders", 200, 2400)
+			}
+		},
+	},
+	{
 		name: "exfiltration by a few oversized answers from a new account", wantKind: models.KindDataVolume, subject: "user031",
 		abuse: func(w *world) {
 			// Three answers 23-29x the endpoint's p95 (each low alone) within seconds,
