@@ -301,19 +301,22 @@ func load8(s string, i int) uint64 {
 }
 
 // mayNeedEscape reports whether a byte of x is a control byte, non-ASCII, '"', '\\', '<',
-// '>' or '&': whether the word must be looked at byte by byte. Each term is the classic
-// "has a zero byte" test, (v - 0x01..) & ^v & 0x80.., which can flag a byte above a true
-// zero byte but never a word without one, so the answer is exact:
-//   - below 0x20: x - 0x20.. borrows from the high bit of such bytes;
-//   - '\\' (0x5c): x ^ 0x5c.. is zero there;
-//   - '<', '>' (0x3c, 0x3e, one bit apart): x with that bit cleared, ^ 0x3c..;
-//   - '"', '&' (0x22, 0x26, one bit apart): likewise with 0x22..;
-//   - non-ASCII: the high bit itself.
+// '>' or '&': whether the word must be looked at byte by byte. It is exact. A byte's high
+// bit in the result comes from:
+//   - x itself: non-ASCII bytes;
+//   - x - 0x20..: bytes below 0x20, which borrow (ASCII bytes at 0x20 or above do not
+//     reach the high bit);
+//   - v - 0x01.. for v = x ^ 0x5c.. ('\\'), x with bit 1 cleared ^ 0x3c.. ('<', '>'),
+//     x with bit 2 cleared ^ 0x22.. ('"', '&'): the bytes where v is zero. (The classic
+//     zero-byte test also masks with ^v; that only clears non-ASCII bytes, already flagged.)
+//
+// A borrow from a flagged byte can flag the byte above it, never a word with no flagged
+// byte, so the answer for the word is exact.
 func mayNeedEscape(x uint64) bool {
 	bs := x ^ 0x5c*lsb
 	lt := x&^(0x02*lsb) ^ 0x3c*lsb
 	qu := x&^(0x04*lsb) ^ 0x22*lsb
-	t := (x-0x20*lsb)&^x | (bs-lsb)&^bs | (lt-lsb)&^lt | (qu-lsb)&^qu | x
+	t := (x - 0x20*lsb) | x | (bs - lsb) | (lt - lsb) | (qu - lsb)
 	return t&msb != 0
 }
 

@@ -184,7 +184,20 @@ func TestMayNeedEscape(t *testing.T) {
 			}
 		}
 	}
-	// Random words mixing every kind of byte: never a miss.
+	// Every pair of adjacent bytes at every position: flagged exactly when one of the
+	// pair needs escaping (a borrow from one byte into the next must not flag a plain word).
+	for p := 0; p < 7; p++ {
+		for b1 := 0; b1 < 256; b1++ {
+			for b2 := 0; b2 < 256; b2++ {
+				w := []byte("aaaaaaaa")
+				w[p], w[p+1] = byte(b1), byte(b2)
+				if got, want := mayNeedEscape(load8(string(w), 0)), !safe(byte(b1)) || !safe(byte(b2)); got != want {
+					t.Fatalf("word %q: flagged %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
+	// Random words mixing every kind of byte: flagged exactly when one needs escaping.
 	rng := rand.New(rand.NewPCG(1, 2))
 	for n := 0; n < 200000; n++ {
 		var w [8]byte
@@ -196,8 +209,8 @@ func TestMayNeedEscape(t *testing.T) {
 			}
 			need = need || !safe(w[i])
 		}
-		if need && !mayNeedEscape(load8(string(w[:]), 0)) {
-			t.Fatalf("word %q: not flagged", w)
+		if got := mayNeedEscape(load8(string(w[:]), 0)); got != need {
+			t.Fatalf("word %q: flagged %v, want %v", w, got, need)
 		}
 	}
 	// Long strings with one special byte or rune at every offset.
