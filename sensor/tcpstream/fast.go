@@ -1,6 +1,7 @@
 package tcpstream
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -46,6 +47,17 @@ type connKey struct {
 	v4           bool
 }
 
+// same is k == *o, ports first (the two directions of a connection differ there) and
+// the addresses a word at a time: the generated comparison of the whole struct calls
+// memequal, which cost as much as the rest of a lookup.
+func (k *connKey) same(o *connKey) bool {
+	return k.sport == o.sport && k.dport == o.dport && k.v4 == o.v4 &&
+		binary.LittleEndian.Uint64(k.src[:8]) == binary.LittleEndian.Uint64(o.src[:8]) &&
+		binary.LittleEndian.Uint64(k.src[8:]) == binary.LittleEndian.Uint64(o.src[8:]) &&
+		binary.LittleEndian.Uint64(k.dst[:8]) == binary.LittleEndian.Uint64(o.dst[:8]) &&
+		binary.LittleEndian.Uint64(k.dst[8:]) == binary.LittleEndian.Uint64(o.dst[8:])
+}
+
 func keyOf(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) connKey {
 	return connKey{src: src.As16(), dst: dst.As16(), sport: sport, dport: dport, v4: src.Is4() && dst.Is4()}
 }
@@ -72,10 +84,10 @@ func (k connKey) reverse() connKey {
 // both its keys: a request, its response and their ACKs usually follow each other.
 func (a *Assembler) lookup(k connKey) (connSlot, bool) {
 	if a.lastConn != nil {
-		if k == a.lastKey[0] {
+		if k.same(&a.lastKey[0]) {
 			return connSlot{s: a.lastConn, side: 0}, true
 		}
-		if k == a.lastKey[1] {
+		if k.same(&a.lastKey[1]) {
 			return connSlot{s: a.lastConn, side: 1}, true
 		}
 	}

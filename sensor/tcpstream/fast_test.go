@@ -332,3 +332,33 @@ func TestPositions(t *testing.T) {
 		}
 	}
 }
+
+// TestConnKeySame holds connKey.same to the struct comparison: keys that differ in any
+// one byte of an address, a port or the family flag, and equal keys.
+func TestConnKeySame(t *testing.T) {
+	base := keyOf(netip.MustParseAddr("10.0.0.1"), 1024, netip.MustParseAddr("10.0.0.2"), 80)
+	keys := []connKey{base, base.reverse(),
+		keyOf(netip.MustParseAddr("2001:db8::1"), 1024, netip.MustParseAddr("2001:db8::2"), 80)}
+	for i := 0; i < 16; i++ {
+		k := base
+		k.src[i] ^= 0x40
+		keys = append(keys, k)
+		k = base
+		k.dst[i] ^= 0x01
+		keys = append(keys, k)
+	}
+	for _, d := range []func(*connKey){
+		func(k *connKey) { k.sport++ }, func(k *connKey) { k.dport ^= 0x100 }, func(k *connKey) { k.v4 = !k.v4 },
+	} {
+		k := base
+		d(&k)
+		keys = append(keys, k)
+	}
+	for i := range keys {
+		for j := range keys {
+			if got, want := keys[i].same(&keys[j]), keys[i] == keys[j]; got != want {
+				t.Fatalf("keys %d and %d: same %v, == %v", i, j, got, want)
+			}
+		}
+	}
+}
