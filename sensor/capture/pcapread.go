@@ -19,7 +19,7 @@ import (
 // given, rather than a buffer of its own, because that one holds at least 4096 bytes.
 type recordReader struct {
 	br      *bufio.Reader
-	bo      binary.ByteOrder
+	be      bool   // big-endian file (the byte order is tested here, not called through an interface)
 	nsScale uint32 // 1000 for microsecond files, 1 for nanosecond ones
 	snaplen uint32
 	skip    int    // bytes of the previous record still to discard
@@ -29,16 +29,23 @@ type recordReader struct {
 // newRecordReader reads records from br, positioned after the file header whose magic
 // number is magic.
 func newRecordReader(br *bufio.Reader, magic []byte, snaplen uint32) *recordReader {
-	r := &recordReader{br: br, bo: binary.LittleEndian, nsScale: 1000, snaplen: snaplen}
+	r := &recordReader{br: br, nsScale: 1000, snaplen: snaplen}
 	switch uint32(magic[0])<<24 | uint32(magic[1])<<16 | uint32(magic[2])<<8 | uint32(magic[3]) {
 	case 0xa1b2c3d4:
-		r.bo = binary.BigEndian
+		r.be = true
 	case 0xa1b23c4d:
-		r.bo, r.nsScale = binary.BigEndian, 1
+		r.be, r.nsScale = true, 1
 	case 0x4d3cb2a1:
 		r.nsScale = 1
 	}
 	return r
+}
+
+func (r *recordReader) u32(b []byte) uint32 {
+	if r.be {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
 }
 
 // next returns the next frame, valid until the following call.
@@ -57,9 +64,9 @@ func (r *recordReader) next() ([]byte, gopacket.CaptureInfo, error) {
 		}
 		return nil, ci, err
 	}
-	ci.Timestamp = time.Unix(int64(r.bo.Uint32(h[0:4])), int64(r.bo.Uint32(h[4:8])*r.nsScale)).UTC()
-	ci.CaptureLength = int(r.bo.Uint32(h[8:12]))
-	ci.Length = int(r.bo.Uint32(h[12:16]))
+	ci.Timestamp = time.Unix(int64(r.u32(h[0:4])), int64(r.u32(h[4:8])*r.nsScale)).UTC()
+	ci.CaptureLength = int(r.u32(h[8:12]))
+	ci.Length = int(r.u32(h[12:16]))
 	if ci.CaptureLength > int(r.snaplen) {
 		return nil, ci, fmt.Errorf("capture length exceeds snap length: %d > %d", ci.CaptureLength, r.snaplen)
 	}
