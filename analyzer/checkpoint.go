@@ -18,7 +18,7 @@ import (
 // checkpoint is refused with an error rather than misread.
 // Version 3: object ids in profiles are keyed by a hash of the endpoint instead of its
 // engine-local id, and profiles carry their partition.
-const checkpointVersion = 3
+const checkpointVersion = 4
 
 // checkpointFile is the name of the checkpoint inside a state directory.
 const checkpointFile = "analyzer.ckpt"

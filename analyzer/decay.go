@@ -22,8 +22,6 @@ const (
 	cTrans              // transitions scored
 	cBurst              // every call, ten-second half-life (machine-speed bursts)
 	cBlind              // new object ids on endpoints whose listing the client never called
-	cNewIDLong          // calls touching an object id new for the client, two-hour half-life
-	cIDCallsLong        // calls whose path carries an object id, two-hour half-life
 	nCounters
 )
 
@@ -31,7 +29,7 @@ const (
 var halfLives = [nCounters]float64{
 	cCalls: 60, cCallsSlow: 600, cErr: 60, cAuthFail: 120, cNewID: 120, cNewIDSlow: 900,
 	cIDCalls: 120, cDenied: 120, cKiB: 120, c404New: 120, cNewEP: 1800, cRare: 300, cTrans: 300,
-	cBurst: 10, cBlind: 1800, cNewIDLong: 7200, cIDCallsLong: 7200,
+	cBurst: 10, cBlind: 1800,
 }
 
 // counterNames name the counters in evidence.
@@ -39,7 +37,6 @@ var counterNames = [nCounters]string{
 	"calls", "calls_slow", "errors", "auth_failures", "new_object_ids", "new_object_ids_slow",
 	"object_id_calls", "denied_object_calls", "response_kib", "not_found_new_paths",
 	"new_endpoints", "rare_transitions", "transitions", "burst_calls", "unlisted_new_object_ids",
-	"new_object_ids_long", "object_id_calls_long",
 }
 
 // peakHalfLife is the half-life of a counter's remembered peak: a client's busiest moment

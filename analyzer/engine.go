@@ -371,9 +371,7 @@ func (e *Engine) handle(c *models.APICall) {
 		if o.NewID {
 			inc(cNewID, 1)
 			inc(cNewIDSlow, 1)
-			inc(cNewIDLong, 1)
 		}
-		inc(cIDCallsLong, 1)
 		if c.Status == 403 || c.Status == 404 {
 			inc(cDenied, 1)
 		}
@@ -525,8 +523,6 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 			continue
 		}
 		switch {
-		case i == cNewIDLong:
-			// Learned from hourly snapshots below, never from the current hour.
 		case !mature && (i == cNewID || i == cNewIDSlow || i == cNewEP || i == cBlind):
 			// Everything is new to a young client: its new-object rate is learned once
 			// it has settled.
@@ -535,14 +531,6 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 		default:
 			p.Peaks[i] += (v - p.Peaks[i]) * creep
 		}
-	}
-	// The long-horizon peak of new object ids takes the count as it was at the start of
-	// the previous hour of the client's life: whatever the client does in the last hour or
-	// two (a slow enumeration in progress) never becomes its own baseline, while its usual
-	// reach is learned with at most two hours' lag, young or mature.
-	if h := uint32(max(ts-p.First, 0) / 3600e9); h != p.LongSnapH {
-		p.Peaks[cNewIDLong] = max(p.Peaks[cNewIDLong], p.LongSnap)
-		p.LongSnap, p.LongSnapH = p.Counters[cNewIDLong], h
 	}
 	if mature {
 		if p.PeakBucket == ([nCounters]uint8{}) {

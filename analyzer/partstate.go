@@ -30,7 +30,7 @@ type ClientState struct {
 
 // ClientStateVersion is the encoding ExportClients writes. ImportClients refuses others
 // (ErrClientStateVersion): a newer encoding is not misread, the client is relearned.
-const ClientStateVersion = 1
+const ClientStateVersion = 2
 
 // maxClientState bounds the encoded state of one client ImportClients decodes; a typical
 // state is a few KiB.
@@ -296,7 +296,6 @@ func sanitize(p *Profile) {
 		fix(&p.Trans[i].N)
 	}
 	fix(&p.Surprise)
-	fix(&p.LongSnap)
 }
 
 // sortEndpoints sorts by id and merges entries that two templates the exporter kept apart

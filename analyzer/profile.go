@@ -165,11 +165,7 @@ type Profile struct {
 	LastID     int64
 	LastIDEP   uint32
 	Sequential uint16 // consecutive ids in a row
-	// LongSnap is the two-hour count of new object ids at the start of hour LongSnapH of
-	// the client's life; it becomes a peak one hour later.
-	LongSnap  float32
-	LongSnapH uint32
-	Recent    [recentRing]recentCall
+	Recent     [recentRing]recentCall
 	// ErrWin is the activity window in which the client last counted as seeing errors.
 	ErrWin int64
 	// Newest is the newest capture time the profile learned from (Last is the last call
