@@ -23,6 +23,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 conns=1000 calls=340 open=100000 opencalls=3 runs=${BENCH_RUNS:-3}
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ -n "${BENCH_SMALL:-}" ]]; then conns=100 calls=340 open=10000; fi
 
 echo "building apiscope and the captures in $tmp" >&2
@@ -112,7 +113,7 @@ section=$(cat <<MD
 ## Sensor
 
 Measured by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD).
-Machine: $(nproc) cores ($(lscpu | sed -nE 's/^Model name: *//p' | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); $(go version | cut -d' ' -f3).
+Machine: $(nproc) cores ($(lscpu | sed -nE 's/^Model name: *//p' | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, load average before the run: ${load_before}, after it: $(cut -d' ' -f1-3 /proc/loadavg); $(go version | cut -d' ' -f3).
 Captures from \`go run ./scripts/benchcap\`: "keep-alive" is ${conns} connections × ${calls} calls
 (request, response, ACK: three frames a call, small JSON bodies); "${open} open" is ${open} connections
 × ${opencalls} calls, all opened before the first request and closed after the last.
@@ -140,25 +141,74 @@ Against the targets:
 
 $targets
 
-The packets-per-core figure is close to the line and moves with how busy the machine is
-(the last column: one process's CPU time from run to run). Four runs of this script (3, 5,
-5 and 5 runs a row) within ten minutes, the last one at the commit above and the first
-three just before its last two changes (together about -2% instructions), gave medians of
-0.98, 1.51, 1.24 and 1.35 CPU s for the 1-worker keep-alive row, that is 1.05 M, 0.68 M,
-0.83 M and 0.76 M packets per CPU second: about 1 M on a quiet core, not met with a
-margin, and not met while other work keeps both cores and their hyperthreads busy.
+The packets-per-core figure moves with how busy the machine is (the last column: one
+process's CPU time from run to run), so changes are judged on instruction counts and on
+paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
+GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1) and are given per frame.
 
-CPU time on this machine varies by a third from one minute to the next (other work shares
-the cores, and their hyperthreads), so changes are judged on instruction counts and on
-paired runs. Instructions, from \`valgrind --tool=callgrind\` over a 102600-frame capture
-(\`benchcap -conns 100 -calls 340\`, 1 worker, GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1), per
-frame: 19461 at 38b5f0d and 12294 at a64c069 (the first round, below); 12182 to 13076 at
-b0f7a11 (five runs, mean 12711; the spread comes from when the collector runs), and 9174 to
-10124 after the second round (five runs, mean 9888, -22%). Paired runs of the b0f7a11 and
-second-round binaries, alternated five times over the keep-alive capture with 1 worker:
-1.71 CPU s before, 1.16 after (0.68x). Outputs are byte-identical on every capture of the
-real-pcaps corpus (1 and 2 workers) and on the keep-alive capture, and the end-of-run
-counters are identical on every corpus capture.
+On the keep-alive capture itself (1026000 frames), the figure the packets-per-core target
+is about: 9183 instructions a frame at b2ac7da (the second round's end), 7185 after the
+third round (-21.8%), of which the collector 244 and 183.
+
+On the 102600-frame capture used for every change so far (\`benchcap -conns 100 -calls 340\`):
+9929 to 10109 at b2ac7da (five runs, mean 10029), 8362 to 8748 after the third round (four
+runs, mean 8482, -15.4%). Such a short run makes one collection, early, whose cost varies
+by several hundred instructions a frame with when it starts (703 to 1239 a frame in these
+runs): leaving the collector's functions out, 9225 to 9238 before (mean 9230) and 7509 to
+7515 after (-18.6%), and each change below is measured that way.
+
+Earlier rounds on the 102600-frame capture: 19461 at 38b5f0d and 12294 at a64c069 (the
+first round, below); 12182 to 13076 at b0f7a11 (five runs, mean 12711), and 9174 to 10124
+after the second round (five runs, mean 9888, -22%).
+
+Paired runs of the b2ac7da and third-round binaries, alternated five times over the
+keep-alive capture with 1 worker (load average about 1.5): 1.82 CPU s before, 1.33 after
+(0.73x); the second round's pair (b0f7a11 against it) gave 1.71 and 1.16.
+
+Against the aim of about 7500 instructions a frame: met on the keep-alive capture (7185);
+on the short capture 8482 with its one collection, 7513 without it.
+
+Outputs and end-of-run counters are identical to b2ac7da's on every capture of the
+real-pcaps corpus (2 workers) and on the 102600-frame capture at every change of the third
+round, and on the keep-alive capture (1 and 2 workers) at its end; the fidelity test gives
+the same figures (1766 of 1774 found, 1740 with the same status).
+
+The third round, each change with what it saved in instructions per frame (collector left
+out):
+
+- Templates (-7.4%): the template of a call whose learned positions were all below their
+  threshold, and held its segments, is cached per method, host and path. A later call
+  (no earlier in capture time) with the same three gets it without classifying or
+  observing its segments again, since that would change nothing; only the learner's
+  clock advances. Any crossing of a threshold, or merges loaded from a file, drop the
+  cache. Random call sequences (thresholds, learning delays, caps, calls back in time)
+  run through a Templater with the cache and one without must give the same templates,
+  learned positions, saved file and counters. Templating went from about 640 to 150
+  instructions a frame; paths with fresh ids (a quarter of the calls here) still take
+  the general path.
+- HTTP/1 (-2.0%): a whole header line with nothing kept from an earlier Feed is read
+  without readLine's bookkeeping, and its name and value are copied with one capacity
+  check.
+- HTTP/1 (-1.7%): a proper request line is parsed once instead of in findStart and again
+  for its offsets; a target is checked for control bytes eight at a time (held to the
+  byte loop by an exhaustive test).
+- HTTP/1 (-0.9%): the message in progress is an embedded struct that reset clears in one
+  go instead of rebuilding the side field by field.
+- Header lookups, identity, call builder (-1.6%): a header name is compared exactly
+  before case-folding; a query parameter whose length differs from a secret parameter's
+  (both ASCII) is not folded against it (Unicode folding of other lengths, the long s
+  and the Kelvin sign, is still caught: tested); an origin-form path skips the scheme
+  comparison.
+- JSON strings (-1.4% and -1.6%): a string of eight bytes or more ends with a word that
+  overlaps the one before instead of a padded tail; the word test drops masks that only
+  cleared non-ASCII bytes, which are flagged anyway (held exact on every pair of
+  adjacent byte values at every position). String encoding -30% in all.
+- JSON numbers and time (-1.7%): integers below 100000 and the timestamp's digits come
+  from divisions by constants and a two-digit table (held to strconv and time.Format).
+- TCP (-1.2%): the last connection's keys are compared ports first and a word at a time
+  instead of through memequal.
+- Capture file (-0.7%): a record header's byte order is tested in place instead of called
+  through binary.ByteOrder.
 
 The second round, each change with what it saved in instructions per frame:
 
@@ -196,7 +246,8 @@ before it) and changes the calls of two corpus
 captures, as intended, and nothing else.
 
 Tried and left out: a shorter queue between the reader and a worker for files (no
-difference in paired runs); building response strings over reused memory with the
+difference in paired runs in the second round; in the third, \`--queue-len 16\` left the
+short capture's collection in place and its instructions unchanged, 8714 a frame); building response strings over reused memory with the
 content type interned (peak RSS -12%, CPU unchanged, not worth an unsafe contract).
 
 The first round (38b5f0d to a64c069): \`models.AppendAPICallJSON\` is a hand-written encoder
@@ -207,15 +258,15 @@ ordered output stage; the HTTP parser reuses its transactions and header slices;
 names are compared with an ASCII fast path; a connection's addresses are formatted once;
 batches carry 1024 segments.
 
-Where the time goes now (perf, keep-alive capture, 1 worker, share of the process's CPU):
-the flow worker 62% (HTTP/1 parsing about 33%, the call builder 15% of which identity 9%,
-TCP reassembly on the in-order path with its connection lookups about 10%); the reading
-stage 16% (capture file reading 10%, most of it the kernel's copy and the per-frame
-bookkeeping, decoding 1%, sharding 2%); the ordered output stage 18% (JSON 8.5%,
-template learning 9%); page faults of the growing heap 5%. What is left for 1 µs per
-packet is spread thin: no single stage holds more than a third, and the HTTP/1 parser
-(about a quarter of the instructions, for some 110 bytes of HTTP a frame), JSON encoding and
-template learning are the largest.
+Where the time goes now (callgrind, keep-alive capture, 1 worker, 7185 instructions a frame):
+the HTTP/1 parser 2303 (32%: header lines, the start lines, the header strings of each
+message, queueing and pairing); JSON encoding 890 (12%, strings 480 of it); the runtime
+864 (12%: copying 330, the collector 183, allocation about 150); TCP on the in-order path
+574 (8%); the stages and their hand-offs 407; identity 229; reading the file 211 and
+buffering it 134; time comparisons 181; decoding 173; the call builder 150; templates 147;
+sharding 138. The allocations left are the two header strings of each call (one per
+message), which the calls' fields point into; no single item outside the HTTP/1 parser
+holds more than an eighth.
 MD
 )
 
