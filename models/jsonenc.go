@@ -23,29 +23,31 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	if math.IsNaN(c.LatencyMS) || math.IsInf(c.LatencyMS, 0) {
 		return dst, errors.New("models: call latency is not a finite number")
 	}
+	// Field names carry the quotes of the strings around them: `","host":"` closes one
+	// value, names the next and opens it.
 	dst = append(dst, `{"ts":"`...)
 	dst = appendRFC3339NanoUTC(dst, ts)
-	dst = append(dst, `","src_ip":`...)
-	dst = appendJSONString(dst, c.SrcIP)
-	dst = append(dst, `,"src_port":`...)
+	dst = append(dst, `","src_ip":"`...)
+	dst = appendJSONStringBody(dst, c.SrcIP)
+	dst = append(dst, `","src_port":`...)
 	dst = appendInt(dst, int64(c.SrcPort))
-	dst = append(dst, `,"dst_ip":`...)
-	dst = appendJSONString(dst, c.DstIP)
-	dst = append(dst, `,"dst_port":`...)
+	dst = append(dst, `,"dst_ip":"`...)
+	dst = appendJSONStringBody(dst, c.DstIP)
+	dst = append(dst, `","dst_port":`...)
 	dst = appendInt(dst, int64(c.DstPort))
-	dst = append(dst, `,"method":`...)
-	dst = appendJSONString(dst, c.Method)
-	dst = append(dst, `,"host":`...)
-	dst = appendJSONString(dst, c.Host)
-	dst = append(dst, `,"uri":`...)
-	dst = appendJSONString(dst, c.URI)
-	dst = append(dst, `,"path":`...)
-	dst = appendJSONString(dst, c.Path)
-	dst = append(dst, `,"query":`...)
-	dst = appendJSONString(dst, c.Query)
-	dst = append(dst, `,"template":`...)
-	dst = appendJSONString(dst, c.Template)
-	dst = append(dst, `,"status":`...)
+	dst = append(dst, `,"method":"`...)
+	dst = appendJSONStringBody(dst, c.Method)
+	dst = append(dst, `","host":"`...)
+	dst = appendJSONStringBody(dst, c.Host)
+	dst = append(dst, `","uri":"`...)
+	dst = appendJSONStringBody(dst, c.URI)
+	dst = append(dst, `","path":"`...)
+	dst = appendJSONStringBody(dst, c.Path)
+	dst = append(dst, `","query":"`...)
+	dst = appendJSONStringBody(dst, c.Query)
+	dst = append(dst, `","template":"`...)
+	dst = appendJSONStringBody(dst, c.Template)
+	dst = append(dst, `","status":`...)
 	dst = appendInt(dst, int64(c.Status))
 	dst = append(dst, `,"req_bytes":`...)
 	dst = appendInt(dst, c.ReqBytes)
@@ -53,23 +55,23 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	dst = appendInt(dst, c.RespBytes)
 	dst = append(dst, `,"latency_ms":`...)
 	dst = appendJSONFloat(dst, c.LatencyMS)
-	dst = append(dst, `,"user_agent":`...)
-	dst = appendJSONString(dst, c.UserAgent)
-	dst = append(dst, `,"content_type":`...)
-	dst = appendJSONString(dst, c.ContentType)
-	dst = append(dst, `,"client_id":`...)
-	dst = appendJSONString(dst, c.ClientID)
-	dst = append(dst, `,"principal":`...)
-	dst = appendJSONString(dst, c.Principal)
-	dst = append(dst, `,"actor":`...)
-	dst = appendJSONString(dst, c.Actor)
-	dst = append(dst, `,"auth":`...)
-	dst = appendJSONString(dst, c.Auth)
-	dst = append(dst, `,"cred_fp":`...)
-	dst = appendJSONString(dst, c.CredFP)
-	dst = append(dst, `,"trace_id":`...)
-	dst = appendJSONString(dst, c.TraceID)
-	dst = append(dst, `,"partial":`...)
+	dst = append(dst, `,"user_agent":"`...)
+	dst = appendJSONStringBody(dst, c.UserAgent)
+	dst = append(dst, `","content_type":"`...)
+	dst = appendJSONStringBody(dst, c.ContentType)
+	dst = append(dst, `","client_id":"`...)
+	dst = appendJSONStringBody(dst, c.ClientID)
+	dst = append(dst, `","principal":"`...)
+	dst = appendJSONStringBody(dst, c.Principal)
+	dst = append(dst, `","actor":"`...)
+	dst = appendJSONStringBody(dst, c.Actor)
+	dst = append(dst, `","auth":"`...)
+	dst = appendJSONStringBody(dst, c.Auth)
+	dst = append(dst, `","cred_fp":"`...)
+	dst = appendJSONStringBody(dst, c.CredFP)
+	dst = append(dst, `","trace_id":"`...)
+	dst = appendJSONStringBody(dst, c.TraceID)
+	dst = append(dst, `","partial":`...)
 	dst = strconv.AppendBool(dst, c.Partial)
 	dst = append(dst, `,"truncated":`...)
 	dst = strconv.AppendBool(dst, c.Truncated)
@@ -198,10 +200,16 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 // \ufffd, U+2028 and U+2029 escaped.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	// Most strings need no escaping: test them eight bytes at a time, the last few bytes
-	// padded with a safe one, and copy them in one go.
-	// A string of eight bytes or more ends with a word that overlaps the one before it
-	// instead of a padded tail.
+	dst = appendJSONStringBody(dst, s)
+	return append(dst, '"')
+}
+
+// appendJSONStringBody appends s escaped as appendJSONString does, without the quotes:
+// appendAPICall writes them with the field names around it.
+func appendJSONStringBody(dst []byte, s string) []byte {
+	// Most strings need no escaping: test them eight bytes at a time and copy them in one
+	// go. A string of eight bytes or more ends with a word that overlaps the one before
+	// it; a shorter one is tested in one word padded with a safe byte.
 	if n := len(s); n >= 8 {
 		for i := 0; i < n-8; i += 8 {
 			if mayNeedEscape(load8(s, i)) {
@@ -214,8 +222,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	} else if n > 0 && mayNeedEscape(loadTail(s, 0)) {
 		return appendJSONStringFrom(dst, s, 0)
 	}
-	dst = append(dst, s...)
-	return append(dst, '"')
+	return append(dst, s...)
 }
 
 // loadTail returns the last len(s)-i bytes of s (fewer than eight) in a word padded with
@@ -228,7 +235,7 @@ func loadTail(s string, i int) uint64 {
 	return w
 }
 
-// appendJSONStringFrom escapes s after its opening quote, the bytes before i being known
+// appendJSONStringFrom appends s escaped, without quotes, the bytes before i being known
 // to need no escaping.
 func appendJSONStringFrom(dst []byte, s string, i int) []byte {
 	start := 0
@@ -281,8 +288,7 @@ func appendJSONStringFrom(dst []byte, s string, i int) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // Word-at-a-time test for the bytes appendJSONString copies unchanged: most strings
