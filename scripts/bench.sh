@@ -142,31 +142,41 @@ Against the targets:
 $targets
 
 The packets-per-core figure moves with how busy the machine is (the last column: one
-process's CPU time from run to run), so changes are judged on instruction counts and on
-paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
+process's CPU time from run to run; the load average of the run is given above): with both
+cores and their hyperthreads shared with other work, the same binary takes from 1.0 to 1.9
+CPU s for the keep-alive capture (the paired runs below), that is 0.54 M to 1.03 M packets
+per CPU second. So changes are judged on instruction counts and on paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
 GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1) and are given per frame.
 
 On the keep-alive capture itself (1026000 frames), the figure the packets-per-core target
-is about: 9183 instructions a frame at b2ac7da (the second round's end), 7185 after the
-third round (-21.8%), of which the collector 244 and 183.
+is about: 9183 instructions a frame at b2ac7da (the second round's end); 7185 at 9a83e84
+and 7271 at ac38633 (the third round's end, -21%). The collector's share moves from run
+to run (244 before; 183 and 309 after); without it, 8938 before and 7001 and 6962 after
+(-22%).
 
 On the 102600-frame capture used for every change so far (\`benchcap -conns 100 -calls 340\`):
-9929 to 10109 at b2ac7da (five runs, mean 10029), 8362 to 8748 after the third round (four
-runs, mean 8482, -15.4%). Such a short run makes one collection, early, whose cost varies
-by several hundred instructions a frame with when it starts (703 to 1239 a frame in these
-runs): leaving the collector's functions out, 9225 to 9238 before (mean 9230) and 7509 to
-7515 after (-18.6%), and each change below is measured that way.
+9929 to 10109 at b2ac7da (five runs, mean 10029), 8335 to 8711 at ac38633 (four runs, mean
+8454, -15.7%). Such a short run makes one collection, early, whose cost varies by several
+hundred instructions a frame with when it starts (703 to 1239 a frame in these runs):
+leaving the collector's functions out, 9225 to 9238 before (mean 9230) and 7485 to 7491
+after (mean 7487, -18.9%), and each change below is measured that way.
 
 Earlier rounds on the 102600-frame capture: 19461 at 38b5f0d and 12294 at a64c069 (the
 first round, below); 12182 to 13076 at b0f7a11 (five runs, mean 12711), and 9174 to 10124
 after the second round (five runs, mean 9888, -22%).
 
-Paired runs of the b2ac7da and third-round binaries, alternated five times over the
-keep-alive capture with 1 worker (load average about 1.5): 1.82 CPU s before, 1.33 after
-(0.73x); the second round's pair (b0f7a11 against it) gave 1.71 and 1.16.
+Paired runs of the b2ac7da and third-round binaries, alternated over the keep-alive
+capture with 1 worker: 1.82 CPU s before and 1.33 after in five pairs at a load average
+about 1.5 (0.73x); 1.87 and 1.77 in five pairs at about 2.5 (0.95x); 1.58 and 1.39 in ten
+pairs at about 2.7 (0.89x); 1.71 and 1.47 over all twenty (0.86x). The second round's pair
+(b0f7a11 against it) gave 1.71 and 1.16. CPU time falls less than instructions: sampling
+the third-round binary with \`perf record -e cpu-clock\` (no hardware counters here) puts
+7% of its CPU time in page faults of the growing heap, 6% in allocation, and about 8% in
+map lookups that wait on memory (the identity credential cache and the template cache
+below), none of which shrinks with instruction counts.
 
-Against the aim of about 7500 instructions a frame: met on the keep-alive capture (7185);
-on the short capture 8482 with its one collection, 7513 without it.
+Against the aim of about 7500 instructions a frame: met on the keep-alive capture (7185
+and 7271); on the short capture 8454 with its one collection, 7487 without it.
 
 Outputs and end-of-run counters are identical to b2ac7da's on every capture of the
 real-pcaps corpus (2 workers) and on the 102600-frame capture at every change of the third
@@ -202,7 +212,9 @@ out):
 - JSON strings (-1.4% and -1.6%): a string of eight bytes or more ends with a word that
   overlaps the one before instead of a padded tail; the word test drops masks that only
   cleared non-ASCII bytes, which are flagged anyway (held exact on every pair of
-  adjacent byte values at every position). String encoding -30% in all.
+  adjacent byte values at every position). String encoding -30% in all. The field names
+  around a call's strings also carry their quotes, which spares each string two appends
+  of its own (-0.3%).
 - JSON numbers and time (-1.7%): integers below 100000 and the timestamp's digits come
   from divisions by constants and a two-digit table (held to strconv and time.Format).
 - TCP (-1.2%): the last connection's keys are compared ports first and a word at a time
@@ -247,7 +259,9 @@ captures, as intended, and nothing else.
 
 Tried and left out: a shorter queue between the reader and a worker for files (no
 difference in paired runs in the second round; in the third, \`--queue-len 16\` left the
-short capture's collection in place and its instructions unchanged, 8714 a frame); building response strings over reused memory with the
+short capture's collection in place and its instructions unchanged, 8714 a frame); making
+room in a full template cache by dropping one entry instead of all of them (templates 150
+and 156 instructions a frame on the keep-alive capture, no gain); building response strings over reused memory with the
 content type interned (peak RSS -12%, CPU unchanged, not worth an unsafe contract).
 
 The first round (38b5f0d to a64c069): \`models.AppendAPICallJSON\` is a hand-written encoder
@@ -258,15 +272,16 @@ ordered output stage; the HTTP parser reuses its transactions and header slices;
 names are compared with an ASCII fast path; a connection's addresses are formatted once;
 batches carry 1024 segments.
 
-Where the time goes now (callgrind, keep-alive capture, 1 worker, 7185 instructions a frame):
-the HTTP/1 parser 2303 (32%: header lines, the start lines, the header strings of each
-message, queueing and pairing); JSON encoding 890 (12%, strings 480 of it); the runtime
-864 (12%: copying 330, the collector 183, allocation about 150); TCP on the in-order path
-574 (8%); the stages and their hand-offs 407; identity 229; reading the file 211 and
-buffering it 134; time comparisons 181; decoding 173; the call builder 150; templates 147;
-sharding 138. The allocations left are the two header strings of each call (one per
-message), which the calls' fields point into; no single item outside the HTTP/1 parser
-holds more than an eighth.
+Where the time goes now (callgrind at ac38633, keep-alive capture, 1 worker, 7271
+instructions a frame): the HTTP/1 parser 2305 (32%: header lines, the start lines, the
+header strings of each message, queueing and pairing) and its line searches 217; the
+runtime 977 (13%: copying 332, the collector 309 in this run, allocation about 110, the
+rest hand-offs and scheduling); JSON encoding 854 (12%, strings 470 of it); TCP on the
+in-order path 574 (8%); the stages and their hand-offs 407; identity 229; reading the file
+211 and buffering it 134; time comparisons 181; decoding 174; the call builder 150;
+templates 146; sharding 138. The allocations left are the two header strings of each
+call (one per message), which the calls' fields point into. Past the HTTP/1 parser no item
+holds more than an eighth: what is left for a margin on a busy machine is spread thin.
 MD
 )
 
