@@ -274,6 +274,27 @@ var detectorCases = []detectorCase{
 // file names in paths, agents acting for users.
 var robustnessCases = []detectorCase{
 	{
+		name: "bola enumeration through a query parameter", wantKind: models.KindBOLAEnumeration, subject: "user033",
+		abuse: func(w *world) {
+			// An RPC-style API names the object in the query: other people's orders, one
+			// after another, every one answered.
+			rpcOrders(w)
+			cl := human(33)
+			for i := 0; i < 60; i++ {
+				w.call(cl, attackStart+time.Duration(i)*3*time.Second, "GET", fmt.Sprintf("/rpc/getOrder.do?orderId=%d&requestId=%x", 7000+i, w.rng.Uint64()), "/rpc/getOrder.do", 200, 450)
+			}
+		},
+		twin: func(w *world) {
+			// The same client opening its own three orders again and again, each request
+			// with a fresh request id.
+			rpcOrders(w)
+			cl := human(33)
+			for i := 0; i < 60; i++ {
+				w.call(cl, attackStart+time.Duration(i)*3*time.Second, "GET", fmt.Sprintf("/rpc/getOrder.do?orderId=%d&requestId=%x", cl.ids[i%3], w.rng.Uint64()), "/rpc/getOrder.do", 200, 450)
+			}
+		},
+	},
+	{
 		name: "fresh session cookie hijacked while its owner browses", wantKind: models.KindCredentialShared, subject: "cookie:late01",
 		abuse: func(w *world) {
 			// A client first seen at the attack: two calls of its own, then a second
@@ -520,6 +541,17 @@ func (w *world) agent(i int, dur time.Duration) {
 		w.call(ag, at, "GET", "/api/tickets", "/api/tickets", 200, 3000)
 		w.call(ag, at+time.Second, "GET", fmt.Sprintf("/api/tickets/%d", 700+w.rng.IntN(4)), "/api/tickets/{id}", 200, 1200)
 		w.call(ag, at+2*time.Second, "GET", "/api/kb/search?q=refund", "/api/kb/search", 200, 5000)
+	}
+}
+
+// rpcOrders has the first 30 people open their own orders through an RPC-style endpoint
+// during the warm-up, so the endpoint is an established one.
+func rpcOrders(w *world) {
+	for i := 0; i < 30; i++ {
+		cl := human(i)
+		for j := 0; j < 3; j++ {
+			w.call(cl, time.Duration(2+i%20)*time.Minute+time.Duration(j)*7*time.Second, "GET", fmt.Sprintf("/rpc/getOrder.do?orderId=%d", cl.ids[j]), "/rpc/getOrder.do", 200, 450)
+		}
 	}
 }
 

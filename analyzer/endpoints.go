@@ -495,8 +495,68 @@ func isAuthPath(p string) bool {
 // that holds an object. A placeholder in first position followed by more segments whose
 // value is a plain word or a version (/api, /v2, a tenant's name folded into a parameter
 // by a burst of random names at the root) is a namespace, not an object: it is left out.
-// It does not allocate.
-func objectID(path, tmpl string) (h uint64, last string, ok bool) {
+// When the path holds no object, the query may: see queryObjectID. It does not allocate.
+func objectID(path, tmpl, query string) (h uint64, last string, ok bool) {
+	if h, last, ok = pathObjectID(path, tmpl); ok || query == "" {
+		return h, last, ok
+	}
+	return queryObjectID(query)
+}
+
+// maxQueryIDParams bounds the query parameters examined for object ids.
+const maxQueryIDParams = 16
+
+// queryObjectID names the object of an RPC-style call (/rpc/getOrder.do?orderId=7,
+// /api/invoice?id=...&format=pdf) by its identifier parameters: parameters named like an
+// id (id, uuid, orderId, order_id, account-id) whose value is an identifier (a number,
+// a UUID, hex, a token, a prefixed id). Per-request ids (requestId, traceId, sessionId,
+// nonce ...) are not objects and are skipped. The hash covers every such parameter's
+// name and value, in query order; last is the last value.
+func queryObjectID(q string) (h uint64, last string, ok bool) {
+	h = fnvOffset
+	for n := 0; q != "" && n < maxQueryIDParams; n++ {
+		var kv string
+		kv, q, _ = strings.Cut(q, "&")
+		k, v, found := strings.Cut(kv, "=")
+		if !found || v == "" || !idParamName(k) || !template.Classify(v).IsID() {
+			continue
+		}
+		h = fnvSep(fnvString(fnvSep(fnvString(h, k)), v))
+		last, ok = v, true
+	}
+	return h, last, ok
+}
+
+// perRequestIDs are name prefixes of query parameters that carry a fresh id per request
+// or per session rather than the object the call is about.
+var perRequestIDs = [...]string{"request", "req", "trace", "span", "correlation", "session", "nonce",
+	"idempotency", "cache", "client", "device", "install", "tracking", "cursor"}
+
+// idParamName reports whether a query parameter name reads as an object id: id, uuid,
+// guid, or a name ending in Id, ID, _id, -id, .id or _uuid (not paid, valid, grid).
+func idParamName(k string) bool {
+	switch {
+	case k == "id" || k == "ID" || k == "uuid" || k == "guid":
+		return true
+	case len(k) < 3 || len(k) > 40:
+		return false
+	}
+	tail := k[len(k)-2:]
+	sep := k[len(k)-3]
+	if !(tail == "Id" || tail == "ID" || tail == "id" && (sep == '_' || sep == '-' || sep == '.') || strings.HasSuffix(k, "_uuid")) {
+		return false
+	}
+	lower := strings.ToLower(k)
+	for _, p := range perRequestIDs {
+		if strings.HasPrefix(lower, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// pathObjectID is objectID for the path alone.
+func pathObjectID(path, tmpl string) (h uint64, last string, ok bool) {
 	h = fnvOffset
 	first := true
 	for len(tmpl) > 0 && len(path) > 0 {

@@ -184,12 +184,12 @@ func TestObjectID(t *testing.T) {
 		{"/42/orders", "/{id}/orders", "42", ""},
 		{"/orders", "/orders", "", ""},
 	} {
-		h, last, ok := objectID(tc.path, tc.tmpl)
+		h, last, ok := objectID(tc.path, tc.tmpl, "")
 		if last != tc.last || ok != (tc.last != "") {
 			t.Errorf("objectID(%q, %q) = %q, %v; want %q", tc.path, tc.tmpl, last, ok, tc.last)
 		}
 		if tc.sameAs != "" {
-			if h2, _, _ := objectID(tc.sameAs, tc.tmpl); h2 != h {
+			if h2, _, _ := objectID(tc.sameAs, tc.tmpl, ""); h2 != h {
 				t.Errorf("objectID(%q) and objectID(%q) under %q differ; want one object", tc.path, tc.sameAs, tc.tmpl)
 			}
 		}
@@ -250,7 +250,7 @@ func FuzzEndpointMining(f *testing.F) {
 			if strings.Contains(got, "{param}") || canonicalTemplate(got) != got {
 				t.Fatalf("lookup(%q, %q): template %q is not canonical", c[0], c[1], got)
 			}
-			objectID(c[1], got)
+			objectID(c[1], got, "")
 			collection(got)
 		}
 	})
@@ -290,5 +290,40 @@ func TestEndpointTableUpgrade(t *testing.T) {
 	}
 	if got := tab.List[1].Template; got != "/vehicles/{param}/ota/{id}" {
 		t.Errorf("endpoint renamed to %q; want its name kept", got)
+	}
+}
+
+// TestQueryObjectID: RPC-style calls name their object in the query; per-request ids,
+// words and look-alike names (paid, valid) do not.
+func TestQueryObjectID(t *testing.T) {
+	for _, tc := range []struct {
+		query, last string
+	}{
+		{"orderId=700123", "700123"},
+		{"id=5&format=pdf", "5"},
+		{"order_id=ord_9s8d7f6g5h1", "ord_9s8d7f6g5h1"},
+		{"accountID=40007&orderId=700123", "700123"},
+		{"uuid=123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"},
+		{"requestId=8f14e45fceea167a5a36dedd4bea2543", ""},
+		{"traceId=4bf92f3577b34da6a3ce929d0e0e4736&sessionId=77", ""},
+		{"paid=1&valid=2&grid=3", ""},
+		{"id=latest", ""},
+		{"page=3&sort=price", ""},
+		{"", ""},
+	} {
+		_, last, ok := objectID("/rpc/getOrder.do", "/rpc/getOrder.do", tc.query)
+		if last != tc.last || ok != (tc.last != "") {
+			t.Errorf("objectID(query %q) = %q, %v; want %q", tc.query, last, ok, tc.last)
+		}
+	}
+	// The path's object wins over the query's.
+	if _, last, _ := objectID("/orders/5", "/orders/{id}", "orderId=7"); last != "5" {
+		t.Errorf("path object: got %q, want 5", last)
+	}
+	// Two parameters name one object only together.
+	a, _, _ := objectID("/rpc/x", "/rpc/x", "accountId=1&orderId=2")
+	b, _, _ := objectID("/rpc/x", "/rpc/x", "accountId=3&orderId=2")
+	if a == b {
+		t.Errorf("different accounts hash alike")
 	}
 }

@@ -336,7 +336,7 @@ func (e *Engine) handle(c *models.APICall) {
 	o.AllShare = pop.All.share(ep)
 	o.Outage = pop.inOutage(ts)
 	tmpl = o.Endpoint.Template
-	if h, last, ok := objectID(c.Path, tmpl); ok {
+	if h, last, ok := objectID(c.Path, tmpl, c.Query); ok {
 		o.HasID = true
 		o.IDValue = last
 		o.NewID = !p.bloomHas(h ^ e.epKey(ep)*0x9e3779b97f4a7c15)
@@ -466,7 +466,7 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 	}
 	p.Prev = ep
 	if o.HasID {
-		h, _, _ := objectID(c.Path, end.Template)
+		h, _, _ := objectID(c.Path, end.Template, c.Query)
 		h ^= e.epKey(ep) * 0x9e3779b97f4a7c15
 		if o.NewID {
 			end.NewIDs++

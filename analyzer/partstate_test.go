@@ -153,7 +153,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	// The object ids it touched are known to the importer.
 	for _, id := range human(6).ids {
 		ep, _ := b.pop.Endpoints.lookup("api.example.com", "GET", "/api/orders/{id}", 0)
-		h, _, _ := objectID(fmt.Sprintf("/api/orders/%d", id), "/api/orders/{id}")
+		h, _, _ := objectID(fmt.Sprintf("/api/orders/%d", id), "/api/orders/{id}", "")
 		if !p.bloomHas(h ^ b.epKey(ep)*0x9e3779b97f4a7c15) {
 			t.Errorf("order %d the client opened is new to the importer", id)
 		}

@@ -401,7 +401,9 @@ func (a *attack) fire(w *World, t int64) bool {
 		w.objectStatus(call, a.c, ep, o, slot, a.rng)
 	case scenario.AttackScraping:
 		ep := a.eps[a.n%len(a.eps)]
-		o := firstObject(ep)
+		// A scraper walks ids in the path (/products/1, /products/2); a listing's query
+		// parameters keep the values clients send.
+		o := firstPathObject(ep)
 		slot := -1
 		if o != nil {
 			if a.cursor == 0 {
@@ -602,7 +604,22 @@ func (w *World) objectStatus(call *Call, c *Client, ep *Endpoint, o *Object, slo
 	w.sizeAndLatency(call, rng)
 }
 
+// firstObject is the kind of the first object parameter of ep: in its path, else in its
+// query (buildURI puts an override there).
 func firstObject(ep *Endpoint) *Object {
+	if o := firstPathObject(ep); o != nil {
+		return o
+	}
+	for i := range ep.query {
+		if ep.query[i].obj != nil {
+			return ep.query[i].obj
+		}
+	}
+	return nil
+}
+
+// firstPathObject is the kind of the first object parameter in ep's path.
+func firstPathObject(ep *Endpoint) *Object {
 	for _, s := range ep.segs {
 		if s.obj != nil {
 			return s.obj

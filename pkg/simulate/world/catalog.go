@@ -42,7 +42,8 @@ type Endpoint struct {
 	query    []queryGen
 	status   statusTable
 	deployAt int64
-	// ownedParam is set when a path parameter takes the caller's own objects.
+	// ownedParam is set when a path parameter (or, without an object in the path, a query
+	// parameter) takes the caller's own objects.
 	ownedParam bool
 }
 
@@ -161,7 +162,13 @@ func compileServices(sc *scenario.Scenario, objs map[string]*Object, w *World) (
 			}
 			ep.Template = tmpl.String()
 			for _, k := range scenario.SortedKeys(es.Query) {
-				ep.query = append(ep.query, compileQuery(k, es.Query[k], objs))
+				q := compileQuery(k, es.Query[k], objs)
+				// An RPC-style endpoint (/getOrder.do?orderId=) takes the caller's own
+				// objects in its query.
+				if q.obj != nil && q.obj.owned && firstPathObject(ep) == nil {
+					ep.ownedParam = true
+				}
+				ep.query = append(ep.query, q)
 			}
 			sv.Endpoints = append(sv.Endpoints, ep)
 			byName[ep.Name] = ep
@@ -297,15 +304,24 @@ func (w *World) buildURI(dst []byte, rng *rand.Rand, c *Client, ep *Endpoint, t 
 	sep := byte('?')
 	for i := range ep.query {
 		q := &ep.query[i]
+		// An endpoint without an object in its path names it in the query
+		// (/getOrder.do?orderId=7): the override goes to its first object parameter, which
+		// is then always sent. The same random draws are made as without an override, so
+		// the rest of the capture does not change.
+		take := override >= 0 && !used && q.kind == "obj"
 		// Optional parameters are left out now and then, as clients do.
-		if q.kind != "lit" && rng.IntN(4) == 0 {
+		if q.kind != "lit" && rng.IntN(4) == 0 && !take {
 			continue
 		}
 		dst = append(dst, sep)
 		sep = '&'
 		dst = append(dst, q.key...)
 		dst = append(dst, '=')
-		dst = append(dst, w.queryValue(rng, c, q, t)...)
+		v := w.queryValue(rng, c, q, t)
+		if take {
+			v, used = q.obj.format(override), true
+		}
+		dst = append(dst, v...)
 	}
 	return dst
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -253,5 +254,66 @@ attacks:
 	}
 	if len(owner) != 70+1 {
 		t.Errorf("%d addresses for 70 clients and one attacker account", len(owner))
+	}
+}
+
+// TestQueryEnumeration: an enumeration of an RPC-style endpoint, whose object is a query
+// parameter, walks ids in that parameter, which every attack call carries.
+func TestQueryEnumeration(t *testing.T) {
+	sc, err := scenario.Parse([]byte(`
+name: rpc
+objects: {order: {per_client: [2, 5], start: 700000}}
+services:
+  - name: api
+    host: api.example
+    ip: 10.0.0.1
+    endpoints:
+      - {name: list, method: GET, path: /rpc/listOrders.do}
+      - {name: get, method: GET, path: /rpc/getOrder.do, query: {orderId: "obj:order", fmt: "enum:json,xml"}, vulnerable: true}
+workflows:
+  browse: {start: {list: 1}, steps: {list: {next: {get: 0.8, end: 0.2}}}}
+clients:
+  - {kind: user, name: web, count: 60, workflows: {browse: 1}}
+attacks:
+  - {type: bola_enumeration, endpoints: [get], calls: [40, 40], rate: [1, 1]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(sc, "medium", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	if err := w.Run(context.Background(), func(c *Call) error {
+		if c.Incident == "" {
+			return nil
+		}
+		_, q, _ := strings.Cut(string(c.URI), "?")
+		v, ok := "", false
+		for _, kv := range strings.Split(q, "&") {
+			if k, val, _ := strings.Cut(kv, "="); k == "orderId" {
+				v, ok = val, true
+			}
+		}
+		if !ok {
+			t.Fatalf("attack call %s carries no orderId", c.URI)
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("orderId %q is not a number", v)
+		}
+		ids = append(ids, n)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 40 {
+		t.Fatalf("%d attack calls; want 40", len(ids))
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i] != ids[i-1]+1 {
+			t.Fatalf("ids %v are not walked in order", ids)
+		}
 	}
 }
