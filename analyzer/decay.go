@@ -7,21 +7,21 @@ import "math"
 // n; a steady rate r reads r*halfLife/ln 2. Comparing a counter with its own decayed peak
 // gives "more than this client ever does" without keeping windows of events.
 const (
-	cCalls       = iota // every call
-	cCallsSlow          // every call, long half-life (low-and-slow volume)
-	cErr                // 5xx, 429 and calls without a response
-	cAuthFail           // 401, and 400/403 on authentication endpoints
-	cNewID              // calls touching an object id new for the client
-	cNewIDSlow          // the same, long half-life
-	cIDCalls            // calls whose path carries an object id
-	cDenied             // 403/404 on endpoints with an object id
-	cKiB                // response KiB
-	c404New             // 404 on endpoints new for the client
-	cNewEP              // endpoints new for a mature client (not population-wide adoptions)
-	cRare               // rare transitions
-	cTrans              // transitions scored
-	cBurst              // every call, ten-second half-life (machine-speed bursts)
-	cBlind              // new object ids on endpoints whose listing the client never called
+	cCalls     = iota // every call
+	cCallsSlow        // every call, long half-life (low-and-slow volume)
+	cErr              // 5xx, 429 and calls without a response
+	cAuthFail         // 401, and 400/403 on authentication endpoints
+	cNewID            // calls touching an object id new for the client
+	cNewIDSlow        // the same, long half-life
+	cIDCalls          // calls whose path carries an object id
+	cDenied           // 403/404 on endpoints with an object id
+	cKiB              // response KiB
+	c404New           // 404 on endpoints new for the client
+	cNewEP            // endpoints new for a mature client (not population-wide adoptions)
+	cRare             // rare transitions
+	cTrans            // transitions scored
+	cBurst            // every call, ten-second half-life (machine-speed bursts)
+	cBlind            // new object ids on endpoints whose listing the client never called
 	nCounters
 )
 
