@@ -13,7 +13,7 @@ const (
 	cAuthFail         // 401, and 400/403 on authentication endpoints
 	cNewID            // calls touching an object id new for the client
 	cNewIDSlow        // the same, long half-life
-	cIDCalls          // calls whose path carries an object id
+	cIDCalls          // calls that name an object id (in the path or the query)
 	cDenied           // 403/404 on endpoints with an object id
 	cKiB              // response KiB
 	c404New           // 404 on endpoints new for the client
