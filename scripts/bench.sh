@@ -145,7 +145,8 @@ The packets-per-core figure moves with how busy the machine is (the last column:
 process's CPU time from run to run; the load average of the run is given above): with both
 cores and their hyperthreads shared with other work, the same binary takes from 1.0 to 1.9
 CPU s for the keep-alive capture (the paired runs below), that is 0.54 M to 1.03 M packets
-per CPU second. So changes are judged on instruction counts and on paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
+per CPU second. So changes are judged on instruction counts and on paired runs.
+Instructions come from \`valgrind --tool=callgrind\` (1 worker,
 GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1) and are given per frame.
 
 On the keep-alive capture itself (1026000 frames), the figure the packets-per-core target
@@ -160,6 +161,17 @@ On the 102600-frame capture used for every change so far (\`benchcap -conns 100 
 hundred instructions a frame with when it starts (703 to 1239 a frame in these runs):
 leaving the collector's functions out, 9225 to 9238 before (mean 9230) and 7485 to 7491
 after (mean 7487, -18.9%), and each change below is measured that way.
+
+Three runs of this script at the third round's end gave medians of 1.32, 1.53 and 1.56
+CPU s for the 1-worker keep-alive row (0.78 M, 0.67 M and 0.66 M packets per CPU second;
+load averages 1.6 rising to 2.6, 1.3 to 2.1, 0.5 to 1.0; the table above is the last);
+run by hand after them at a load average about 0.9, three alternations gave 1.12 to 1.29
+CPU s for it against 1.42 to 1.62 for b2ac7da (0.80 M to 0.92 M packets per CPU second,
+0.77x). With one flow worker the process still keeps the reader and the output stage busy
+beside it, and on an otherwise idle second core its CPU time includes the scheduler looking
+for work (user + system exceeds wall time). The packets-per-core target is not met with a
+margin: the instructions a frame are 21% fewer, but CPU time per packet on this shared
+machine fell by 5 to 27% in paired runs (0.86x over twenty) and is about 1.1 µs at best.
 
 Earlier rounds on the 102600-frame capture: 19461 at 38b5f0d and 12294 at a64c069 (the
 first round, below); 12182 to 13076 at b0f7a11 (five runs, mean 12711), and 9174 to 10124
