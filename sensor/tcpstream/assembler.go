@@ -200,14 +200,7 @@ func (a *Assembler) Add(s *decode.Segment) {
 		return
 	}
 	a.fillTCP(s)
-	var nf gopacket.Flow
-	if s.Src.Is4() && s.Dst.Is4() {
-		src, dst := s.Src.As4(), s.Dst.As4()
-		nf = gopacket.NewFlow(layers.EndpointIPv4, src[:], dst[:])
-	} else {
-		src, dst := s.Src.As16(), s.Dst.As16()
-		nf = gopacket.NewFlow(layers.EndpointIPv6, src[:], dst[:])
-	}
+	nf := netFlow(s)
 	if len(a.slab) == 0 {
 		a.slab = make([]pktCtx, ctxSlab)
 	}
@@ -260,17 +253,20 @@ func (a *Assembler) reopenWith(old *stream, s *decode.Segment) {
 	a.reopen = nil
 }
 
+// netFlow is the network flow gopacket's reassembler keys s by.
+func netFlow(s *decode.Segment) gopacket.Flow {
+	if s.Src.Is4() && s.Dst.Is4() {
+		src, dst := s.Src.As4(), s.Dst.As4()
+		return gopacket.NewFlow(layers.EndpointIPv4, src[:], dst[:])
+	}
+	src, dst := s.Src.As16(), s.Dst.As16()
+	return gopacket.NewFlow(layers.EndpointIPv6, src[:], dst[:])
+}
+
 // assembleOne assembles s with no bound checks (used by reopenWith).
 func (a *Assembler) assembleOne(s *decode.Segment) {
 	a.fillTCP(s)
-	var nf gopacket.Flow
-	if s.Src.Is4() && s.Dst.Is4() {
-		src, dst := s.Src.As4(), s.Dst.As4()
-		nf = gopacket.NewFlow(layers.EndpointIPv4, src[:], dst[:])
-	} else {
-		src, dst := s.Src.As16(), s.Dst.As16()
-		nf = gopacket.NewFlow(layers.EndpointIPv6, src[:], dst[:])
-	}
+	nf := netFlow(s)
 	ctx := &pktCtx{ts: s.TS, ack: s.Ack, ackOK: s.Flags&decode.FlagACK != 0}
 	a.seg = s
 	a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
@@ -421,17 +417,8 @@ func (f *streamFactory) New(_, _ gopacket.Flow, _ *layers.TCP, _ reassembly.Asse
 		// Connections are only created by Add; keep the pool consistent regardless.
 		return &stream{a: a, discard: true}
 	}
-	st := &stream{a: a, held: true}
-	st.conn = Conn{
-		Side0: netip.AddrPortFrom(s.Src, s.SrcPort),
-		Side1: netip.AddrPortFrom(s.Dst, s.DstPort),
-	}
-	a.track(st)
-	if a.open >= a.maxConns {
-		st.discard = true
-		return st
-	}
-	a.open++
+	st := a.newStream(s)
+	st.held = true
 	// The Handler is made when the first byte or gap arrives: a connection seen only as
 	// bare ACKs (the last ACK after both FINs, scans) costs no parser.
 	return st

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/reassembly"
 
 	"github.com/apiscope/apiscope/sensor/decode"
@@ -136,6 +134,7 @@ func (a *Assembler) fast(seg *decode.Segment) bool {
 			return false // an odd opening: the reassembler makes the connection
 		}
 		sl = connSlot{s: a.newStream(seg), side: 0}
+		sl.s.lastSeen = seg.TS
 	} else if !a.inOrder(sl.s, int(sl.side), seg, syn) {
 		a.adopt(sl.s)
 		return false
@@ -147,9 +146,10 @@ func (a *Assembler) fast(seg *decode.Segment) bool {
 	return true
 }
 
-// newStream makes and tracks the connection seg opens, as streamFactory.New does.
+// newStream makes and tracks the connection seg opens (for the in-order path and for
+// streamFactory.New), discarding it when the connection bound is reached.
 func (a *Assembler) newStream(seg *decode.Segment) *stream {
-	st := &stream{a: a, lastSeen: seg.TS}
+	st := &stream{a: a}
 	st.conn = Conn{
 		Side0: netip.AddrPortFrom(seg.Src, seg.SrcPort),
 		Side1: netip.AddrPortFrom(seg.Dst, seg.DstPort),
@@ -267,14 +267,7 @@ func (a *Assembler) adopt(st *stream) {
 			seg.Flags |= decode.FlagFIN
 		}
 		a.fillTCP(&seg)
-		var nf gopacket.Flow
-		if seg.Src.Is4() && seg.Dst.Is4() {
-			s4, d4 := seg.Src.As4(), seg.Dst.As4()
-			nf = gopacket.NewFlow(layers.EndpointIPv4, s4[:], d4[:])
-		} else {
-			s16, d16 := seg.Src.As16(), seg.Dst.As16()
-			nf = gopacket.NewFlow(layers.EndpointIPv6, s16[:], d16[:])
-		}
+		nf := netFlow(&seg)
 		ctx := &pktCtx{ts: st.lastSeen}
 		a.guard(func() { a.asm.AssembleWithContext(nf, &a.tcp, ctx) })
 	}
