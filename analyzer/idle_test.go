@@ -10,12 +10,15 @@ import (
 	"github.com/apiscope/apiscope/models"
 )
 
-// sliceSource delivers records from memory, then blocks until the context ends, as a
-// consumer does once the producer has finished.
+// sliceSource delivers records from memory, then closes drained (when set) and blocks
+// until the context ends, as a consumer does once the producer has finished. Commits are
+// counted and, with ev set, logged.
 type sliceSource struct {
+	ev      *events
 	mu      sync.Mutex
 	recs    []Record
 	commits int
+	drained chan struct{}
 }
 
 func (s *sliceSource) Fetch(ctx context.Context) (Record, error) {
@@ -26,15 +29,24 @@ func (s *sliceSource) Fetch(ctx context.Context) (Record, error) {
 		s.mu.Unlock()
 		return r, nil
 	}
+	if s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
 	s.mu.Unlock()
 	<-ctx.Done()
 	return Record{}, ctx.Err()
 }
 
-func (s *sliceSource) Commit(context.Context, []Record) error {
+func (s *sliceSource) Commit(_ context.Context, recs []Record) error {
 	s.mu.Lock()
 	s.commits++
 	s.mu.Unlock()
+	if s.ev != nil {
+		for _, r := range recs {
+			s.ev.add("commit %d@%d", r.Partition, r.Offset)
+		}
+	}
 	return nil
 }
 

@@ -31,38 +31,6 @@ func (ev *events) snapshot() []string {
 	return append([]string(nil), ev.log...)
 }
 
-// scriptSource delivers its records, then reports drained and blocks until ctx ends.
-type scriptSource struct {
-	ev      *events
-	mu      sync.Mutex
-	recs    []Record
-	drained chan struct{}
-}
-
-func (s *scriptSource) Fetch(ctx context.Context) (Record, error) {
-	s.mu.Lock()
-	if len(s.recs) > 0 {
-		r := s.recs[0]
-		s.recs = s.recs[1:]
-		s.mu.Unlock()
-		return r, nil
-	}
-	if s.drained != nil {
-		close(s.drained)
-		s.drained = nil
-	}
-	s.mu.Unlock()
-	<-ctx.Done()
-	return Record{}, ctx.Err()
-}
-
-func (s *scriptSource) Commit(_ context.Context, recs []Record) error {
-	for _, r := range recs {
-		s.ev.add("commit %d@%d", r.Partition, r.Offset)
-	}
-	return nil
-}
-
 // memStates is a StateStore in memory: the newest state per client wins.
 type memStates struct {
 	ev     *events
@@ -125,7 +93,7 @@ func callRecords(t testing.TB, calls []models.APICall, from, to time.Duration, n
 // runScript runs e over the records until the source is drained, then stops it.
 func runScript(t *testing.T, e *Engine, ev *events, recs []Record, rc RunConfig) {
 	t.Helper()
-	src := &scriptSource{ev: ev, recs: recs, drained: make(chan struct{})}
+	src := &sliceSource{ev: ev, recs: recs, drained: make(chan struct{})}
 	drained := src.drained
 	rc.IdleCommit, rc.StartupWait, rc.IdleFlush = time.Minute, 10*time.Millisecond, -1
 	ctx, cancel := context.WithCancel(context.Background())
