@@ -64,9 +64,12 @@ type Observation struct {
 	// fraction of all clients.
 	Share, AllShare float64
 	RoleMembers     uint32
-	// HasID: the path carries an object id; NewID: the client never touched it before.
+	// HasID: the call names an object (path or query); NewID: the client never touched it
+	// before.
 	HasID, NewID bool
 	IDValue      string
+	// idKey is the object's hash keyed by its endpoint, as profiles remember it.
+	idKey uint64
 	// From is the previous endpoint (0: session start); P the transition probability.
 	From uint32
 	P    float64

@@ -546,9 +546,8 @@ func idParamName(k string) bool {
 	if !(tail == "Id" || tail == "ID" || tail == "id" && (sep == '_' || sep == '-' || sep == '.') || strings.HasSuffix(k, "_uuid")) {
 		return false
 	}
-	lower := strings.ToLower(k)
 	for _, p := range perRequestIDs {
-		if strings.HasPrefix(lower, p) {
+		if len(k) >= len(p) && strings.EqualFold(k[:len(p)], p) {
 			return false
 		}
 	}

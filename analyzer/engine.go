@@ -339,7 +339,8 @@ func (e *Engine) handle(c *models.APICall) {
 	if h, last, ok := objectID(c.Path, tmpl, c.Query); ok {
 		o.HasID = true
 		o.IDValue = last
-		o.NewID = !p.bloomHas(h ^ e.epKey(ep)*0x9e3779b97f4a7c15)
+		o.idKey = h ^ e.epKey(ep)*0x9e3779b97f4a7c15
+		o.NewID = !p.bloomHas(o.idKey)
 		if n, err := strconv.ParseInt(last, 10, 64); err == nil && o.NewID && p.LastIDEP == ep && (n == p.LastID+1 || n == p.LastID-1) {
 			o.Sequential = int(p.Sequential) + 1
 		}
@@ -466,8 +467,7 @@ func (e *Engine) learn(p *Profile, c *models.APICall, o *Observation, ts int64) 
 	}
 	p.Prev = ep
 	if o.HasID {
-		h, _, _ := objectID(c.Path, end.Template, c.Query)
-		h ^= e.epKey(ep) * 0x9e3779b97f4a7c15
+		h := o.idKey
 		if o.NewID {
 			end.NewIDs++
 			if pop.idKnown(h) {
