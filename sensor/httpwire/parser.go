@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -86,8 +87,10 @@ type message struct {
 	msgSeqOK  bool
 	msgAckOK  bool
 	sc        *scratch
-	hdrBytes  int // bytes of the header section so far
-	trlBytes  int // bytes of trailers so far
+	raw       string // the start line and header section when read whole (wholeHeaders)
+	rawSize   int    // the bytes of its parts, as the scratch buffer would hold them
+	hdrBytes  int    // bytes of the header section so far
+	trlBytes  int    // bytes of trailers so far
 	nFields   int
 	truncated bool
 	partial   bool
@@ -229,8 +232,11 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 	}
 	s.msgSeq, s.msgSeqOK = s.lineSeq+uint32(p), s.lineSeqOK
 	c.begin(s, kind == kindRequest, msgTS, raw-p)
-	sc := s.sc
 	line = line[p:]
+	// The start line's parts, as offsets in line: method, target and version, or the
+	// version of a status line.
+	var parts [3]span
+	np := 1
 	if kind == kindRequest {
 		if !parsed {
 			var ok bool
@@ -239,14 +245,96 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 				r, _ = parseLenientRequestLine(line)
 			}
 		}
-		sc.addSpan(line[:r.methodEnd])
-		sc.addSpan(line[r.targetA:r.targetB])
-		sc.addSpan(line[r.versionA:r.versionB])
+		parts = [3]span{{0, int32(r.methodEnd)}, {int32(r.targetA), int32(r.targetB)}, {int32(r.versionA), int32(r.versionB)}}
+		np = 3
 	} else {
 		s.status, _ = parseStatusLine(line)
-		sc.addSpan(line[:8])
+		parts[0] = span{0, 8}
+	}
+	if p == 0 && s.curOff == 0 {
+		// The start line is b[:len(line)], nothing kept from an earlier Feed: the
+		// header section may follow whole in b.
+		if m := c.wholeHeaders(s, b, n, parts[:np]); m > 0 {
+			return n + m
+		}
+	}
+	sc := s.sc
+	for _, x := range parts[:np] {
+		sc.addSpan(line[x.a:x.b])
 	}
 	return n
+}
+
+// wholeHeaders reads a header section that lies whole in b after its start line
+// (b[:start], the start line's parts at offsets given by parts) and has nothing the
+// line-by-line path would do differently: no folded, malformed or over-limit line. The
+// message's strings are then one copy of b up to the empty line, the names and values
+// spans of it, instead of being gathered line by line into the scratch buffer and copied
+// again. It returns the bytes it read after start, or 0, having changed nothing, when
+// the section is not whole in b or needs the line-by-line path.
+func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts []span) int {
+	spans := append(s.sc.spans[:0], parts...)
+	size := 0
+	for _, x := range parts {
+		size += int(x.b - x.a)
+	}
+	hdrBytes := s.hdrBytes
+	var framing uint64 // bit i: field i sets the framing (Content-Length, Transfer-Encoding)
+	nf := 0
+	off := start
+	for {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return 0
+		}
+		line := b[off : off+i]
+		if i > 0 && line[i-1] == '\r' {
+			line = line[:i-1]
+		}
+		if len(line) == 0 {
+			off += i + 1
+			break
+		}
+		hdrBytes += i + 1
+		if hdrBytes > c.lim.maxHeaderBytes || nf >= c.lim.maxHeaders || nf >= 64 || isSpace(line[0]) {
+			return 0
+		}
+		colon := bytes.IndexByte(line, ':')
+		nb := colon
+		for nb > 0 && isSpace(line[nb-1]) {
+			nb--
+		}
+		if nb <= 0 {
+			return 0
+		}
+		va, vb := colon+1, len(line)
+		for va < vb && isSpace(line[va]) {
+			va++
+		}
+		for vb > va && isSpace(line[vb-1]) {
+			vb--
+		}
+		if fieldKind(line[:nb]) != fieldOther {
+			framing |= 1 << nf
+		}
+		spans = append(spans, span{int32(off), int32(off + nb)}, span{int32(off + va), int32(off + vb)})
+		size += nb + vb - va
+		nf++
+		off += i + 1
+	}
+	// Everything checked: now what the line-by-line path would have done.
+	s.sc.spans = spans
+	s.hdrBytes = hdrBytes
+	s.nFields = nf
+	for f := framing; f != 0; f &= f - 1 {
+		k := len(parts) + 2*bits.TrailingZeros64(f)
+		name, value := b[spans[k].a:spans[k].b], b[spans[k+1].a:spans[k+1].b]
+		s.lastKind = fieldKind(name)
+		c.framing(s, s.lastKind, value)
+	}
+	s.raw, s.rawSize = string(b[:off]), size
+	c.endHeaders(s, false)
+	return off - start
 }
 
 // startTooLong handles a start line longer than MaxStartLine: a request with a known
@@ -562,14 +650,14 @@ func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
 	e.tx.ClientSide = s.id
 	r := &e.req
 	r.TS = s.msgTS
-	str := string(s.sc.hdr)
+	str, size := s.headerText()
 	sp := s.sc.spans
 	r.Method = str[sp[0].a:sp[0].b]
 	r.URI = str[sp[1].a:sp[1].b]
 	r.Version = str[sp[2].a:sp[2].b]
 	r.Header = buildHeader(e.reqHdr, str, sp[3:])
 	r.Truncated = s.truncated
-	e.size = len(str)
+	e.size = size
 	e.reqAck, e.reqAckOK = s.msgAck, s.msgAckOK
 	c.push(e)
 	s.entry = e
@@ -629,7 +717,7 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 		method = e.req.Method
 		r := &e.resp
 		r.TS = s.msgTS
-		str := string(s.sc.hdr)
+		str, _ := s.headerText()
 		sp := s.sc.spans
 		r.Version = str[sp[0].a:sp[0].b]
 		r.Status = st
@@ -664,6 +752,16 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 	default:
 		s.state = stateBodyClose
 	}
+}
+
+// headerText returns the string the message's spans index and the size of its parts
+// (what a pending request is charged for).
+func (s *side) headerText() (string, int) {
+	if s.raw != "" {
+		return s.raw, s.rawSize
+	}
+	str := string(s.sc.hdr)
+	return str, len(str)
 }
 
 // buildHeader returns the fields of the name, value span pairs sp of str, in room's
