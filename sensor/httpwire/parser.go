@@ -279,7 +279,7 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts []span) int {
 		size += int(x.b - x.a)
 	}
 	hdrBytes := s.hdrBytes
-	var framing uint64 // bit i: field i sets the framing (Content-Length, Transfer-Encoding)
+	var framing, te uint64 // bit i: field i sets the framing (Content-Length, Transfer-Encoding); te: which
 	nf := 0
 	off := start
 	for {
@@ -314,8 +314,14 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts []span) int {
 		for vb > va && isSpace(line[vb-1]) {
 			vb--
 		}
-		if fieldKind(line[:nb]) != fieldOther {
-			framing |= 1 << nf
+		if nb == len("content-length") || nb == len("transfer-encoding") { // fieldKind's only lengths
+			switch fieldKind(line[:nb]) {
+			case fieldContentLength:
+				framing |= 1 << nf
+			case fieldTransferEncoding:
+				framing |= 1 << nf
+				te |= 1 << nf
+			}
 		}
 		spans = append(spans, span{int32(off), int32(off + nb)}, span{int32(off + va), int32(off + vb)})
 		size += nb + vb - va
@@ -327,10 +333,13 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts []span) int {
 	s.hdrBytes = hdrBytes
 	s.nFields = nf
 	for f := framing; f != 0; f &= f - 1 {
-		k := len(parts) + 2*bits.TrailingZeros64(f)
-		name, value := b[spans[k].a:spans[k].b], b[spans[k+1].a:spans[k+1].b]
-		s.lastKind = fieldKind(name)
-		c.framing(s, s.lastKind, value)
+		i := bits.TrailingZeros64(f)
+		s.lastKind = fieldContentLength
+		if te&(1<<i) != 0 {
+			s.lastKind = fieldTransferEncoding
+		}
+		k := len(parts) + 2*i + 1
+		c.framing(s, s.lastKind, b[spans[k].a:spans[k].b])
 	}
 	s.raw, s.rawSize = string(b[:off]), size
 	c.endHeaders(s, false)
