@@ -16,7 +16,17 @@ import (
 )
 
 // Counter is a monotonically increasing value. Safe for concurrent use.
-type Counter struct{ v atomic.Uint64 }
+//
+// Each counter fills a cache line of its own: counters are allocated one after another,
+// and without the padding, counters that different goroutines update (one stage's next
+// to another's) would share a line that the cores then take from each other on every add.
+type Counter struct {
+	v atomic.Uint64
+	_ [cacheLine - 8]byte
+}
+
+// cacheLine is the size of a CPU cache line on the platforms the sensor runs on.
+const cacheLine = 64
 
 // Inc adds one.
 func (c *Counter) Inc() { c.v.Add(1) }
@@ -27,8 +37,12 @@ func (c *Counter) Add(n uint64) { c.v.Add(n) }
 // Load returns the current value.
 func (c *Counter) Load() uint64 { return c.v.Load() }
 
-// Gauge is a value that goes up and down. Safe for concurrent use.
-type Gauge struct{ v atomic.Uint64 }
+// Gauge is a value that goes up and down. Safe for concurrent use. It is padded to a
+// cache line as Counter is.
+type Gauge struct {
+	v atomic.Uint64
+	_ [cacheLine - 8]byte
+}
 
 // Set stores f.
 func (g *Gauge) Set(f float64) { g.v.Store(math.Float64bits(f)) }
