@@ -238,6 +238,7 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 // counters. Doing it every 256 packets instead of per packet keeps three atomic adds off
 // the per-packet path; a progress display lags by at most that much.
 func (d *dispatcher) publishCounts() {
+	d.dec.PublishCounts()
 	mPackets.Add(d.st.Packets - d.published.Packets)
 	mBytes.Add(d.st.Bytes - d.published.Bytes)
 	mSegments.Add(d.st.Segments - d.published.Segments)

@@ -38,6 +38,10 @@ type FileSource struct {
 	lt     layers.LinkType
 	frames int64
 	err    error // sticky: io.EOF or the error that ended the file
+	// Frames and bytes read but not yet added to the process counters: they are added
+	// every 256 frames, at the end of the file and at Close, which keeps two atomic
+	// adds off the per-frame path.
+	pendFrames, pendBytes uint64
 }
 
 // countingReader counts the bytes read from the file for Progress.
@@ -163,12 +167,23 @@ func (s *FileSource) Next() ([]byte, gopacket.CaptureInfo, error) {
 	}
 	if err != nil {
 		s.err = s.endError(err, ci)
+		s.publish()
 		return nil, gopacket.CaptureInfo{}, s.err
 	}
 	s.frames++
-	mFrames.Inc()
-	mBytes.Add(uint64(len(data)))
+	s.pendFrames++
+	s.pendBytes += uint64(len(data))
+	if s.pendFrames == 256 {
+		s.publish()
+	}
 	return data, ci, nil
+}
+
+// publish adds the frames and bytes counted since the last call to the process counters.
+func (s *FileSource) publish() {
+	mFrames.Add(s.pendFrames)
+	mBytes.Add(s.pendBytes)
+	s.pendFrames, s.pendBytes = 0, 0
 }
 
 // endError turns a reader error into io.EOF for a clean end, or a described error.
@@ -218,6 +233,7 @@ func (s *FileSource) Progress() float64 {
 
 // Close closes the file.
 func (s *FileSource) Close() error {
+	s.publish()
 	if s.gz != nil {
 		s.gz.Close()
 	}

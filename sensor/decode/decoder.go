@@ -96,6 +96,21 @@ type Decoder struct {
 	seg    Segment
 	log    *zap.Logger
 	logged [numLayers]bool
+
+	// Frames, bytes and segments decoded but not yet added to the process counters
+	// (PublishCounts), which keeps three atomic adds off the per-frame path.
+	nPackets, nBytes, nSegments uint64
+}
+
+// PublishCounts adds the frames, bytes and TCP segments decoded since the last call to
+// the process counters. Decode does so every 256 frames; the owner calls it when it
+// stops decoding, and may more often (a progress display). Other counters (errors,
+// fragments) are added as they happen.
+func (d *Decoder) PublishCounts() {
+	mPackets.Add(d.nPackets)
+	mBytes.Add(d.nBytes)
+	mSegments.Add(d.nSegments)
+	d.nPackets, d.nBytes, d.nSegments = 0, 0, 0
 }
 
 // NewDecoder returns a Decoder bounded by cfg.
@@ -162,8 +177,11 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInf
 	if wire == 0 {
 		wire = len(data)
 	}
-	mPackets.Inc()
-	mBytes.Add(uint64(wire))
+	d.nPackets++
+	d.nBytes += uint64(wire)
+	if d.nPackets == 256 {
+		d.PublishCounts()
+	}
 	first, ok := linkFirst(lt)
 	if !ok {
 		return nil, d.fail(ltRoot, errUnsupportedLink, ci)
@@ -215,7 +233,7 @@ func (d *Decoder) plainTCP(data []byte, ci gopacket.CaptureInfo, wire int) *Segm
 	s.WireLen = wire
 	s.Truncated = false
 	s.VLAN = 0
-	mSegments.Inc()
+	d.nSegments++
 	return s
 }
 
@@ -317,7 +335,7 @@ func (d *Decoder) segment(ci gopacket.CaptureInfo, wire int) *Segment {
 	s.WireLen = wire
 	s.Truncated = d.parser.Truncated
 	s.VLAN = d.vlan.id
-	mSegments.Inc()
+	d.nSegments++
 	if s.Truncated {
 		mTruncated.Inc()
 	}
