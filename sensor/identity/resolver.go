@@ -98,6 +98,7 @@ type Resolver struct {
 	cache       credCache
 	m           resolverMetrics
 	trusted     []netip.Prefix
+	hdrs        headerIndex
 }
 
 // New validates cfg and returns a Resolver. log receives debug lines about malformed input
@@ -141,6 +142,7 @@ func New(cfg Config, log *zap.Logger) (*Resolver, error) {
 	r.hmacs.New = func() any { return hmac.New(sha256.New, key) }
 	r.cache.init()
 	r.m = newResolverMetrics(cfg.Metrics)
+	r.hdrs = newHeaderIndex(cfg.APIKeyHeaders)
 	return r, nil
 }
 
@@ -166,10 +168,11 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 	if via {
 		id.XFF = addr.String()
 	}
-	id.TraceID = r.traceID(h)
+	var rh reqHeaders
+	r.read(h, &rh)
+	id.TraceID = r.traceID(&rh)
 
-	authz := h.Get("Authorization")
-	scheme, cred := splitAuth(authz)
+	scheme, cred := splitAuth(rh.authorization)
 	bearer, opaque := "", ""
 	switch {
 	case cred == "":
@@ -205,7 +208,7 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 			opaque = bearer
 		}
 	}
-	if r.apiKey(h, query, opaque, id) || r.cookie(h, id) {
+	if r.apiKey(rh.apiKey, query, opaque, id) || r.cookie(rh.cookie, id) {
 		r.m.resolved(id.Auth)
 		return
 	}
@@ -404,17 +407,10 @@ func isToken(s string) bool {
 	return true
 }
 
-// apiKey applies rule 3: configured headers, configured query parameters, then an opaque
-// credential from Authorization (a bearer token that is not a JWT, another scheme's
-// token, a SigV4 access key id).
-func (r *Resolver) apiKey(h Headers, query, opaque string, id *Identity) bool {
-	key := ""
-	for _, n := range r.cfg.APIKeyHeaders {
-		if v := strings.TrimSpace(h.Get(n)); v != "" {
-			key = v
-			break
-		}
-	}
+// apiKey applies rule 3: configured headers (key, the first one set, trimmed), configured
+// query parameters, then an opaque credential from Authorization (a bearer token that is
+// not a JWT, another scheme's token, a SigV4 access key id).
+func (r *Resolver) apiKey(key, query, opaque string, id *Identity) bool {
 	if key == "" {
 		for _, n := range r.cfg.APIKeyParams {
 			if v := queryValue(query, n); v != "" {
@@ -434,9 +430,8 @@ func (r *Resolver) apiKey(h Headers, query, opaque string, id *Identity) bool {
 	return true
 }
 
-// cookie applies rule 4.
-func (r *Resolver) cookie(h Headers, id *Identity) bool {
-	hv := h.Get("Cookie")
+// cookie applies rule 4 to hv, the Cookie header.
+func (r *Resolver) cookie(hv string, id *Identity) bool {
 	if hv == "" || len(r.cfg.SessionCookies) == 0 {
 		return false
 	}
@@ -509,14 +504,14 @@ func (r *Resolver) Fingerprint(kind Kind, cred string) string {
 func (r *Resolver) FingerprintAPIKey(key string) string { return r.Fingerprint(KindAPIKey, key) }
 
 // traceID returns the W3C traceparent trace id, else a well-formed X-Request-ID.
-func (r *Resolver) traceID(h Headers) string {
-	if tp := h.Get("traceparent"); tp != "" {
+func (r *Resolver) traceID(h *reqHeaders) string {
+	if tp := h.traceparent; tp != "" {
 		if t, ok := ParseTraceparent(tp); ok {
 			return t
 		}
 		r.malformed(whatTraceparent)
 	}
-	if rid := strings.TrimSpace(h.Get("X-Request-ID")); rid != "" {
+	if rid := strings.TrimSpace(h.requestID); rid != "" {
 		if validRequestID(rid) {
 			return strings.Clone(rid)
 		}
