@@ -335,3 +335,23 @@ func TestParseTraceparent(t *testing.T) {
 		}
 	}
 }
+
+func TestResolvedCounted(t *testing.T) {
+	r, reg := newResolver(t, Config{})
+	peer := netip.MustParseAddr("192.0.2.1")
+	var id Identity
+	for _, h := range []httpwire.Header{
+		hdr("Authorization", "Bearer "+jwt(`{"sub":"alice"}`)),
+		hdr("X-API-Key", "k"), hdr("Authorization", "Bearer opaque"),
+		hdr("Authorization", basic("bob:pw")), hdr("Authorization", basic("bob:pw")), hdr("Authorization", basic("bob:pw")),
+		hdr("Cookie", "session=s"), hdr("Cookie", "session=s"), hdr("Cookie", "session=s"), hdr("Cookie", "session=s"),
+		nil, nil, nil, nil, nil,
+	} {
+		r.Resolve(h, "", peer, &id)
+	}
+	for auth, want := range map[string]float64{models.AuthJWT: 1, models.AuthAPIKey: 2, models.AuthBasic: 3, models.AuthCookie: 4, models.AuthNone: 5} {
+		if got := counter(reg, "apiscope_identity_resolved_total", `{auth="`+auth+`"}`); got != want {
+			t.Errorf("resolved{auth=%s} = %v; want %v", auth, got, want)
+		}
+	}
+}
