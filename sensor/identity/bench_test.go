@@ -2,7 +2,10 @@ package identity
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
+
+	"github.com/apiscope/apiscope/sensor/httpwire"
 )
 
 func BenchmarkResolveJWT(b *testing.B) {
@@ -34,5 +37,26 @@ func BenchmarkFingerprint(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.FingerprintAPIKey("sk_live_0123456789abcdef")
+	}
+}
+
+// BenchmarkResolveOpaqueBearer is the common case of the bench capture: an opaque bearer
+// token among a few other headers, one of 100 tokens in turn.
+func BenchmarkResolveOpaqueBearer(b *testing.B) {
+	r, _ := newResolver(b, Config{})
+	hs := make([]httpwire.Header, 100)
+	for i := range hs {
+		hs[i] = hdr("Host", "api.example.com", "User-Agent", "agent/1.0", "Accept", "*/*",
+			"Authorization", "Bearer t"+strconv.Itoa(i), "Content-Type", "application/json", "Content-Length", "12")
+	}
+	peer := netip.MustParseAddr("198.51.100.7")
+	var id Identity
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r.Resolve(&hs[i], "page=0", peer, &id)
+		if i++; i == len(hs) {
+			i = 0
+		}
 	}
 }

@@ -3,15 +3,15 @@ package identity
 import (
 	"hash/maphash"
 	"strings"
-	"sync"
+	"sync/atomic"
 )
 
 // Credentials repeat: one token serves many calls. Caching what was derived from a
 // credential (claims, fingerprint) avoids a JSON decode and an HMAC per call. The cache
 // holds credentials in process memory only; nothing in it is exported.
 const (
-	cacheStripes         = 16
-	cacheEntriesByStripe = 512 // 8k credentials in all
+	// cacheSlots is how many credentials the cache holds at most (a power of two).
+	cacheSlots = 8192
 	// maxCachedCred bounds the credential length cached, so the cache holds at most
 	// about 32 MiB however long the tokens an attacker sends.
 	maxCachedCred = 4096
@@ -26,39 +26,35 @@ type credEntry struct {
 	clientID string
 	bad      bool
 	reason   string // why bad; never contains the credential
-}
-
-type cacheKey struct {
+	// kind and cred are the entry's key, set by put. The credential is a copy: cred is
+	// usually a slice of a whole header block, which the cache would otherwise keep
+	// alive, and whose bytes are cold when a lookup compares them.
 	kind Kind
 	cred string
 }
 
-// credCache is a striped map. A full stripe is emptied rather than evicted entry by entry:
-// bounded, simple, and a credential flood costs only recomputation. Each stripe keeps one
-// map per kind keyed by the credential alone (string keys take the runtime's fast path)
-// and holds entries by pointer: they are never changed once cached, and a lookup then
-// copies one word instead of the whole entry.
+// credCache is a two-way set-associative table of entries, each holding its own key.
+// A lookup hashes the credential once and compares at most two entries it loads
+// atomically: no lock and no map, whose look-up would hash the key a second time. A put
+// places the new entry first in its set and moves the one it displaces second, dropping
+// the older second: bounded, simple, and a credential flood (or two credentials that
+// collide) costs only recomputation. Entries are never changed once cached, so readers
+// share them.
 type credCache struct {
-	seed    maphash.Seed
-	stripes [cacheStripes]struct {
-		mu sync.Mutex
-		m  [numKinds]map[string]*credEntry
-		n  int      // entries over all kinds
-		_  [40]byte // keep stripes on separate cache lines
-	}
+	seed  maphash.Seed
+	slots []atomic.Pointer[credEntry]
 }
 
 func (c *credCache) init() {
 	c.seed = maphash.MakeSeed()
-	for i := range c.stripes {
-		for k := range c.stripes[i].m {
-			c.stripes[i].m[k] = make(map[string]*credEntry)
-		}
-	}
+	c.slots = make([]atomic.Pointer[credEntry], cacheSlots)
 }
 
-func (c *credCache) stripe(cred string) int {
-	return int(maphash.String(c.seed, cred) % cacheStripes)
+// set returns the index of the first slot of cred's set. The kind is mixed in, so one
+// secret used two ways does not crowd a single set.
+func (c *credCache) set(kind Kind, cred string) int {
+	h := maphash.String(c.seed, cred) + uint64(kind)*0x9e3779b97f4a7c15
+	return int(h&(cacheSlots-1)) &^ 1
 }
 
 // get returns the cached entry of cred, which the caller must not modify.
@@ -66,32 +62,25 @@ func (c *credCache) get(kind Kind, cred string) (*credEntry, bool) {
 	if len(cred) > maxCachedCred || kind >= numKinds {
 		return nil, false
 	}
-	s := &c.stripes[c.stripe(cred)]
-	s.mu.Lock()
-	e, ok := s.m[kind][cred]
-	s.mu.Unlock()
-	return e, ok
+	i := c.set(kind, cred)
+	if e := c.slots[i].Load(); e != nil && e.kind == kind && e.cred == cred {
+		return e, true
+	}
+	if e := c.slots[i+1].Load(); e != nil && e.kind == kind && e.cred == cred {
+		return e, true
+	}
+	return nil, false
 }
 
-// put caches e for cred; e must not be modified afterwards.
+// put caches e for cred; e must be new and must not be modified afterwards.
 func (c *credCache) put(kind Kind, cred string, e *credEntry) {
 	if len(cred) > maxCachedCred || kind >= numKinds {
 		return
 	}
-	s := &c.stripes[c.stripe(cred)]
-	s.mu.Lock()
-	if s.n >= cacheEntriesByStripe {
-		for k := range s.m {
-			clear(s.m[k])
-		}
-		s.n = 0
+	e.kind, e.cred = kind, strings.Clone(cred)
+	i := c.set(kind, cred)
+	if old := c.slots[i].Load(); old != nil && (old.kind != kind || old.cred != cred) {
+		c.slots[i+1].Store(old)
 	}
-	if _, ok := s.m[kind][cred]; !ok {
-		s.n++
-	}
-	// The key is copied: cred is usually a slice of a whole header block, which the
-	// cache would otherwise keep alive, and whose bytes are cold when a lookup compares
-	// them.
-	s.m[kind][strings.Clone(cred)] = e
-	s.mu.Unlock()
+	c.slots[i].Store(e)
 }
