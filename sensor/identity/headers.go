@@ -2,6 +2,7 @@ package identity
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apiscope/apiscope/sensor/httpwire"
 )
@@ -42,7 +43,10 @@ type headerIndex struct {
 	// long. Two names of different byte lengths are never equal in Get's comparison (it
 	// tests the length first), so most fields are passed over after one look-up.
 	byLen [maxNameLen + 1][]wantedHeader
-	ok    bool // false: too many names, read them with Get
+	// lens has bit n set when byLen[n] is not empty: a field whose length is not wanted
+	// costs one test.
+	lens uint64
+	ok   bool // false: too many names, read them with Get
 }
 
 const maxNameLen = 63
@@ -56,6 +60,7 @@ func newHeaderIndex(apiKeyHeaders []string) headerIndex {
 	for i, n := range names {
 		l := min(len(n), maxNameLen)
 		x.byLen[l] = append(x.byLen[l], wantedHeader{name: n, slot: uint8(i)})
+		x.lens |= 1 << l
 	}
 	x.ok = true
 	return x
@@ -82,15 +87,29 @@ func (r *Resolver) read(h Headers, out *reqHeaders) {
 		r.readGet(h, out)
 		return
 	}
+	x := &r.hdrs
 	var seen uint64
 	keyAt := maxSlots // slot of the API-key header chosen so far
 	for i := range fields {
 		name := fields[i].Name
-		for _, w := range r.hdrs.byLen[min(len(name), maxNameLen)] {
+		l := min(len(name), maxNameLen)
+		if x.lens&(1<<l) == 0 {
+			continue
+		}
+		for _, w := range x.byLen[l] {
 			bit := uint64(1) << w.slot
+			if seen&bit != 0 || len(name) != len(w.name) {
+				continue
+			}
+			// Names of equal length whose first bytes are ASCII and differ beyond
+			// case do not match: most fields are told apart here, without a call.
+			// (l > 0: no wanted name is empty.)
+			if c, d := name[0]|0x20, w.name[0]|0x20; c != d && c|d < utf8.RuneSelf {
+				continue
+			}
 			// The same test as httpwire.Header.Get: equal lengths, then the exact
 			// spelling, then Unicode simple folding.
-			if seen&bit != 0 || len(name) != len(w.name) || name != w.name && !strings.EqualFold(name, w.name) {
+			if name != w.name && !strings.EqualFold(name, w.name) {
 				continue
 			}
 			seen |= bit // Get returns the first value, even an empty one
