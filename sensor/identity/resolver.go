@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -176,9 +177,9 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 	bearer, opaque := "", ""
 	switch {
 	case cred == "":
-	case strings.EqualFold(scheme, "Bearer"):
+	case scheme == "Bearer" || strings.EqualFold(scheme, "Bearer"): // as sent, almost always
 		bearer = cred
-	case strings.EqualFold(scheme, "Basic"):
+	case scheme == "Basic" || strings.EqualFold(scheme, "Basic"):
 		if r.basic(cred, id) {
 			r.m.resolved(id.Auth)
 			return
@@ -654,7 +655,9 @@ func queryValue(q, name string) string {
 			pair, q = q, ""
 		}
 		k, v, ok := strings.Cut(pair, "=")
-		if !ok || !strings.EqualFold(k, name) || v == "" {
+		// Every rune of a key folding to an ASCII name is at least one byte long: a
+		// shorter key cannot match it, and most are told apart without folding.
+		if !ok || v == "" || len(k) < len(name) && isASCII(name) || !strings.EqualFold(k, name) {
 			continue
 		}
 		if strings.ContainsAny(v, "%+") {
@@ -669,7 +672,7 @@ func queryValue(q, name string) string {
 
 // splitAuth splits an Authorization value into scheme and credentials.
 func splitAuth(v string) (scheme, cred string) {
-	v = strings.TrimSpace(v)
+	v = trimSpace(v)
 	i := 0 // the first space or tab (a loop: IndexAny sets up a byte set on every call)
 	for i < len(v) && v[i] != ' ' && v[i] != '\t' {
 		i++
@@ -677,7 +680,19 @@ func splitAuth(v string) (scheme, cred string) {
 	if i == len(v) {
 		return v, ""
 	}
-	return v[:i], strings.TrimSpace(v[i+1:])
+	return v[:i], trimSpace(v[i+1:])
+}
+
+// trimSpace is strings.TrimSpace, without a call when s neither starts nor ends with a
+// byte that could begin or end white space (header values as sent, almost always).
+func trimSpace(s string) string {
+	if len(s) > 0 {
+		a, z := s[0], s[len(s)-1]
+		if ' ' < a && a < utf8.RuneSelf && ' ' < z && z < utf8.RuneSelf {
+			return s
+		}
+	}
+	return strings.TrimSpace(s)
 }
 
 // escapeID percent-escapes '%' and '|' so a claim cannot forge the client_id separator.
