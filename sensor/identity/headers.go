@@ -43,10 +43,12 @@ type headerIndex struct {
 	// long. Two names of different byte lengths are never equal in Get's comparison (it
 	// tests the length first), so most fields are passed over after one look-up.
 	byLen [maxNameLen + 1][]wantedHeader
-	// lens has bit n set when byLen[n] is not empty: a field whose length is not wanted
-	// costs one test.
-	lens uint64
-	ok   bool // false: too many names, read them with Get
+	// firsts[n] has bit b&31 set for the first byte b of each name in byLen[n], and
+	// every bit when one of them does not begin with ASCII: a field whose length is not
+	// wanted, or whose ASCII first byte begins no wanted name of its length in any case,
+	// costs one or two tests.
+	firsts [maxNameLen + 1]uint32
+	ok     bool // false: too many names, read them with Get
 }
 
 const maxNameLen = 63
@@ -60,7 +62,11 @@ func newHeaderIndex(apiKeyHeaders []string) headerIndex {
 	for i, n := range names {
 		l := min(len(n), maxNameLen)
 		x.byLen[l] = append(x.byLen[l], wantedHeader{name: n, slot: uint8(i)})
-		x.lens |= 1 << l
+		if c := n[0]; c < utf8.RuneSelf {
+			x.firsts[l] |= 1 << (c & 31)
+		} else {
+			x.firsts[l] = ^uint32(0)
+		}
 	}
 	x.ok = true
 	return x
@@ -93,7 +99,13 @@ func (r *Resolver) read(h Headers, out *reqHeaders) {
 	for i := range fields {
 		name := fields[i].Name
 		l := min(len(name), maxNameLen)
-		if x.lens&(1<<l) == 0 {
+		m := x.firsts[l]
+		if m == 0 { // no wanted name of this length (none is empty)
+			continue
+		}
+		// Upper and lower case ASCII letters share their low five bits. A non-ASCII
+		// first byte may still fold to an ASCII letter (long s, Kelvin sign).
+		if c := name[0]; c < utf8.RuneSelf && m&(1<<(c&31)) == 0 {
 			continue
 		}
 		for _, w := range x.byLen[l] {

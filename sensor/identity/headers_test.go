@@ -27,6 +27,8 @@ func randomHeader(rng *rand.Rand, tok string) httpwire.Header {
 		"X-API-Key", "x-api-key", "Api-Key", "api-key", "X-Token", "x-token", "Forwarded",
 		"X-Forwarded-For", "X-API-\u212aey", "Api-\u212aey", "Aut\u017forization",
 		"Authorizatio", "Authorizations", "Cookies", strings.Repeat("X-Long-", 12), "",
+		// Equal byte lengths, equal under folding, first bytes ASCII on one side only.
+		"s\u017f-Key", "\u017fs-Key", "S\u017f-KEY", "\u017fS-key",
 	}
 	values := []string{
 		"", " ", "  k1 ", "k2", "Bearer " + tok, "Bearer t7", "Basic " + "Ym9iOnB3", "Basic Ym9iOg==",
@@ -57,6 +59,8 @@ func TestReadEquivalence(t *testing.T) {
 		{APIKeyHeaders: []string{"X-Token", "x-api-key", "X-API-KEY", "Api-Key"}},
 		{APIKeyHeaders: []string{}, SessionCookies: []string{}},
 		{APIKeyHeaders: []string{"Api-\u212aey", strings.Repeat("X-Long-", 12)}},
+		{APIKeyHeaders: []string{"s\u017f-Key"}},
+		{APIKeyHeaders: []string{"\u017fs-Key", "X-API-Key"}},
 		{APIKeyHeaders: many},
 	}
 	queries := []string{"", "page=0", "api_key=q", "access_token=" + tok, "access_token=opaque"}
