@@ -2,6 +2,7 @@ package identity
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -74,6 +75,46 @@ func TestQueryValueFastPath(t *testing.T) {
 	} {
 		if got := queryValue(tt.q, tt.name); got != tt.want {
 			t.Errorf("queryValue(%q, %q) = %q; want %q", tt.q, tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestSecretParamFastPath holds isSecretParam to a fold of every redacted name, with
+// configurations with and without non-ASCII names.
+func TestSecretParamFastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, cfg := range []Config{{}, {RedactParams: []string{"\u212aeys"}}, {APIKeyParams: []string{"k", strings.Repeat("p", 70)}}} {
+		r, _ := newResolver(t, cfg)
+		for range 50000 {
+			name := randomString(rng, 5)
+			if rng.IntN(4) == 0 {
+				name = r.redact[rng.IntN(len(r.redact))]
+			}
+			want := false
+			for _, s := range r.redact {
+				if u, err := url.QueryUnescape(name); err == nil && strings.EqualFold(u, s) || err != nil && strings.EqualFold(name, s) {
+					want = true
+				}
+			}
+			if got := r.isSecretParam(name); got != want {
+				t.Fatalf("config %+v: isSecretParam(%q) = %v; want %v", cfg, name, got, want)
+			}
+		}
+	}
+}
+
+// TestNoTrustedProxies: without trusted proxies the client is the peer, unmapped, and
+// forwarding headers are not read.
+func TestNoTrustedProxies(t *testing.T) {
+	r, _ := newResolver(t, Config{})
+	for _, peer := range []string{"192.0.2.1", "::ffff:192.0.2.1", "2001:db8::1"} {
+		p := netip.MustParseAddr(peer)
+		h := hdr("X-Forwarded-For", "1.2.3.4", "Forwarded", "for=5.6.7.8")
+		var id Identity
+		r.Resolve(h, "", p, &id)
+		addr, via, bad := ClientAddr(h, p, nil)
+		if id.ClientIP != addr || id.XFF != "" || via || bad || id.ClientID != "ip:"+addr.String() {
+			t.Errorf("peer %s: %+v; ClientAddr %v %v %v", peer, id, addr, via, bad)
 		}
 	}
 }

@@ -94,12 +94,17 @@ type Resolver struct {
 	redact []string
 	// redactASCII[i] is whether redact[i] is all ASCII.
 	redactASCII []bool
-	log         *zap.Logger
-	hmacs       sync.Pool // hash.Hash keyed with cfg.Key; HMAC is not safe for concurrent use
-	cache       credCache
-	m           resolverMetrics
-	trusted     []netip.Prefix
-	hdrs        headerIndex
+	// redactLens has bit min(len(n), 63) set for each ASCII name n in redact, and
+	// redactOnlyASCII tells there is no other: an ASCII parameter name of a length not
+	// set is then no secret, which most are.
+	redactLens      uint64
+	redactOnlyASCII bool
+	log             *zap.Logger
+	hmacs           sync.Pool // hash.Hash keyed with cfg.Key; HMAC is not safe for concurrent use
+	cache           credCache
+	m               resolverMetrics
+	trusted         []netip.Prefix
+	hdrs            headerIndex
 }
 
 // New validates cfg and returns a Resolver. log receives debug lines about malformed input
@@ -136,8 +141,14 @@ func New(cfg Config, log *zap.Logger) (*Resolver, error) {
 	}
 	r.redact = append(append(append([]string(nil), cfg.APIKeyParams...), DefaultRedactParams...), cfg.RedactParams...)
 	r.redactASCII = make([]bool, len(r.redact))
+	r.redactOnlyASCII = true
 	for i, n := range r.redact {
 		r.redactASCII[i] = isASCII(n)
+		if r.redactASCII[i] {
+			r.redactLens |= 1 << min(len(n), 63)
+		} else {
+			r.redactOnlyASCII = false
+		}
 	}
 	key := append([]byte(nil), cfg.Key...)
 	r.hmacs.New = func() any { return hmac.New(sha256.New, key) }
@@ -161,7 +172,11 @@ func (r *Resolver) Resolve(h Headers, query string, peer netip.Addr, id *Identit
 	if h == nil {
 		h = noHeaders{}
 	}
-	addr, via, bad := ClientAddr(h, peer, r.trusted)
+	// Without trusted proxies ClientAddr is the peer: no header to look at.
+	addr, via, bad := peer.Unmap(), false, false
+	if len(r.trusted) > 0 {
+		addr, via, bad = ClientAddr(h, peer, r.trusted)
+	}
 	if bad {
 		r.malformed(whatForwarded)
 	}
@@ -624,6 +639,9 @@ func (r *Resolver) isSecretParam(name string) bool {
 	// Two ASCII strings of different lengths never fold to each other: most parameters
 	// are told apart by their length, without a rune-by-rune comparison.
 	ascii := isASCII(name)
+	if ascii && r.redactOnlyASCII && r.redactLens&(1<<min(len(name), 63)) == 0 {
+		return false
+	}
 	for i, s := range r.redact {
 		if ascii && r.redactASCII[i] && len(name) != len(s) {
 			continue
