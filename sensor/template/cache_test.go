@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,13 +17,17 @@ import (
 // counters must be the same. The sequences repeat paths (cache hits), add values until
 // positions cross their threshold (the cache must be dropped), send some calls back in
 // time (a hit needs a call no earlier than the one that made the entry), and cap hosts
-// and positions (capped calls are never cached).
+// and positions (capped calls are never cached). Fresh ids in known shapes exercise the
+// shape table; literal segments that render like ids ("{id}", "{id}.json"), hosts with
+// NUL and '/' in them and deep paths check that no two calls that could differ share a
+// key; some seeds use tables of a few slots, so that keys collide and replace each other.
 func TestResultCacheMatchesGeneralPath(t *testing.T) {
-	hosts := []string{"api.example.com", "API.example.com:8080", "other.example", "third.example"}
+	hosts := []string{"api.example.com", "API.example.com:8080", "other.example", "third.example", "h\x00/a", "h"}
 	methods := []string{"GET", "POST"}
-	segs := []string{"users", "orders", "v1", "items", "a", "b", "c", "d", "e", "42", "ORD-1", "report.pdf", ""}
-	hits := 0
-	for seed := int64(1); seed <= 40; seed++ {
+	segs := []string{"users", "orders", "v1", "items", "a", "b", "c", "d", "e", "42", "ORD-1", "report.pdf", "",
+		"{id}", "{id}.json", "7.json", "7.xml", "2024-01-31", "a@b.io", "I", "L", "\x00/a"}
+	var hits, shapeHits int
+	for seed := int64(1); seed <= 60; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		cfg := Config{Threshold: 1 + rng.Intn(4)}
 		if rng.Intn(3) == 0 {
@@ -32,6 +37,10 @@ func TestResultCacheMatchesGeneralPath(t *testing.T) {
 			cfg.MaxHosts = 2
 			cfg.MaxKeysPerHost = 6
 		}
+		if rng.Intn(4) == 0 {
+			cfg.MaxSegments = 1 + rng.Intn(20)
+		}
+		small := rng.Intn(3) == 0
 		mk := func(noCache bool) (*Templater, *metrics.Registry) {
 			reg := metrics.NewRegistry()
 			c := cfg
@@ -41,6 +50,9 @@ func TestResultCacheMatchesGeneralPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			tp.noCache = noCache
+			if small {
+				tp.cache.init(2, 2)
+			}
 			return tp, reg
 		}
 		cached, regC := mk(false)
@@ -49,11 +61,17 @@ func TestResultCacheMatchesGeneralPath(t *testing.T) {
 		paths := make([]string, 4+rng.Intn(12))
 		for i := range paths {
 			p := ""
-			for n := 1 + rng.Intn(4); n > 0; n-- {
+			n := 1 + rng.Intn(4)
+			if rng.Intn(8) == 0 {
+				n = 15 + rng.Intn(6) // around maxShapeClasses
+			}
+			for ; n > 0; n-- {
 				p += "/" + segs[rng.Intn(len(segs))]
 			}
 			paths[i] = p
 		}
+		// Shapes whose ids are fresh in most calls.
+		shapes := []string{"/users/%d/orders", "/users/%d", "/files/%d.json", "/users/%d/%s", "/%s/%d/items/%d"}
 		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		now := 0
 		for i := 0; i < 3000; i++ {
@@ -64,8 +82,20 @@ func TestResultCacheMatchesGeneralPath(t *testing.T) {
 			}
 			host, method := hosts[rng.Intn(len(hosts))], methods[rng.Intn(len(methods))]
 			path := paths[rng.Intn(len(paths))]
-			if rng.Intn(20) == 0 {
+			switch rng.Intn(20) {
+			case 0:
 				path = fmt.Sprintf("/users/x%d/items", rng.Intn(50)) // new values: crossings
+			case 1, 2, 3, 4, 5:
+				f := shapes[rng.Intn(len(shapes))]
+				args := []any{}
+				for _, c := range strings.Split(f, "%")[1:] {
+					if c[0] == 'd' {
+						args = append(args, rng.Intn(100000))
+					} else {
+						args = append(args, segs[rng.Intn(len(segs))])
+					}
+				}
+				path = fmt.Sprintf(f, args...)
 			}
 			ts := base.Add(time.Duration(at) * time.Second)
 			if rng.Intn(50) == 0 {
@@ -77,7 +107,9 @@ func TestResultCacheMatchesGeneralPath(t *testing.T) {
 				t.Fatalf("seed %d call %d %s %s %s: cached %+v, general %+v", seed, i, host, method, path, got, want)
 			}
 		}
-		hits += len(cached.cache.m)
+		e, s := cached.cache.entries()
+		hits += e
+		shapeHits += s
 		if sa, sb := learnedPositions(cached), learnedPositions(plain); !reflect.DeepEqual(sa, sb) {
 			t.Fatalf("seed %d: positions differ:\n%v\n%v", seed, sa, sb)
 		}
@@ -95,8 +127,8 @@ func TestResultCacheMatchesGeneralPath(t *testing.T) {
 			t.Fatalf("seed %d: counters differ:\n%v\n%v", seed, sa, sb)
 		}
 	}
-	if hits == 0 {
-		t.Fatal("no call was cached: the test no longer exercises the cache")
+	if hits == 0 || shapeHits == 0 {
+		t.Fatalf("%d exact and %d shape entries: the test no longer exercises the cache", hits, shapeHits)
 	}
 }
 
@@ -115,4 +147,56 @@ func learnedPositions(tp *Templater) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestResultCacheKeysDoNotAlias runs call sequences whose calls would share a key if keys
+// were joined carelessly (method, host and path with a separator the values may hold;
+// ids and literals that render alike) through a Templater with its cache and one without.
+func TestResultCacheKeysDoNotAlias(t *testing.T) {
+	type call struct{ host, method, path string }
+	seqs := [][]call{
+		{{"h\x00/a", "GET", "/b"}, {"h", "GET", "/a\x00/b"}},
+		{{"h/", "GET", "//a"}, {"h", "GET", "///a"}},
+		{{"Xh", "GET", "/a"}, {"h", "GETX", "/a"}},
+		{{"h", "GET", "/u/42"}, {"h", "GET", "/u/{id}"}, {"h", "GET", "/u/x"}, {"h", "GET", "/u/y"}, {"h", "GET", "/u/z"}},
+		{{"h", "GET", "/u/7.json"}, {"h", "GET", "/u/{id}.json"}, {"h", "GET", "/u/x"}, {"h", "GET", "/u/y"}, {"h", "GET", "/u/z"}},
+		{{"h", "GET", "/u/7.json/a"}, {"h", "GET", "/u/8.json/b"}, {"h", "GET", "/u/9.json/c"}, {"h", "GET", "/u/1.json/d"}},
+	}
+	for i, seq := range seqs {
+		cached := newT(t, Config{Threshold: 1})
+		plain := newT(t, Config{Threshold: 1})
+		plain.noCache = true
+		for j, c := range seq {
+			ts := t0.Add(time.Duration(j) * time.Second)
+			got := cached.Template(c.host, c.method, c.path, ts)
+			want := plain.Template(c.host, c.method, c.path, ts)
+			if got != want {
+				t.Fatalf("sequence %d call %d %q %q %q: cached %+v, general %+v", i, j, c.host, c.method, c.path, got, want)
+			}
+		}
+		if sa, sb := learnedPositions(cached), learnedPositions(plain); !reflect.DeepEqual(sa, sb) {
+			t.Fatalf("sequence %d: positions differ:\n%v\n%v", i, sa, sb)
+		}
+	}
+}
+
+// TestShapeCacheServesNewIDs pins the shape table: a call with an id never seen before is
+// served from the entry of an earlier call of the same shape, and its path enters the
+// exact table under that call's time.
+func TestShapeCacheServesNewIDs(t *testing.T) {
+	tp := newT(t, Config{})
+	if got := tp.Template("h", "GET", "/users/1/orders", t0).Template; got != "/users/{id}/orders" {
+		t.Fatalf("got %q", got)
+	}
+	if got := tp.Template("h", "GET", "/users/2/orders", t0.Add(time.Second)).Template; got != "/users/{id}/orders" {
+		t.Fatalf("got %q", got)
+	}
+	rc := &tp.cache
+	k := rc.exactKey("h", "GET", "/users/2/orders")
+	if e := rc.slot(rc.exact, k); !bytes.Equal(e.key, k) || e.ts != t0.UnixNano() {
+		t.Fatalf("exact entry of the second call: key %q ts %d; want the shape entry's time %d", e.key, e.ts, t0.UnixNano())
+	}
+	if exact, shape := rc.entries(); exact != 2 || shape != 1 {
+		t.Fatalf("%d exact and %d shape entries; want 2 and 1", exact, shape)
+	}
 }

@@ -75,75 +75,6 @@ type Templater struct {
 	noCache bool // tests: every call takes the general path
 }
 
-// resultCache remembers the templates of calls whose every learned position was below
-// the threshold and held the call's segment: the same host, method and path at a later
-// capture time get the same template, with nothing to record, until the learner changes
-// (learner.changes). Keep-alive API traffic repeats a few paths over and over, and
-// classifying and observing every segment anew was most of templating's cost.
-type resultCache struct {
-	mu      sync.Mutex
-	changes uint64 // learner.changes the entries were made under
-	m       map[string]cachedResult
-	key     []byte // scratch for building a key under mu
-}
-
-type cachedResult struct {
-	tmpl string
-	ts   int64 // capture time of the call that made the entry: later calls only
-}
-
-// Bounds of the result cache: entries are dropped together when it is full, and long
-// paths are not cached.
-const (
-	maxCached        = 4096
-	maxCachedKeySize = 512
-)
-
-// cacheKey builds method NUL host NUL path into rc.key; rc.mu must be held.
-func (rc *resultCache) cacheKey(host, method, path string) []byte {
-	k := append(rc.key[:0], method...)
-	k = append(k, 0)
-	k = append(k, host...)
-	k = append(k, 0)
-	k = append(k, path...)
-	rc.key = k
-	return k
-}
-
-// lookup returns the cached template of a call, if one holds at tsn.
-func (t *Templater) lookup(host, method, path string, tsn int64) (string, bool) {
-	rc := &t.cache
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.m == nil || rc.changes != t.learn.changes.Load() {
-		return "", false
-	}
-	e, ok := rc.m[string(rc.cacheKey(host, method, path))]
-	if !ok || tsn < e.ts {
-		return "", false
-	}
-	return e.tmpl, true
-}
-
-// remember caches tmpl for a call at tsn, made while the learner's changes were changes.
-func (t *Templater) remember(host, method, path, tmpl string, tsn int64, changes uint64) {
-	rc := &t.cache
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if rc.m == nil || rc.changes != changes || len(rc.m) >= maxCached {
-		clear(rc.m)
-		if rc.m == nil {
-			rc.m = make(map[string]cachedResult)
-		}
-		rc.changes = changes
-	}
-	k := rc.cacheKey(host, method, path)
-	if e, ok := rc.m[string(k)]; ok && e.ts <= tsn {
-		return
-	}
-	rc.m[string(k)] = cachedResult{tmpl: tmpl, ts: tsn}
-}
-
 // New returns a Templater.
 func New(cfg Config) (*Templater, error) {
 	if err := cfg.Validate(); err != nil {
@@ -161,6 +92,9 @@ func New(cfg Config) (*Templater, error) {
 		if err := t.specs.add(s); err != nil {
 			return nil, fmt.Errorf("openapi %s: %w", s.Name, err)
 		}
+	}
+	if t.learn != nil && !t.specs.any() {
+		t.cache.init(exactSlots, shapeSlots)
 	}
 	return t, nil
 }
@@ -196,20 +130,23 @@ func (t *Templater) template(host, method, path string, ts time.Time, mode int) 
 	if path == "" {
 		path = "/"
 	}
-	cacheable := mode == modeLearn && t.learn != nil && !t.specs.any() && !t.noCache &&
-		len(method)+len(host)+len(path) <= maxCachedKeySize
-	var tsn int64
-	if cacheable && !ts.IsZero() {
-		tsn = ts.UnixNano()
-	}
-	if cacheable {
-		if tmpl, ok := t.lookup(host, method, path, tsn); ok {
-			// What heuristic would do besides: the learner's clock.
-			if t.learn.advance(tsn) {
-				t.m.late.Inc()
-			}
+	// Only paths that start with '/' can be cached (heuristic leaves any other as it is,
+	// uncacheable), and only when learning without OpenAPI documents (t.cache.exact is
+	// nil otherwise).
+	if mode == modeLearn && t.cache.exact != nil && !t.noCache && path[0] == '/' &&
+		len(method)+len(host)+len(path) <= maxCachedKeySize {
+		var tsn int64
+		if !ts.IsZero() {
+			tsn = ts.UnixNano()
+		}
+		// The learner's changes before templating: if this call makes one, the entries
+		// it makes are made under the old count and never used.
+		changes := t.learn.changes.Load()
+		if tmpl, ok := t.cache.lookupExact(host, method, path, tsn, changes); ok {
+			t.cacheHit(tsn)
 			return Result{Template: tmpl}
 		}
+		return Result{Template: t.templateShape(host, method, path, ts, tsn, changes)}
 	}
 	hostKey := normalizeHost(host)
 	var res Result
@@ -229,24 +166,45 @@ func (t *Templater) template(host, method, path string, ts time.Time, mode int) 
 			return res
 		}
 	}
-	if cacheable {
-		// The learner's changes before templating: if this call makes one, the entry
-		// is made under the old count and never used.
-		changes := t.learn.changes.Load()
-		tmpl, below := t.heuristic(hostKey, method, path, ts, mode)
-		if below {
-			t.remember(host, method, path, tmpl, tsn, changes)
-		}
-		return Result{Template: tmpl}
-	}
-	res.Template, _ = t.heuristic(hostKey, method, path, ts, mode)
+	res.Template, _ = t.heuristic(hostKey, method, path, ts, mode, nil)
 	return res
+}
+
+// cacheHit does for a call served from the result cache what heuristic would do besides
+// templating: move the learner's clock.
+func (t *Templater) cacheHit(tsn int64) {
+	if t.learn.advance(tsn) {
+		t.m.late.Inc()
+	}
+}
+
+// templateShape templates a cacheable call (modeLearn, no OpenAPI document) that missed
+// the exact table: from the shape table when its shape is there, by the general path
+// otherwise, caching what the general path proves.
+func (t *Templater) templateShape(host, method, path string, ts time.Time, tsn int64, changes uint64) string {
+	var (
+		arr [2 * maxCachedKeySize]byte // the shape key, on the stack
+		cls [maxShapeClasses]Class
+	)
+	sk, n := appendShape(appendKeyHead(arr[:0], host, method), path, cls[:])
+	if tmpl, ok := t.cache.lookupShape(sk, host, method, path, tsn, changes); ok {
+		t.cacheHit(tsn)
+		return tmpl
+	}
+	tmpl, below := t.heuristic(normalizeHost(host), method, path, ts, modeLearn, cls[:min(n, len(cls))])
+	if below {
+		t.cache.remember(sk, host, method, path, tmpl, tsn, changes)
+	}
+	return tmpl
 }
 
 // heuristic classifies each segment and applies learned merges. cacheable reports that
 // the result depends on nothing but the arguments and learned positions that were below
 // their threshold and held the call's segments (see learner.step).
-func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode int) (tmpl string, cacheable bool) {
+//
+// cls, when not nil, holds the classes of the first len(cls) segments (the shape pass
+// worked them out already).
+func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode int, cls []Class) (tmpl string, cacheable bool) {
 	if path[0] != '/' {
 		return path, false // "*" (OPTIONS) or an authority: nothing to template
 	}
@@ -279,7 +237,12 @@ func (t *Templater) heuristic(hostKey, method, path string, ts time.Time, mode i
 		if k >= 0 {
 			seg, rest = rest[:k], rest[k+1:]
 		}
-		c := Classify(seg)
+		var c Class
+		if i < len(cls) {
+			c = cls[i]
+		} else {
+			c = Classify(seg)
+		}
 		merged := false
 		if h != nil && c == Literal && i < t.maxSeg && learnable(seg, len(buf)) {
 			var below bool
