@@ -67,7 +67,7 @@ func Classify(s string) Class {
 	if n == 0 {
 		return Literal
 	}
-	if isVersion(s) {
+	if (s[0] == 'v' || s[0] == 'V') && isVersion(s) {
 		return Version
 	}
 	var digits, lower, upper, hexLetters, other, seps, dots, ats int
@@ -102,10 +102,12 @@ func Classify(s string) Class {
 	if n == 36 && isUUID(s) {
 		return UUID
 	}
-	if isDate(s) {
+	// The checks below call out only when the counts allow a match: a date has two '-',
+	// an email an '@' or "%40" ('%' counts as other), a token letters and digits.
+	if seps >= 2 && isDate(s) {
 		return Date
 	}
-	if isEmail(s) {
+	if (ats > 0 || other > 0) && isEmail(s) {
 		return Email
 	}
 	if other > 0 || ats > 0 {
@@ -129,7 +131,7 @@ func Classify(s string) Class {
 	if seps > 0 && isPrefixedID(s) {
 		return PrefixedID
 	}
-	if isToken(s, digits, lower, upper) {
+	if digits > 0 && lower+upper > 0 && isToken(s, digits, lower, upper) {
 		return Token
 	}
 	return Literal
