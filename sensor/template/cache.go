@@ -26,21 +26,21 @@ import (
 //     entry serves them all, after classifying the segments but without observing them.
 //
 // The host is the Host header as sent, so equal keys mean equal normalised hosts. Each
-// table is direct-mapped: an entry lives in the slot its key hashes to and is replaced by
-// any other key made there. A hash only picks the slot; the stored key is compared in
-// full, so a collision costs a miss, never a wrong template. An entry holds only while
-// learner.changes is what it was made under, and only for calls no earlier than the call
-// that made it.
+// table is direct-mapped: an entry lives in the slot its key hashes to and is replaced
+// by another key made there. A hash only picks the slot and tells most keys apart
+// cheaply; the stored key is compared in full, so a collision costs a miss, never a
+// wrong template. An entry holds only while learner.changes is what it was made under,
+// and only for calls no earlier than the call that made it.
 type resultCache struct {
 	mu    sync.Mutex
 	seed  maphash.Seed
 	exact []cacheEntry // len a power of two; nil when the Templater caches nothing
 	shape []cacheEntry // len a power of two
-	key   []byte       // scratch for building an exact key under mu
 }
 
 type cacheEntry struct {
 	key     []byte // owned; empty in an unused slot (real keys are never empty)
+	hash    uint64 // of key: most other keys differ here, and are told apart without comparing
 	tmpl    string
 	ts      int64  // capture time of the call whose general path proved the entry
 	changes uint64 // learner.changes the entry was made under
@@ -58,6 +58,7 @@ const (
 	maxShapeClasses = 16
 )
 
+// init makes the tables; sizes are powers of two.
 func (rc *resultCache) init(exact, shape int) {
 	rc.seed = maphash.MakeSeed()
 	rc.exact = make([]cacheEntry, exact)
@@ -114,74 +115,77 @@ func appendShape(k []byte, path string, cls []Class) ([]byte, int) {
 	}
 }
 
-// slot returns the slot of key k in tab.
-func (rc *resultCache) slot(tab []cacheEntry, k []byte) *cacheEntry {
-	return &tab[maphash.Bytes(rc.seed, k)&uint64(len(tab)-1)]
+func (rc *resultCache) hash(k []byte) uint64 { return maphash.Bytes(rc.seed, k) }
+
+// is reports whether e is the entry of key k with hash h.
+func (e *cacheEntry) is(k []byte, h uint64) bool {
+	return e.hash == h && bytes.Equal(e.key, k)
 }
 
-// holds reports whether e is k's entry and holds for a call at tsn under changes.
-func (e *cacheEntry) holds(k []byte, tsn int64, changes uint64) bool {
-	return e.changes == changes && tsn >= e.ts && bytes.Equal(e.key, k)
+// holds reports whether e is the entry of k (hash h) and holds for a call at tsn under
+// changes.
+func (e *cacheEntry) holds(k []byte, h uint64, tsn int64, changes uint64) bool {
+	return e.changes == changes && tsn >= e.ts && e.is(k, h)
 }
 
-// set makes e the entry of k, unless e already is and holds at tsn (an earlier entry
-// serves more calls).
-func (e *cacheEntry) set(k []byte, tmpl string, tsn int64, changes uint64) {
-	if e.holds(k, tsn, changes) {
+// get returns the slot of key k (hash h) in tab and whether it holds k's entry for a call
+// at tsn under changes.
+func (rc *resultCache) get(tab []cacheEntry, k []byte, h uint64, tsn int64, changes uint64) (*cacheEntry, bool) {
+	e := &tab[h&uint64(len(tab)-1)]
+	return e, e.holds(k, h, tsn, changes)
+}
+
+// put makes tmpl the entry of k (hash h) in tab for calls at tsn or later under changes,
+// unless k's entry already holds at tsn (an earlier entry serves more calls). It
+// replaces whatever entry the slot held.
+func (rc *resultCache) put(tab []cacheEntry, k []byte, h uint64, tmpl string, tsn int64, changes uint64) {
+	e := &tab[h&uint64(len(tab)-1)]
+	if e.holds(k, h, tsn, changes) {
 		return
 	}
 	e.key = append(e.key[:0], k...)
-	e.tmpl, e.ts, e.changes = tmpl, tsn, changes
+	e.hash, e.tmpl, e.ts, e.changes = h, tmpl, tsn, changes
 }
 
-// exactKey builds the exact key of a call into rc.key; rc.mu must be held.
-func (rc *resultCache) exactKey(host, method, path string) []byte {
-	k := appendKeyHead(rc.key[:0], host, method)
-	k = append(k, path...)
-	rc.key = k
-	return k
+// appendExactKey appends the exact key of a call to k.
+func appendExactKey(k []byte, host, method, path string) []byte {
+	return append(appendKeyHead(k, host, method), path...)
 }
 
-// lookupExact returns the cached template of a call at tsn under changes, if any.
-func (rc *resultCache) lookupExact(host, method, path string, tsn int64, changes uint64) (string, bool) {
+// lookupExact returns the cached template of a call at tsn under changes whose exact key
+// is k (hash h), if any.
+func (rc *resultCache) lookupExact(k []byte, h uint64, tsn int64, changes uint64) (string, bool) {
 	rc.mu.Lock()
-	k := rc.exactKey(host, method, path)
-	e := rc.slot(rc.exact, k)
-	if !e.holds(k, tsn, changes) {
-		rc.mu.Unlock()
-		return "", false
-	}
+	e, ok := rc.get(rc.exact, k, h, tsn, changes)
 	tmpl := e.tmpl
 	rc.mu.Unlock()
-	return tmpl, true
+	return tmpl, ok
 }
 
 // lookupShape returns the template cached for shape key sk at tsn under changes, if any,
-// and on a hit enters it in the exact table for the call's path too.
-func (rc *resultCache) lookupShape(sk []byte, host, method, path string, tsn int64, changes uint64) (string, bool) {
+// and on a hit enters it in the exact table for the call's exact key k (hash h) too.
+func (rc *resultCache) lookupShape(sk, k []byte, h uint64, tsn int64, changes uint64) (string, bool) {
+	hs := rc.hash(sk)
 	rc.mu.Lock()
-	e := rc.slot(rc.shape, sk)
-	if !e.holds(sk, tsn, changes) {
+	e, ok := rc.get(rc.shape, sk, hs, tsn, changes)
+	if !ok {
 		rc.mu.Unlock()
 		return "", false
 	}
 	tmpl, ts := e.tmpl, e.ts
-	k := rc.exactKey(host, method, path)
-	rc.slot(rc.exact, k).set(k, tmpl, ts, changes)
+	rc.put(rc.exact, k, h, tmpl, ts, changes)
 	rc.mu.Unlock()
 	return tmpl, true
 }
 
 // remember caches tmpl, the template the general path gave a call at tsn while the
-// learner's changes were changes, under the call's exact key and its shape key sk (nil
-// when the shape was not worked out).
-func (rc *resultCache) remember(sk []byte, host, method, path, tmpl string, tsn int64, changes uint64) {
+// learner's changes were changes, under the call's shape key sk and exact key k (hash
+// h).
+func (rc *resultCache) remember(sk, k []byte, h uint64, tmpl string, tsn int64, changes uint64) {
+	hs := rc.hash(sk)
 	rc.mu.Lock()
-	k := rc.exactKey(host, method, path)
-	rc.slot(rc.exact, k).set(k, tmpl, tsn, changes)
-	if sk != nil {
-		rc.slot(rc.shape, sk).set(sk, tmpl, tsn, changes)
-	}
+	rc.put(rc.exact, k, h, tmpl, tsn, changes)
+	rc.put(rc.shape, sk, hs, tmpl, tsn, changes)
 	rc.mu.Unlock()
 }
 

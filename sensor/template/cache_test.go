@@ -192,9 +192,9 @@ func TestShapeCacheServesNewIDs(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	rc := &tp.cache
-	k := rc.exactKey("h", "GET", "/users/2/orders")
-	if e := rc.slot(rc.exact, k); !bytes.Equal(e.key, k) || e.ts != t0.UnixNano() {
-		t.Fatalf("exact entry of the second call: key %q ts %d; want the shape entry's time %d", e.key, e.ts, t0.UnixNano())
+	k := appendExactKey(nil, "h", "GET", "/users/2/orders")
+	if e, ok := rc.get(rc.exact, k, rc.hash(k), t0.Add(time.Second).UnixNano(), tp.learn.changes.Load()); !ok || e.ts != t0.UnixNano() {
+		t.Fatalf("exact entry of the second call: found %v, ts %d; want the shape entry's time %d", ok, e.ts, t0.UnixNano())
 	}
 	if exact, shape := rc.entries(); exact != 2 || shape != 1 {
 		t.Fatalf("%d exact and %d shape entries; want 2 and 1", exact, shape)

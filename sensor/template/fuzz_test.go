@@ -24,7 +24,8 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
-// FuzzTemplate: no panic, and the template has as many segments as the path.
+// FuzzTemplate: no panic, the template has as many segments as the path, and a
+// Templater with its result cache gives what one without gives on the same calls.
 func FuzzTemplate(f *testing.F) {
 	for _, s := range []string{"/", "/v1/users/me", "/files/report-2024.pdf", "/orders/ORD-12345",
 		"/users/alice@example.com/keys", "//", "/a//b/", "*", "/x/123.json", "/p/{param}"} {
@@ -34,11 +35,19 @@ func FuzzTemplate(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	plain, err := New(Config{Threshold: 3, LearnDelay: 0})
+	if err != nil {
+		f.Fatal(err)
+	}
+	plain.noCache = true
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var n time.Duration
 	f.Fuzz(func(t *testing.T, path string) {
 		n++
 		r := tp.Template("fuzz.example", "GET", path, base.Add(n))
+		if want := plain.Template("fuzz.example", "GET", path, base.Add(n)); r != want {
+			t.Fatalf("Template(%q) = %+v with the cache, %+v without", path, r, want)
+		}
 		if path == "" {
 			path = "/"
 		}

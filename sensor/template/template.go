@@ -135,18 +135,7 @@ func (t *Templater) template(host, method, path string, ts time.Time, mode int) 
 	// nil otherwise).
 	if mode == modeLearn && t.cache.exact != nil && !t.noCache && path[0] == '/' &&
 		len(method)+len(host)+len(path) <= maxCachedKeySize {
-		var tsn int64
-		if !ts.IsZero() {
-			tsn = ts.UnixNano()
-		}
-		// The learner's changes before templating: if this call makes one, the entries
-		// it makes are made under the old count and never used.
-		changes := t.learn.changes.Load()
-		if tmpl, ok := t.cache.lookupExact(host, method, path, tsn, changes); ok {
-			t.cacheHit(tsn)
-			return Result{Template: tmpl}
-		}
-		return Result{Template: t.templateShape(host, method, path, ts, tsn, changes)}
+		return Result{Template: t.templateCached(host, method, path, ts)}
 	}
 	hostKey := normalizeHost(host)
 	var res Result
@@ -178,22 +167,42 @@ func (t *Templater) cacheHit(tsn int64) {
 	}
 }
 
-// templateShape templates a cacheable call (modeLearn, no OpenAPI document) that missed
-// the exact table: from the shape table when its shape is there, by the general path
-// otherwise, caching what the general path proves.
-func (t *Templater) templateShape(host, method, path string, ts time.Time, tsn int64, changes uint64) string {
+// templateCached templates a cacheable call (modeLearn, no OpenAPI document): from the
+// exact table, else from the shape table, else by the general path, caching what the
+// general path proves.
+func (t *Templater) templateCached(host, method, path string, ts time.Time) string {
+	var tsn int64
+	if !ts.IsZero() {
+		tsn = ts.UnixNano()
+	}
+	// The learner's changes before templating: if this call makes one, the entries it
+	// makes are made under the old count and never used.
+	changes := t.learn.changes.Load()
+	var kb [256]byte // the exact key, on the stack for most calls
+	k := appendExactKey(kb[:0], host, method, path)
+	h := t.cache.hash(k)
+	if tmpl, ok := t.cache.lookupExact(k, h, tsn, changes); ok {
+		t.cacheHit(tsn)
+		return tmpl
+	}
+	return t.templateShape(k, h, host, method, path, ts, tsn, changes)
+}
+
+// templateShape goes on with a call that templateCached did not find in the exact table;
+// k is its exact key and h the key's hash.
+func (t *Templater) templateShape(k []byte, h uint64, host, method, path string, ts time.Time, tsn int64, changes uint64) string {
 	var (
-		arr [2 * maxCachedKeySize]byte // the shape key, on the stack
+		arr [256]byte // the shape key, on the stack for most paths
 		cls [maxShapeClasses]Class
 	)
 	sk, n := appendShape(appendKeyHead(arr[:0], host, method), path, cls[:])
-	if tmpl, ok := t.cache.lookupShape(sk, host, method, path, tsn, changes); ok {
+	if tmpl, ok := t.cache.lookupShape(sk, k, h, tsn, changes); ok {
 		t.cacheHit(tsn)
 		return tmpl
 	}
 	tmpl, below := t.heuristic(normalizeHost(host), method, path, ts, modeLearn, cls[:min(n, len(cls))])
 	if below {
-		t.cache.remember(sk, host, method, path, tmpl, tsn, changes)
+		t.cache.remember(sk, k, h, tmpl, tsn, changes)
 	}
 	return tmpl
 }
