@@ -36,6 +36,7 @@ type resultCache struct {
 	seed  maphash.Seed
 	exact []cacheEntry // len a power of two; nil when the Templater caches nothing
 	shape []cacheEntry // len a power of two
+	memo  shapeMemo
 }
 
 type cacheEntry struct {
@@ -86,15 +87,28 @@ const (
 // segments hold no '/', the shape gives back every segment's class group and rendering,
 // and with them the template, the learning keys and the values the general path would
 // observe. It stores the class of segment i in cls[i] while i < len(cls) and returns the
-// number of segments.
-func appendShape(k []byte, path string, cls []Class) ([]byte, int) {
-	rest := path[1:]
-	for n := 0; ; n++ {
-		seg := rest
-		i := strings.IndexByte(rest, '/')
-		if i >= 0 {
-			seg, rest = rest[:i], rest[i+1:]
+// number of segments. With a memo (nil for none), the leading segments path shares with
+// the memo's path take their shape and classes from it, and the memo then holds path.
+func appendShape(k []byte, path string, cls []Class, m *shapeMemo) ([]byte, int) {
+	base := len(k)
+	n, pos := 0, 1 // segments done; offset in path of the next one
+	if m != nil {
+		n = m.shared(path)
+		for i := 0; i < n && i < len(cls); i++ {
+			cls[i] = m.segs[i].class
 		}
+		if n > 0 {
+			k = append(k, m.shape[:m.segs[n-1].shapeEnd]...)
+			pos = int(m.segs[n-1].end) + 1
+		}
+		m.segs = m.segs[:n]
+	}
+	for ; ; n++ {
+		end := len(path)
+		if i := strings.IndexByte(path[pos:], '/'); i >= 0 {
+			end = pos + i
+		}
+		seg := path[pos:end]
 		c := Classify(seg)
 		if n < len(cls) {
 			cls[n] = c
@@ -109,10 +123,56 @@ func appendShape(k []byte, path string, cls []Class) ([]byte, int) {
 			k = append(k, '/', shapeLiteral)
 			k = append(k, seg...)
 		}
-		if i < 0 {
-			return k, n + 1
+		if m != nil {
+			m.segs = append(m.segs, memoSeg{end: end, shapeEnd: len(k) - base, class: c})
+		}
+		if end == len(path) {
+			break
+		}
+		pos = end + 1
+	}
+	if m != nil {
+		m.path = append(m.path[:0], path...)
+		m.shape = append(m.shape[:0], k[base:]...)
+	}
+	return k, n + 1
+}
+
+// shapeMemo is the shape of the last path appendShape worked out. A segment's class
+// depends on its bytes alone, so the leading segments a path shares with that one get
+// their shape and classes from it instead of being classified again: calls that miss
+// the exact table mostly differ from the one before in an id near the end. It holds one
+// path of at most maxCachedKeySize bytes. rc.mu guards it.
+type shapeMemo struct {
+	path  []byte
+	shape []byte // the shape of path (without the key head)
+	segs  []memoSeg
+}
+
+type memoSeg struct {
+	end      int // offset in path of the '/' after the segment, or len(path)
+	shapeEnd int // length of the shape up to and including the segment
+	class    Class
+}
+
+// shared returns how many leading segments path has in common with m's path, each
+// followed by '/' in both (m's last segment, followed by nothing, never counts).
+func (m *shapeMemo) shared(path string) int {
+	// Most often every segment but the last is shared: one comparison tells.
+	if j := len(m.segs) - 1; j > 0 {
+		if e := m.segs[j-1].end; e < len(path) && path[e] == '/' && path[:e] == string(m.path[:e]) {
+			return j
 		}
 	}
+	l := 0
+	for l < len(path) && l < len(m.path) && path[l] == m.path[l] {
+		l++
+	}
+	n := 0
+	for n < len(m.segs) && m.segs[n].end < l {
+		n++
+	}
+	return n
 }
 
 func (rc *resultCache) hash(k []byte) uint64 { return maphash.Bytes(rc.seed, k) }
@@ -162,20 +222,20 @@ func (rc *resultCache) lookupExact(k []byte, h uint64, tsn int64, changes uint64
 	return tmpl, ok
 }
 
-// lookupShape returns the template cached for shape key sk at tsn under changes, if any,
-// and on a hit enters it in the exact table for the call's exact key k (hash h) too.
-func (rc *resultCache) lookupShape(sk, k []byte, h uint64, tsn int64, changes uint64) (string, bool) {
-	hs := rc.hash(sk)
+// lookupShape appends the shape key of a call to sk: appendKeyHead, then appendShape
+// with the memo, storing classes in cls. It returns the key, the number of segments and,
+// if one holds at tsn under changes, the template cached for the key; on a hit it enters
+// the template in the exact table too, under the call's exact key k (hash h).
+func (rc *resultCache) lookupShape(sk []byte, cls []Class, host, method, path string, k []byte, h uint64, tsn int64, changes uint64) (key []byte, n int, tmpl string, ok bool) {
 	rc.mu.Lock()
-	e, ok := rc.get(rc.shape, sk, hs, tsn, changes)
-	if !ok {
-		rc.mu.Unlock()
-		return "", false
+	sk, n = appendShape(appendKeyHead(sk, host, method), path, cls, &rc.memo)
+	e, ok := rc.get(rc.shape, sk, rc.hash(sk), tsn, changes)
+	if ok {
+		tmpl = e.tmpl
+		rc.put(rc.exact, k, h, tmpl, e.ts, changes)
 	}
-	tmpl, ts := e.tmpl, e.ts
-	rc.put(rc.exact, k, h, tmpl, ts, changes)
 	rc.mu.Unlock()
-	return tmpl, true
+	return sk, n, tmpl, ok
 }
 
 // remember caches tmpl, the template the general path gave a call at tsn while the

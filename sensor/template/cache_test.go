@@ -200,3 +200,40 @@ func TestShapeCacheServesNewIDs(t *testing.T) {
 		t.Fatalf("%d exact and %d shape entries; want 2 and 1", exact, shape)
 	}
 }
+
+// TestShapeMemoMatchesClassifying holds appendShape with its memo to appendShape without
+// one on random paths that share leading segments (or parts of them) with the path
+// before: the same key and the same classes.
+func TestShapeMemoMatchesClassifying(t *testing.T) {
+	segs := []string{"", "a", "ab", "api", "v1", "v1.2", "users", "user", "42", "4", "7.json", "{id}", "ORD-1", "x-1", "é", "/"}
+	rng := rand.New(rand.NewSource(1))
+	var m shapeMemo
+	prev := "/"
+	for i := 0; i < 20000; i++ {
+		var path string
+		switch rng.Intn(3) {
+		case 0: // a prefix of the previous path, then more
+			path = prev[:1+rng.Intn(len(prev))]
+		case 1: // the previous path's segments but the last
+			path = prev[:strings.LastIndexByte(prev, '/')+1]
+		default:
+			path = "/"
+		}
+		for n := rng.Intn(5); n > 0; n-- {
+			path += segs[rng.Intn(len(segs))] + "/"
+		}
+		if rng.Intn(2) == 0 {
+			path = strings.TrimSuffix(path, "/") + segs[rng.Intn(len(segs))]
+		}
+		if path == "" {
+			path = "/"
+		}
+		var clsA, clsB [4]Class
+		a, na := appendShape([]byte("head"), path, clsA[:], &m)
+		b, nb := appendShape([]byte("head"), path, clsB[:], nil)
+		if !bytes.Equal(a, b) || na != nb || clsA != clsB {
+			t.Fatalf("path %q after %q: with memo %q %d %v, without %q %d %v", path, prev, a, na, clsA, b, nb, clsB)
+		}
+		prev = path
+	}
+}

@@ -195,8 +195,8 @@ func (t *Templater) templateShape(k []byte, h uint64, host, method, path string,
 		arr [256]byte // the shape key, on the stack for most paths
 		cls [maxShapeClasses]Class
 	)
-	sk, n := appendShape(appendKeyHead(arr[:0], host, method), path, cls[:])
-	if tmpl, ok := t.cache.lookupShape(sk, k, h, tsn, changes); ok {
+	sk, n, tmpl, ok := t.cache.lookupShape(arr[:0], cls[:], host, method, path, k, h, tsn, changes)
+	if ok {
 		t.cacheHit(tsn)
 		return tmpl
 	}
