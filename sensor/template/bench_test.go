@@ -42,6 +42,23 @@ func BenchmarkTemplateLiteral(b *testing.B) {
 	}
 }
 
+// BenchmarkTemplateNewIDs is keep-alive API traffic where most calls carry an id never
+// seen before: they miss the exact table and are served from the shape table.
+func BenchmarkTemplateNewIDs(b *testing.B) {
+	tp, _ := New(Config{Metrics: metrics.NewRegistry()})
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	paths := make([]string, 1<<16)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/api/v1/products/%d", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if r := tp.Template("api.example.com", "GET", paths[i%len(paths)], ts.Add(time.Duration(i))); r.Template != "/api/v1/products/{id}" {
+			b.Fatal(r.Template)
+		}
+	}
+}
+
 func BenchmarkTemplateParallel(b *testing.B) {
 	tp, _ := New(Config{Metrics: metrics.NewRegistry()})
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
