@@ -23,7 +23,10 @@ import (
 type Config struct {
 	// Workers is the number of flow workers. Zero means runtime.NumCPU().
 	Workers int
-	// QueueLen is the number of batches each worker's queue holds. Zero means 64.
+	// QueueLen is the number of batches each worker's queue holds. Zero means 64 for a
+	// live capture, where the queue absorbs bursts, and 4 for a file, where the reader
+	// waits for room anyway: a short queue keeps the batches in the CPU's caches
+	// between the reader that fills them and the worker that empties them.
 	QueueLen int
 	// BatchSize is the number of segments handed to a worker at once. Zero means 1024.
 	BatchSize int
@@ -66,6 +69,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// fileQueueLen is the default QueueLen of a file (see Config.QueueLen).
+const fileQueueLen = 4
+
 // Stats counts one Run.
 type Stats struct {
 	Packets         uint64 // frames read from the source
@@ -102,7 +108,11 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
-	sh := flow.New(flow.Config{Workers: workers, QueueLen: cfg.QueueLen, BatchSize: cfg.BatchSize, Block: !cfg.Live})
+	qlen := cfg.QueueLen
+	if qlen == 0 && !cfg.Live {
+		qlen = fileQueueLen
+	}
+	sh := flow.New(flow.Config{Workers: workers, QueueLen: qlen, BatchSize: cfg.BatchSize, Block: !cfg.Live})
 
 	// Stages, each with one owner: the dispatcher (this goroutine) reads and shards,
 	// one goroutine per worker reassembles and parses, one merges and writes.

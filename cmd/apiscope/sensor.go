@@ -75,7 +75,7 @@ func init() {
 	f.IntVar(&s.workers, "workers", 0, "flow workers (0 = one per core)")
 	f.BoolVar(&s.noProgress, "no-progress", false, "do not show progress on a terminal (--pcap)")
 	c := &s.cfg
-	f.IntVar(&c.QueueLen, "queue-len", 0, "batches queued per worker (0 = 64)")
+	f.IntVar(&c.QueueLen, "queue-len", 0, "batches queued per worker (0 = 64 live, 4 from a file)")
 	f.DurationVar(&c.TickInterval, "tick", 0, "capture-time granularity of timeouts (0 = 1s)")
 	f.DurationVar(&c.TCP.IdleTimeout, "idle-timeout", 0, "end a connection idle this long in capture time (0 = 2m)")
 	f.DurationVar(&c.TCP.FlushTimeout, "flush-timeout", 0, "wait this long in capture time for missing TCP segments (0 = 5s)")
