@@ -5,6 +5,11 @@
 //	capture ─ decode ─ flow.Sharder ─┬─ worker: tcpstream ─ httpwire ─ call ─┐
 //	                                 └─ worker ...                           ├─ merge ─ Sink
 //
+// Each stage has a goroutine of its own, except with one worker reading a file: then the
+// stages run in turn on one goroutine, one core (Suricata's "single" run mode), since
+// goroutines would only pass every segment and every call between cores' caches to keep
+// that one worker busy. The output is the same either way.
+//
 // # Order
 //
 // Output order depends only on the capture, never on the number of workers or on

@@ -108,6 +108,9 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 	if workers == 0 {
 		workers = runtime.NumCPU()
 	}
+	if workers == 1 && !cfg.Live {
+		return runInline(ctx, &cfg, builder, log, src, sink)
+	}
 	qlen := cfg.QueueLen
 	if qlen == 0 && !cfg.Live {
 		qlen = fileQueueLen
@@ -144,7 +147,7 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 		}
 	}()
 
-	d := dispatcher{cfg: &cfg, sh: sh, src: src, dec: newDecoder(&cfg.Decode), log: log, st: &st}
+	d := dispatcher{cfg: &cfg, sh: sh, route: sh, src: src, dec: newDecoder(&cfg.Decode), log: log, st: &st}
 	d.run(ctx, sinkFailed)
 
 	final, finalClock = sh.Event()+1, d.clock
@@ -152,6 +155,11 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 	wg.Wait()
 	close(merged)
 	<-mergeDone
+	return finish(st, m, sink)
+}
+
+// finish ends a Run: the calls and the sink's error.
+func finish(st Stats, m *merger, sink Sink) (Stats, error) {
 	st.Calls, st.CallsNoResponse = m.calls, m.noResp
 	cerr := sink.Close()
 	if m.err != nil {
@@ -163,11 +171,84 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 	return st, nil
 }
 
-// dispatcher reads, decodes and shards. For a file it runs alone; for a live capture a
+// runInline runs the whole pipeline on the calling goroutine, Suricata's "single" run
+// mode: the mode of one worker reading a file. Stages on goroutines of their own would
+// only hand every segment and every call from one core's cache to another's and wake
+// each other, to keep one worker busy; here each segment goes from the decoder to the
+// worker where it lies, in the capture file's buffer, and each call from the worker to
+// the sink. The output is the same as the pipeline's: the same event numbers, ticks and
+// final flush, and the calls of each stretch of events sorted as a worker sorts them.
+func runInline(ctx context.Context, cfg *Config, builder CallBuilder, log *zap.Logger, src capture.Source, sink Sink) (Stats, error) {
+	var st Stats
+	w := newWorker(0, cfg, builder, log)
+	m := newMerger(1, sink)
+	every := cfg.BatchSize
+	if every <= 0 {
+		every = 1024
+	}
+	r := &inlineRoute{w: w, m: m, every: every, left: every, sinkFailed: make(chan struct{})}
+	d := dispatcher{cfg: cfg, route: r, src: src, dec: newDecoder(&cfg.Decode), log: log, st: &st}
+	d.run(ctx, r.sinkFailed)
+	w.event = r.event + 1
+	w.asm.FlushAll(d.clock)
+	r.hand(^uint64(0))
+	return finish(st, m, sink)
+}
+
+// inlineRoute is the dispatcher's route in runInline: each segment and tick goes to the
+// one worker at once, and its calls to the merge every so many events, as a batch would.
+type inlineRoute struct {
+	w          *worker
+	m          *merger
+	event      uint64
+	every      int // segments between hand-offs to the merge (Config.BatchSize)
+	left       int // segments until the next
+	sinkFailed chan struct{}
+	failed     bool
+}
+
+func (r *inlineRoute) Add(seg *decode.Segment) uint64 {
+	r.event++
+	r.w.event = r.event
+	r.w.asm.Add(seg)
+	if r.left--; r.left == 0 {
+		r.left = r.every
+		r.hand(r.event)
+	}
+	return r.event
+}
+
+func (r *inlineRoute) Tick(ts time.Time) uint64 {
+	r.event++
+	r.w.event = r.event
+	r.w.asm.Tick(ts)
+	return r.event
+}
+
+// hand gives the merge the worker's calls up to horizon.
+func (r *inlineRoute) hand(horizon uint64) {
+	r.w.send(r, horizon)
+	if r.m.err != nil && !r.failed {
+		r.failed = true
+		close(r.sinkFailed)
+	}
+}
+
+// put takes the worker's output (worker.send) straight to the merge.
+func (r *inlineRoute) put(o output) { r.m.add(o) }
+
+// route takes the dispatcher's segments and ticks: the sharder, or the worker itself.
+type route interface {
+	Add(seg *decode.Segment) uint64
+	Tick(ts time.Time) uint64
+}
+
+// dispatcher reads, decodes and routes. For a file it runs alone; for a live capture a
 // timer goroutine shares the sharder under mu to push partial batches out.
 type dispatcher struct {
 	cfg       *Config
-	sh        *flow.Sharder
+	route     route
+	sh        *flow.Sharder // the route of the pipeline (nil in runInline)
 	src       capture.Source
 	dec       segmentDecoder
 	log       *zap.Logger
@@ -237,7 +318,7 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 			d.mu.Lock()
 		}
 		d.advance(seg.TS)
-		d.sh.Add(seg)
+		d.route.Add(seg)
 		if d.cfg.Live {
 			d.mu.Unlock()
 		}
@@ -271,7 +352,7 @@ func (d *dispatcher) advance(ts time.Time) {
 		return
 	}
 	if !ts.Before(d.nextTick) {
-		d.sh.Tick(ts)
+		d.route.Tick(ts)
 		d.nextTick = ts.Truncate(iv).Add(iv)
 	}
 }

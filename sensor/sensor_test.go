@@ -212,33 +212,38 @@ func (s *failingSink) Close() error                { s.closed = true; return nil
 func TestSinkErrorStopsRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mixed.pcap")
 	writeMixedCapture(t, path, 10, 2)
-	src, err := capture.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	s := &failingSink{}
-	if _, err := sensor.Run(context.Background(), sensor.Config{}, src, s); err == nil {
-		t.Error("Run with a failing sink returned nil")
-	}
-	if !s.closed {
-		t.Error("the sink was not closed")
+	// One worker runs everything on one goroutine, more run the pipeline: both stop.
+	for _, workers := range []int{1, 2} {
+		src, err := capture.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		s := &failingSink{}
+		if _, err := sensor.Run(context.Background(), sensor.Config{Workers: workers}, src, s); err == nil {
+			t.Errorf("Run with %d workers and a failing sink returned nil", workers)
+		}
+		if !s.closed {
+			t.Errorf("Run with %d workers: the sink was not closed", workers)
+		}
 	}
 }
 
 func TestCancelledRunStillFlushes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mixed.pcap")
 	writeMixedCapture(t, path, 10, 2)
-	src, err := capture.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var c collect
-	if _, err := sensor.Run(ctx, sensor.Config{}, src, &c); err != nil {
-		t.Fatalf("cancelled Run: %v", err)
+	for _, workers := range []int{1, 2} {
+		src, err := capture.OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		var c collect
+		if _, err := sensor.Run(ctx, sensor.Config{Workers: workers}, src, &c); err != nil {
+			t.Fatalf("cancelled Run with %d workers: %v", workers, err)
+		}
 	}
 }
 

@@ -112,7 +112,7 @@ func (w *worker) newConn(c tcpstream.Conn) tcpstream.Handler {
 
 // run processes batches until the queue closes, then flushes every connection under the
 // event number and at the capture time final() returns, and reports an infinite horizon.
-func (w *worker) run(sh *flow.Sharder, merge chan<- output, final func() (uint64, time.Time)) {
+func (w *worker) run(sh *flow.Sharder, merge mergeChan, final func() (uint64, time.Time)) {
 	q := sh.Queue(w.id)
 	var seg decode.Segment
 	for b := range q {
@@ -137,7 +137,16 @@ func (w *worker) run(sh *flow.Sharder, merge chan<- output, final func() (uint64
 	w.send(merge, ^uint64(0))
 }
 
-func (w *worker) send(merge chan<- output, horizon uint64) {
+// outlet takes a worker's outputs: the merge goroutine's channel, or the merge itself
+// when everything runs on one goroutine (runInline).
+type outlet interface{ put(output) }
+
+// mergeChan is the outlet of the pipeline.
+type mergeChan chan<- output
+
+func (c mergeChan) put(o output) { c <- o }
+
+func (w *worker) send(to outlet, horizon uint64) {
 	out := output{worker: w.id, entries: w.out, horizon: horizon, free: w.free}
 	// Calls come out in event order already; only calls completed by the same event (a
 	// tick or the final flush ending many connections) may need sorting.
@@ -145,7 +154,7 @@ func (w *worker) send(merge chan<- output, horizon uint64) {
 		sort.Stable(byKey)
 	}
 	w.out = nil
-	merge <- out
+	to.put(out)
 }
 
 // entryOrder sorts entries in place by their output key without copying them to compare.
