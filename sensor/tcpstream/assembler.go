@@ -156,9 +156,8 @@ type Assembler struct {
 	conns map[connKey]connSlot // every connection, under both directions' keys (fast.go)
 	// reassemblerOnly sends every segment to the reassembler: tests compare the two paths.
 	reassemblerOnly bool
-	adopting        *stream    // adopt is handing this connection to the reassembler
-	lastConn        *stream    // the connection lookup found last, under lastKey
-	lastKey         [2]connKey // lastConn's keys by side
+	adopting        *stream                     // adopt is handing this connection to the reassembler
+	cache           [1 << connCacheBits]*stream // connections by cacheSlot (lookup)
 }
 
 // NewAssembler returns an Assembler that makes a Handler with f for each new connection.

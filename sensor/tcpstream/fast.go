@@ -1,7 +1,6 @@
 package tcpstream
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -45,17 +44,6 @@ type connKey struct {
 	v4           bool
 }
 
-// same is k == *o, ports first (the two directions of a connection differ there) and
-// the addresses a word at a time: the generated comparison of the whole struct calls
-// memequal, which cost as much as the rest of a lookup.
-func (k *connKey) same(o *connKey) bool {
-	return k.sport == o.sport && k.dport == o.dport && k.v4 == o.v4 &&
-		binary.LittleEndian.Uint64(k.src[:8]) == binary.LittleEndian.Uint64(o.src[:8]) &&
-		binary.LittleEndian.Uint64(k.src[8:]) == binary.LittleEndian.Uint64(o.src[8:]) &&
-		binary.LittleEndian.Uint64(k.dst[:8]) == binary.LittleEndian.Uint64(o.dst[:8]) &&
-		binary.LittleEndian.Uint64(k.dst[8:]) == binary.LittleEndian.Uint64(o.dst[8:])
-}
-
 func keyOf(src netip.Addr, sport uint16, dst netip.Addr, dport uint16) connKey {
 	return connKey{src: src.As16(), dst: dst.As16(), sport: sport, dport: dport, v4: src.Is4() && dst.Is4()}
 }
@@ -73,43 +61,63 @@ type halfState struct {
 	closed  bool
 }
 
-// reverse is the key of the other direction.
-func (k connKey) reverse() connKey {
-	return connKey{src: k.dst, dst: k.src, sport: k.dport, dport: k.sport, v4: k.v4}
+// connCacheBits sizes the direct-mapped cache of connections in front of conns: a map
+// lookup (hashing a 38-byte key) cost three times the rest of a segment's lookup, and
+// a capture interleaves its connections, so remembering only the last one missed once
+// per request.
+const connCacheBits = 8
+
+// cacheSlot is a connection's slot in the cache. It depends on the ports alone, the same
+// for both directions, so one slot serves a connection and a key's stale entries can
+// only sit in its own slot.
+func cacheSlot(p, q uint16) uint32 {
+	return uint32(p^q) * 0x9e3779b1 >> (32 - connCacheBits)
 }
 
-// lookup finds the connection of key k. The last connection found is remembered under
-// both its keys: a request, its response and their ACKs usually follow each other.
-func (a *Assembler) lookup(k connKey) (connSlot, bool) {
-	if a.lastConn != nil {
-		if k.same(&a.lastKey[0]) {
-			return connSlot{s: a.lastConn, side: 0}, true
+// lookup finds the connection of seg's key. The cache is tried first: its entry is a
+// connection that conns holds under both its keys (track and untrack keep it so), and
+// equal addresses and ports are equal keys. Anything else (a miss, another connection
+// in the slot, addresses equal as keys but not as netip.Addr) is looked up in conns. A
+// connection whose two keys are one (both ends alike, as keys) is not cached: conns
+// holds it for side 0 whichever end a segment comes from.
+func (a *Assembler) lookup(seg *decode.Segment) (connSlot, bool) {
+	i := cacheSlot(seg.SrcPort, seg.DstPort)
+	if st := a.cache[i]; st != nil {
+		c := &st.conn
+		if seg.SrcPort == c.Side0.Port() && seg.DstPort == c.Side1.Port() &&
+			seg.Src == c.Side0.Addr() && seg.Dst == c.Side1.Addr() {
+			return connSlot{s: st, side: 0}, true
 		}
-		if k.same(&a.lastKey[1]) {
-			return connSlot{s: a.lastConn, side: 1}, true
+		if seg.SrcPort == c.Side1.Port() && seg.DstPort == c.Side0.Port() &&
+			seg.Src == c.Side1.Addr() && seg.Dst == c.Side0.Addr() {
+			return connSlot{s: st, side: 1}, true
 		}
 	}
+	k := keyOf(seg.Src, seg.SrcPort, seg.Dst, seg.DstPort)
 	sl, ok := a.conns[k]
-	if ok {
-		a.lastConn = sl.s
-		a.lastKey[sl.side], a.lastKey[1-sl.side] = k, k.reverse()
+	if ok && (k.sport != k.dport || k.src != k.dst) {
+		a.cache[i] = sl.s
 	}
 	return sl, ok
 }
 
-// track records st (made by the reassembler) under both its keys.
+// track records st (made by the reassembler) under both its keys, side 1 first: a
+// connection whose two ends are the same has one key, and the reassembler takes its
+// segments for side 0.
 func (a *Assembler) track(st *stream) {
-	a.lastConn = nil
 	c := st.conn
-	a.conns[keyOf(c.Side0.Addr(), c.Side0.Port(), c.Side1.Addr(), c.Side1.Port())] = connSlot{s: st, side: 0}
+	a.cache[cacheSlot(c.Side0.Port(), c.Side1.Port())] = nil // a predecessor's keys
 	a.conns[keyOf(c.Side1.Addr(), c.Side1.Port(), c.Side0.Addr(), c.Side0.Port())] = connSlot{s: st, side: 1}
+	a.conns[keyOf(c.Side0.Addr(), c.Side0.Port(), c.Side1.Addr(), c.Side1.Port())] = connSlot{s: st, side: 0}
 }
 
 // untrack forgets st once it is complete; a successor on the same addresses may
 // already have taken its keys.
 func (a *Assembler) untrack(st *stream) {
-	a.lastConn = nil
 	c := st.conn
+	if i := cacheSlot(c.Side0.Port(), c.Side1.Port()); a.cache[i] == st {
+		a.cache[i] = nil
+	}
 	for _, k := range [2]connKey{
 		keyOf(c.Side0.Addr(), c.Side0.Port(), c.Side1.Addr(), c.Side1.Port()),
 		keyOf(c.Side1.Addr(), c.Side1.Port(), c.Side0.Addr(), c.Side0.Port()),
@@ -123,8 +131,7 @@ func (a *Assembler) untrack(st *stream) {
 // fast handles seg on the in-order path and reports true, or reports false when seg
 // must go to the reassembler (its connection is held there, or is handed over now).
 func (a *Assembler) fast(seg *decode.Segment) bool {
-	k := keyOf(seg.Src, seg.SrcPort, seg.Dst, seg.DstPort)
-	sl, ok := a.lookup(k)
+	sl, ok := a.lookup(seg)
 	if ok && sl.s.held {
 		return false
 	}

@@ -333,32 +333,76 @@ func TestPositions(t *testing.T) {
 	}
 }
 
-// TestConnKeySame holds connKey.same to the struct comparison: keys that differ in any
-// one byte of an address, a port or the family flag, and equal keys.
-func TestConnKeySame(t *testing.T) {
-	base := keyOf(netip.MustParseAddr("10.0.0.1"), 1024, netip.MustParseAddr("10.0.0.2"), 80)
-	keys := []connKey{base, base.reverse(),
-		keyOf(netip.MustParseAddr("2001:db8::1"), 1024, netip.MustParseAddr("2001:db8::2"), 80)}
-	for i := 0; i < 16; i++ {
-		k := base
-		k.src[i] ^= 0x40
-		keys = append(keys, k)
-		k = base
-		k.dst[i] ^= 0x01
-		keys = append(keys, k)
-	}
-	for _, d := range []func(*connKey){
-		func(k *connKey) { k.sport++ }, func(k *connKey) { k.dport ^= 0x100 }, func(k *connKey) { k.v4 = !k.v4 },
-	} {
-		k := base
-		d(&k)
-		keys = append(keys, k)
-	}
-	for i := range keys {
-		for j := range keys {
-			if got, want := keys[i].same(&keys[j]), keys[i] == keys[j]; got != want {
-				t.Fatalf("keys %d and %d: same %v, == %v", i, j, got, want)
+// TestLookupMatchesConns holds the connection cache to the map it stands in front of:
+// connections that share ports (one slot), IPv4 and IPv6 and IPv4-mapped addresses,
+// both ends alike, successors on reused ports, connections that end, idle out or are
+// handed to the reassembler. After every segment, every key finds in the cache (both
+// when filling it and when hitting it) what it finds in conns.
+func TestLookupMatchesConns(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"),
+		netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("2001:db8::1")}
+	ports := []uint16{80, 81, 80 ^ 1 ^ 81} // 80^81 == 1^(80^1^81): every pair shares a slot
+	r := rand.New(rand.NewSource(1))
+	for round := 0; round < 50; round++ {
+		a := NewAssembler(&Config{MaxConnections: 4, IdleTimeout: time.Second}, func(Conn) Handler { return &countHandler{t: t} }, nil)
+		now := t0
+		for i := 0; i < 300; i++ {
+			now = now.Add(time.Duration(r.Intn(200)) * time.Millisecond)
+			seg := &decode.Segment{TS: now, Src: addrs[r.Intn(len(addrs))], Dst: addrs[r.Intn(len(addrs))],
+				SrcPort: ports[r.Intn(len(ports))], DstPort: ports[r.Intn(len(ports))],
+				Seq: uint32(r.Intn(4)), Flags: decode.FlagACK}
+			switch r.Intn(8) {
+			case 0:
+				seg.Flags = decode.FlagSYN
+			case 1:
+				seg.Flags |= decode.FlagFIN
+			case 2:
+				seg.Flags |= decode.FlagRST
+			case 3:
+				a.Tick(now)
+			}
+			if r.Intn(2) == 0 {
+				seg.Payload = []byte("x")
+			}
+			a.Add(seg)
+			for _, s := range addrs {
+				for _, d := range addrs {
+					for _, sp := range ports {
+						for _, dp := range ports {
+							k := &decode.Segment{Src: s, Dst: d, SrcPort: sp, DstPort: dp}
+							want, wok := a.conns[keyOf(s, sp, d, dp)]
+							for j := 0; j < 2; j++ {
+								if got, ok := a.lookup(k); got != want || ok != wok {
+									t.Fatalf("round %d segment %d: lookup %v:%d>%v:%d = %v %v, conns has %v %v",
+										round, i, s, sp, d, dp, got, ok, want, wok)
+								}
+							}
+						}
+					}
+				}
 			}
 		}
+		a.FlushAll(time.Time{})
+	}
+}
+
+// A connection whose two ends are the same address and port (a forged or looped
+// segment) is side 0 for every segment, on the in-order path as in the reassembler.
+func TestInOrderPathSameEnds(t *testing.T) {
+	ap := netip.MustParseAddr("10.0.0.9")
+	var steps []step
+	for i, f := range []uint8{decode.FlagSYN, decode.FlagACK, decode.FlagACK, decode.FlagACK | decode.FlagFIN} {
+		seg := &decode.Segment{TS: t0.Add(time.Duration(i) * time.Millisecond), Src: ap, Dst: ap, SrcPort: 7, DstPort: 7,
+			Seq: 100, Ack: 100, Flags: f}
+		if i > 0 {
+			seg.Seq = 101 + uint32(i-1)*2
+			seg.Payload = []byte("ab")
+		}
+		steps = append(steps, step{seg: seg})
+	}
+	cfg := &Config{}
+	want := playSteps(cfg, steps, true)
+	if got := playSteps(cfg, steps, false); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("in-order path:\n%s\nreassembler alone:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
