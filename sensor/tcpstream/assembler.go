@@ -378,22 +378,25 @@ func (a *Assembler) relieve() {
 // guard runs f and recovers a panic from it: the bug is counted and logged with its
 // stack (the logger samples), and the connection being processed is dropped.
 func (a *Assembler) guard(f func()) {
-	defer func() {
-		r := recover()
-		if r == nil {
-			return
-		}
-		a.panic = true
-		mPanics.Inc()
-		fields := []zap.Field{zap.Any("panic", r), zap.ByteString("stack", debug.Stack())}
-		if a.cur != nil {
-			fields = append(fields, zap.Stringer("side0", a.cur.conn.Side0), zap.Stringer("side1", a.cur.conn.Side1))
-			a.cur.kill()
-		}
-		a.log.Error("flow worker recovered from a bug; connection dropped", fields...)
-		a.cur = nil
-	}()
+	defer func() { a.recovered(recover()) }()
 	f()
+	a.cur = nil
+}
+
+// recovered handles what a deferred call of guard (or rescue) recovered: nothing when
+// r is nil (no panic), else the count, the log and the dropped connection.
+func (a *Assembler) recovered(r any) {
+	if r == nil {
+		return
+	}
+	a.panic = true
+	mPanics.Inc()
+	fields := []zap.Field{zap.Any("panic", r), zap.ByteString("stack", debug.Stack())}
+	if a.cur != nil {
+		fields = append(fields, zap.Stringer("side0", a.cur.conn.Side0), zap.Stringer("side1", a.cur.conn.Side1))
+		a.cur.kill()
+	}
+	a.log.Error("flow worker recovered from a bug; connection dropped", fields...)
 	a.cur = nil
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/apiscope/apiscope/sensor/decode"
 )
@@ -371,32 +373,42 @@ func (p *panicker) Gap(int, int, time.Time)     {}
 func (p *panicker) Close(int, time.Time)        {}
 func (p *panicker) End(time.Time)               { *p.ended = true }
 
+// On either path, a panic in a handler is counted and logged once, with the
+// connection, and drops that connection alone; the next segments go on.
 func TestPanicDropsOnlyThatConnection(t *testing.T) {
-	var log []string
-	var ended bool
-	first := true
-	a := NewAssembler(nil, func(c Conn) Handler {
-		if first {
-			first = false
-			return &panicker{ended: &ended}
+	for _, only := range []bool{false, true} {
+		var log []string
+		var ended bool
+		first := true
+		core, logs := observer.New(zap.ErrorLevel)
+		a := NewAssembler(nil, func(c Conn) Handler {
+			if first {
+				first = false
+				return &panicker{ended: &ended}
+			}
+			return &recorder{conn: c, log: &log}
+		}, zap.New(core))
+		a.reassemblerOnly = only
+		before := mPanics.Load()
+		a.Add(segment(t, pkt{seq: 1, flags: "A", data: "boom"}))
+		a.Add(segment(t, pkt{seq: 5, flags: "A", data: "ignored"}))
+		other := segment(t, pkt{seq: 1, flags: "A", data: "fine"})
+		other.SrcPort++
+		a.Add(other)
+		a.FlushAll(time.Time{})
+		if got := mPanics.Load() - before; got != 1 {
+			t.Errorf("reassembler only %v: panics counted = %d; want 1", only, got)
 		}
-		return &recorder{conn: c, log: &log}
-	}, nil)
-	before := mPanics.Load()
-	a.Add(segment(t, pkt{seq: 1, flags: "A", data: "boom"}))
-	a.Add(segment(t, pkt{seq: 5, flags: "A", data: "ignored"}))
-	other := segment(t, pkt{seq: 1, flags: "A", data: "fine"})
-	other.SrcPort++
-	a.Add(other)
-	a.FlushAll(time.Time{})
-	if got := mPanics.Load() - before; got != 1 {
-		t.Errorf("panics counted = %d; want 1", got)
-	}
-	if ended {
-		t.Error("the dead connection's handler was still called")
-	}
-	if strings.Join(log, "|") != "feed 0 fine|end" {
-		t.Errorf("healthy connection saw %q", log)
+		if ended {
+			t.Errorf("reassembler only %v: the dead connection's handler was still called", only)
+		}
+		if strings.Join(log, "|") != "feed 0 fine|end" {
+			t.Errorf("reassembler only %v: healthy connection saw %q", only, log)
+		}
+		if got := logs.FilterMessageSnippet("recovered from a bug").All(); len(got) != 1 ||
+			got[0].ContextMap()["side0"] != client.String() || got[0].ContextMap()["panic"] != "parser bug" {
+			t.Errorf("reassembler only %v: logged %v", only, logs.All())
+		}
 	}
 }
 

@@ -148,7 +148,7 @@ func (a *Assembler) fast(seg *decode.Segment) bool {
 	}
 	a.seg = seg
 	a.phase = phaseAssemble
-	a.guard(func() { a.fastSegment(sl.s, int(sl.side), seg, syn) })
+	a.guardSegment(sl.s, int(sl.side), seg, syn)
 	a.seg = nil
 	return true
 }
@@ -188,6 +188,20 @@ func (a *Assembler) inOrder(st *stream, d int, seg *decode.Segment, syn bool) bo
 	default:
 		return seg.Seq == h.next
 	}
+}
+
+// guardSegment is guard(func() { a.fastSegment(st, d, seg, syn) }) without making a
+// closure and without calling recover for every segment that did not panic.
+func (a *Assembler) guardSegment(st *stream, d int, seg *decode.Segment, syn bool) {
+	finished := false
+	defer func() {
+		if !finished {
+			a.recovered(recover())
+		}
+	}()
+	a.fastSegment(st, d, seg, syn)
+	finished = true
+	a.cur = nil
 }
 
 // fastSegment does for seg (side d of st) what the reassembler and Accept would.
