@@ -189,13 +189,14 @@ func (a *Assembler) Open() int { return a.open }
 
 // Add processes one segment. s.Payload is not retained.
 func (a *Assembler) Add(s *decode.Segment) {
-	if s.TS.After(a.now) {
+	newer := s.TS.After(a.now)
+	if newer {
 		a.now = s.TS
 	}
 	if a.open >= a.maxConns {
 		a.relieve()
 	}
-	if !a.reassemblerOnly && a.fast(s) {
+	if !a.reassemblerOnly && a.fast(s, newer) {
 		return
 	}
 	a.fillTCP(s)
@@ -554,12 +555,7 @@ func (s *stream) accept(d int, tcp *segHdr, nextSeq reassembly.Sequence, start *
 		s.seen[d], s.first[d] = true, tcp.seq
 	}
 	if tcp.ackf {
-		// Remember how far the other side has acknowledged this side's peer.
-		r := 1 - d
-		ack := reassembly.Sequence(tcp.ack)
-		if !s.acked[r] || ack.Difference(s.ack[r]) < 0 {
-			s.ack[r], s.acked[r] = ack, true
-		}
+		s.noteAck(1-d, tcp.ack)
 	}
 	if nextSeq != -1 && s.acked[d] && nextSeq.Difference(s.ack[d]) > 0 &&
 		nextSeq.Difference(reassembly.Sequence(tcp.seq)) > 0 {
@@ -601,6 +597,13 @@ func (s *stream) accept(d int, tcp *segHdr, nextSeq reassembly.Sequence, start *
 		s.queuedNext[d]++
 	}
 	return true
+}
+
+// noteAck remembers how far side r's bytes have been acknowledged by the other side.
+func (s *stream) noteAck(r int, ack uint32) {
+	if a := reassembly.Sequence(ack); !s.acked[r] || a.Difference(s.ack[r]) < 0 {
+		s.ack[r], s.acked[r] = a, true
+	}
 }
 
 // queuedAck is where a queued segment begins and what it acknowledged.

@@ -130,7 +130,8 @@ func (a *Assembler) untrack(st *stream) {
 
 // fast handles seg on the in-order path and reports true, or reports false when seg
 // must go to the reassembler (its connection is held there, or is handed over now).
-func (a *Assembler) fast(seg *decode.Segment) bool {
+// newer says that seg is later than every segment and tick before it.
+func (a *Assembler) fast(seg *decode.Segment, newer bool) bool {
 	sl, ok := a.lookup(seg)
 	if ok && sl.s.held {
 		return false
@@ -148,7 +149,7 @@ func (a *Assembler) fast(seg *decode.Segment) bool {
 	}
 	a.seg = seg
 	a.phase = phaseAssemble
-	a.guardSegment(sl.s, int(sl.side), seg, syn)
+	a.guardSegment(sl.s, int(sl.side), seg, syn, newer)
 	a.seg = nil
 	return true
 }
@@ -190,26 +191,32 @@ func (a *Assembler) inOrder(st *stream, d int, seg *decode.Segment, syn bool) bo
 	}
 }
 
-// guardSegment is guard(func() { a.fastSegment(st, d, seg, syn) }) without making a
+// guardSegment is guard(func() { a.fastSegment(st, d, seg, syn, newer) }) without making a
 // closure and without calling recover for every segment that did not panic.
-func (a *Assembler) guardSegment(st *stream, d int, seg *decode.Segment, syn bool) {
+func (a *Assembler) guardSegment(st *stream, d int, seg *decode.Segment, syn, newer bool) {
 	finished := false
 	defer func() {
 		if !finished {
 			a.recovered(recover())
 		}
 	}()
-	a.fastSegment(st, d, seg, syn)
+	a.fastSegment(st, d, seg, syn, newer)
 	finished = true
 	a.cur = nil
 }
 
-// fastSegment does for seg (side d of st) what the reassembler and Accept would.
-func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn bool) {
-	if seg.TS.After(st.lastSeen) {
+// fastSegment does for seg (side d of st) what the reassembler and Accept would. newer
+// (seg is later than a.now was) spares a time comparison: a.now is never earlier than
+// st.lastSeen.
+func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn, newer bool) {
+	h := &st.half[d]
+	if h.started && seg.Flags&(decode.FlagSYN|decode.FlagRST) == 0 && !st.discard && !st.dead && !st.done {
+		a.steadySegment(st, h, d, seg, newer)
+		return
+	}
+	if newer || seg.TS.After(st.lastSeen) {
 		st.lastSeen = seg.TS
 	}
-	h := &st.half[d]
 	next := reassembly.Sequence(-1)
 	if h.started {
 		next = reassembly.Sequence(h.next)
@@ -237,6 +244,39 @@ func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn bool
 		h.next++
 	}
 	if end {
+		h.closed = true
+		if st.half[1-d].closed {
+			st.ReassemblyComplete(nil)
+		}
+	}
+}
+
+// steadySegment is fastSegment for a segment without SYN or RST on a started direction
+// (so at its next sequence number) of a live connection, which is nearly every one.
+// Of accept's work only the times and the acknowledgment are left: the segment is
+// neither a direction's first nor beyond a hole, and the reassembler would not keep it.
+// st.lastAt equals st.lastSeen here: both start at the connection's first segment
+// (newStream, then accept as that segment starts its direction) and follow every later
+// segment the same way until the connection is discarded, dead or done, which never
+// reach this.
+func (a *Assembler) steadySegment(st *stream, h *halfState, d int, seg *decode.Segment, newer bool) {
+	if newer || seg.TS.After(st.lastSeen) {
+		st.lastSeen, st.lastAt = seg.TS, seg.TS
+	}
+	ackf := seg.Flags&decode.FlagACK != 0
+	if ackf {
+		st.noteAck(1-d, seg.Ack)
+	}
+	if h.closed {
+		return
+	}
+	fin := seg.Flags&decode.FlagFIN != 0
+	if len(seg.Payload) > 0 || fin {
+		st.deliver(d, seg.Payload, fin, 0, seg.TS, seg.Ack, ackf)
+	}
+	h.next += uint32(len(seg.Payload))
+	if fin {
+		h.next++
 		h.closed = true
 		if st.half[1-d].closed {
 			st.ReassemblyComplete(nil)

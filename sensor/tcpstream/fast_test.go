@@ -126,9 +126,9 @@ func TestInOrderPathMatchesReassemblerOnCases(t *testing.T) {
 }
 
 // Random captures (connections opened or caught mid-stream, segments reordered,
-// repeated, overlapping, lost, FINs, RSTs, reused ports, idle time) give the same
-// handler calls, in the same order and with the same times, on the in-order path as
-// through the reassembler alone.
+// repeated, overlapping, lost, FINs, RSTs, reused ports, idle time, timestamps that go
+// back) give the same handler calls, in the same order and with the same times, on the
+// in-order path as through the reassembler alone.
 func TestInOrderPathMatchesReassemblerRandom(t *testing.T) {
 	n := 600
 	if testing.Short() {
@@ -200,6 +200,8 @@ func randomSteps(r *rand.Rand) []step {
 			}
 			now = now.Add(time.Duration(1+r.Intn(5)) * time.Second)
 			steps = append(steps, step{ts: now})
+		} else if r.Intn(8) == 0 {
+			steps = append(steps, step{ts: now}) // a tick while the connections go on (RST linger)
 		}
 		data := strings.Repeat(string(rune('a'+r.Intn(26))), 1+r.Intn(6))
 		var flags uint8
@@ -218,6 +220,10 @@ func randomSteps(r *rand.Rand) []step {
 			c.seq[side] = c.isn[side]
 		}
 		seg := mk(c, side, c.seq[side], flags, data)
+		if r.Intn(8) == 0 {
+			// Captures merged from several interfaces go back in time a little.
+			seg.TS = seg.TS.Add(-time.Duration(r.Intn(600)) * time.Millisecond)
+		}
 		c.seq[side] += uint32(len(data))
 		if flags&(decode.FlagFIN|decode.FlagSYN) != 0 {
 			c.seq[side]++
@@ -246,8 +252,9 @@ func randomSteps(r *rand.Rand) []step {
 }
 
 // FuzzInOrderPath drives up to two connections with arbitrary segments (direction,
-// sequence offset, flags, payload, idle time and ticks from the input) and requires the
-// in-order path and the reassembler alone to tell the handlers the same things.
+// sequence offset, flags, payload, idle time, ticks and timestamps that go back from the
+// input) and requires the in-order path and the reassembler alone to tell the handlers
+// the same things.
 func FuzzInOrderPath(f *testing.F) {
 	f.Add([]byte("\x00\x00\x02\x05hello\x01\x00\x12\x05world\x00\x05\x10\x03abc"))
 	f.Add([]byte("\x00\x00\x10\x04data\x00\x01\x10\x04DATA\xc0\x00\x01\x00\x01\x02\x04\x00"))
@@ -264,6 +271,9 @@ func FuzzInOrderPath(f *testing.F) {
 			if ctl&1 == 1 {
 				seg.Src, seg.Dst, seg.SrcPort, seg.DstPort = s, c, 80, seg.SrcPort
 				seg.Seq, seg.Ack = 500+uint32(off), 100
+			}
+			if ctl&0x10 != 0 {
+				seg.TS = ts.Add(-500 * time.Millisecond) // a capture that goes back in time
 			}
 			in = in[n:]
 			steps = append(steps, step{seg: seg})
