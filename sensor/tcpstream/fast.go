@@ -133,19 +133,32 @@ func (a *Assembler) untrack(st *stream) {
 // newer says that seg is later than every segment and tick before it.
 func (a *Assembler) fast(seg *decode.Segment, newer bool) bool {
 	sl, ok := a.lookup(seg)
-	if ok && sl.s.held {
-		return false
-	}
 	syn := seg.Flags&decode.FlagSYN != 0
-	if !ok {
+	if ok {
+		st, d := sl.s, int(sl.side)
+		if st.held {
+			return false
+		}
+		if h := &st.half[d]; h.started && seg.Flags&(decode.FlagSYN|decode.FlagRST) == 0 &&
+			!st.discard && !st.dead && !st.done {
+			// Nearly every segment: what inOrder and fastSegment do, in short.
+			if seg.Seq != h.next {
+				a.adopt(st)
+				return false
+			}
+			a.steadySegment(st, h, d, seg, newer)
+			return true
+		}
+		if !a.inOrder(st, d, seg, syn) {
+			a.adopt(st)
+			return false
+		}
+	} else {
 		if syn && (len(seg.Payload) > 0 || seg.Flags&(decode.FlagFIN|decode.FlagRST) != 0) {
 			return false // an odd opening: the reassembler makes the connection
 		}
 		sl = connSlot{s: a.newStream(seg), side: 0}
 		sl.s.lastSeen = seg.TS
-	} else if !a.inOrder(sl.s, int(sl.side), seg, syn) {
-		a.adopt(sl.s)
-		return false
 	}
 	a.seg = seg
 	a.phase = phaseAssemble
@@ -210,10 +223,6 @@ func (a *Assembler) guardSegment(st *stream, d int, seg *decode.Segment, syn, ne
 // st.lastSeen.
 func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn, newer bool) {
 	h := &st.half[d]
-	if h.started && seg.Flags&(decode.FlagSYN|decode.FlagRST) == 0 && !st.discard && !st.dead && !st.done {
-		a.steadySegment(st, h, d, seg, newer)
-		return
-	}
 	if newer || seg.TS.After(st.lastSeen) {
 		st.lastSeen = seg.TS
 	}
@@ -251,15 +260,21 @@ func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn, new
 	}
 }
 
-// steadySegment is fastSegment for a segment without SYN or RST on a started direction
-// (so at its next sequence number) of a live connection, which is nearly every one.
-// Of accept's work only the times and the acknowledgment are left: the segment is
-// neither a direction's first nor beyond a hole, and the reassembler would not keep it.
-// st.lastAt equals st.lastSeen here: both start at the connection's first segment
-// (newStream, then accept as that segment starts its direction) and follow every later
-// segment the same way until the connection is discarded, dead or done, which never
-// reach this.
+// steadySegment is fastSegment, under guard, for a segment without SYN or RST at the
+// next sequence number of a started direction of a live connection (neither
+// discarded, dead nor done), which is nearly every one. Of accept's work only the
+// times and the acknowledgment are left: the segment is neither a direction's first
+// nor beyond a hole, and the reassembler would not keep it. st.lastAt equals
+// st.lastSeen here: both start at the connection's first segment (newStream, then
+// accept as that segment starts its direction) and follow every later segment the same
+// way until the connection is discarded, dead or done, which never come here.
 func (a *Assembler) steadySegment(st *stream, h *halfState, d int, seg *decode.Segment, newer bool) {
+	finished := false
+	defer func() {
+		if !finished {
+			a.recovered(recover())
+		}
+	}()
 	if newer || seg.TS.After(st.lastSeen) {
 		st.lastSeen, st.lastAt = seg.TS, seg.TS
 	}
@@ -267,21 +282,22 @@ func (a *Assembler) steadySegment(st *stream, h *halfState, d int, seg *decode.S
 	if ackf {
 		st.noteAck(1-d, seg.Ack)
 	}
-	if h.closed {
-		return
-	}
-	fin := seg.Flags&decode.FlagFIN != 0
-	if len(seg.Payload) > 0 || fin {
-		st.deliver(d, seg.Payload, fin, 0, seg.TS, seg.Ack, ackf)
-	}
-	h.next += uint32(len(seg.Payload))
-	if fin {
-		h.next++
-		h.closed = true
-		if st.half[1-d].closed {
-			st.ReassemblyComplete(nil)
+	if !h.closed {
+		fin := seg.Flags&decode.FlagFIN != 0
+		if len(seg.Payload) > 0 || fin {
+			st.deliver(d, seg.Payload, fin, 0, seg.TS, seg.Ack, ackf)
+		}
+		h.next += uint32(len(seg.Payload))
+		if fin {
+			h.next++
+			h.closed = true
+			if st.half[1-d].closed {
+				st.ReassemblyComplete(nil)
+			}
 		}
 	}
+	finished = true
+	a.cur = nil
 }
 
 // closeIdle closes the connections on the in-order path last seen before tc (all of
