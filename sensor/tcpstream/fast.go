@@ -269,12 +269,6 @@ func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn, new
 // accept as that segment starts its direction) and follow every later segment the same
 // way until the connection is discarded, dead or done, which never come here.
 func (a *Assembler) steadySegment(st *stream, h *halfState, d int, seg *decode.Segment, newer bool) {
-	finished := false
-	defer func() {
-		if !finished {
-			a.recovered(recover())
-		}
-	}()
 	if newer || seg.TS.After(st.lastSeen) {
 		st.lastSeen, st.lastAt = seg.TS, seg.TS
 	}
@@ -282,18 +276,49 @@ func (a *Assembler) steadySegment(st *stream, h *halfState, d int, seg *decode.S
 	if ackf {
 		st.noteAck(1-d, seg.Ack)
 	}
-	if !h.closed {
-		fin := seg.Flags&decode.FlagFIN != 0
-		if len(seg.Payload) > 0 || fin {
-			st.deliver(d, seg.Payload, fin, 0, seg.TS, seg.Ack, ackf)
+	if h.closed || len(seg.Payload) == 0 && seg.Flags&decode.FlagFIN == 0 {
+		return // a bare ACK calls no handler, so it needs no guard
+	}
+	a.steadyDeliver(st, h, d, seg, ackf)
+}
+
+// steadyDeliver is the rest of steadySegment for a segment with bytes or a FIN, under
+// guard: deliver's work for bytes that follow the side's last ones on a live connection
+// is, once the handler exists and no gap or queued acknowledgment is pending, only the
+// position, the bytes and the end.
+func (a *Assembler) steadyDeliver(st *stream, h *halfState, d int, seg *decode.Segment, ackf bool) {
+	finished := false
+	defer func() {
+		if !finished {
+			a.recovered(recover())
 		}
-		h.next += uint32(len(seg.Payload))
+	}()
+	fin := seg.Flags&decode.FlagFIN != 0
+	b := seg.Payload
+	if st.h == nil || st.startGap[d] != 0 || st.queuedLive[d] != 0 {
+		st.deliver(d, b, fin, 0, seg.TS, seg.Ack, ackf)
+	} else {
+		a.cur = st
 		if fin {
-			h.next++
-			h.closed = true
-			if st.half[1-d].closed {
-				st.ReassemblyComplete(nil)
+			st.closed[d] = true
+		}
+		if len(b) > 0 {
+			if st.pos != nil && st.posOK[d] {
+				st.pos.At(d, st.seqAt[d], seg.Ack, ackf)
 			}
+			st.seqAt[d] += uint32(len(b))
+			st.h.Feed(d, b, seg.TS)
+		}
+		if fin {
+			st.h.Close(d, seg.TS)
+		}
+	}
+	h.next += uint32(len(b))
+	if fin {
+		h.next++
+		h.closed = true
+		if st.half[1-d].closed {
+			st.ReassemblyComplete(nil)
 		}
 	}
 	finished = true

@@ -220,6 +220,9 @@ func randomSteps(r *rand.Rand) []step {
 			c.seq[side] = c.isn[side]
 		}
 		seg := mk(c, side, c.seq[side], flags, data)
+		if r.Intn(20) == 0 {
+			seg.Flags &^= decode.FlagACK // no acknowledgment: positions say so
+		}
 		if r.Intn(8) == 0 {
 			// Captures merged from several interfaces go back in time a little.
 			seg.TS = seg.TS.Add(-time.Duration(r.Intn(600)) * time.Millisecond)
@@ -414,5 +417,31 @@ func TestInOrderPathSameEnds(t *testing.T) {
 	want := playSteps(cfg, steps, true)
 	if got := playSteps(cfg, steps, false); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("in-order path:\n%s\nreassembler alone:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A SYN from a side whose FIN was delivered on the in-order path opens a new
+// connection, also when the old one was caught mid-stream (no SYN seen), as through
+// the reassembler alone.
+func TestInOrderPathReopenAfterFIN(t *testing.T) {
+	var steps []step
+	for _, p := range []pkt{
+		{seq: 1, data: "abc"},
+		{fromServer: true, seq: 1, data: "HTTP"},
+		{seq: 4, flags: "F", data: "d"},
+		{fromServer: true, seq: 5, data: "/1.1", at: time.Millisecond},
+		{seq: 0, flags: "S", isnDelta: 1000, at: 2 * time.Millisecond},
+		{fromServer: true, seq: 0, flags: "SA", isnDelta: 1000, at: 3 * time.Millisecond},
+		{seq: 1, data: "new", isnDelta: 1000, at: 4 * time.Millisecond},
+	} {
+		steps = append(steps, step{seg: segment(t, p)})
+	}
+	cfg := &Config{}
+	want := playSteps(cfg, steps, true)
+	if got := playSteps(cfg, steps, false); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("in-order path:\n%s\nreassembler alone:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(strings.Join(want, "\n"), "reopened 1") {
+		t.Fatalf("no connection reopened:\n%s", strings.Join(want, "\n"))
 	}
 }
