@@ -260,14 +260,15 @@ func (a *Assembler) fastSegment(st *stream, d int, seg *decode.Segment, syn, new
 	}
 }
 
-// steadySegment is fastSegment, under guard, for a segment without SYN or RST at the
+// steadySegment is fastSegment for a segment without SYN or RST at the
 // next sequence number of a started direction of a live connection (neither
 // discarded, dead nor done), which is nearly every one. Of accept's work only the
 // times and the acknowledgment are left: the segment is neither a direction's first
 // nor beyond a hole, and the reassembler would not keep it. st.lastAt equals
 // st.lastSeen here: both start at the connection's first segment (newStream, then
 // accept as that segment starts its direction) and follow every later segment the same
-// way until the connection is discarded, dead or done, which never come here.
+// way until the connection is discarded, dead or done, which never come here. Only
+// the handler calls need guard's recovery, so only steadyDeliver has it.
 func (a *Assembler) steadySegment(st *stream, h *halfState, d int, seg *decode.Segment, newer bool) {
 	if newer || seg.TS.After(st.lastSeen) {
 		st.lastSeen, st.lastAt = seg.TS, seg.TS
