@@ -23,7 +23,8 @@ const (
 	stateBodyClose              // response body that ends when the server closes
 )
 
-// span is a [a, b) range of the scratch header buffer.
+// span is a [a, b) range of a message's header text: the scratch buffer, or the start
+// line and header section when read whole (wholeHeaders).
 type span struct{ a, b int32 }
 
 // scratch holds the header section of the message in progress: names and values copied
@@ -87,10 +88,8 @@ type message struct {
 	msgSeqOK  bool
 	msgAckOK  bool
 	sc        *scratch
-	raw       string // the start line and header section when read whole (wholeHeaders)
-	rawSize   int    // the bytes of its parts, as the scratch buffer would hold them
-	hdrBytes  int    // bytes of the header section so far
-	trlBytes  int    // bytes of trailers so far
+	hdrBytes  int // bytes of the header section so far
+	trlBytes  int // bytes of trailers so far
 	nFields   int
 	truncated bool
 	partial   bool
@@ -254,68 +253,91 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 	if p == 0 && s.curOff == 0 {
 		// The start line is b[:len(line)], nothing kept from an earlier Feed: the
 		// header section may follow whole in b.
-		if m := c.wholeHeaders(s, b, n, parts[:np]); m > 0 {
+		if m := c.wholeHeaders(s, b, n, &parts, np); m > 0 {
 			return n + m
 		}
 	}
-	sc := s.sc
+	sc := s.takeScratch()
 	for _, x := range parts[:np] {
 		sc.addSpan(line[x.a:x.b])
 	}
 	return n
 }
 
+// wholeFields is how many fields wholeHeaders keeps the spans of on its stack; a longer
+// section's spans grow onto the heap.
+const wholeFields = 16
+
 // wholeHeaders reads a header section that lies whole in b after its start line
-// (b[:start], the start line's parts at offsets given by parts) and has nothing the
-// line-by-line path would do differently: no folded, malformed or over-limit line. The
-// message's strings are then one copy of b up to the empty line, the names and values
-// spans of it, instead of being gathered line by line into the scratch buffer and copied
-// again. It returns the bytes it read after start, or 0, having changed nothing, when
-// the section is not whole in b or needs the line-by-line path.
-func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts []span) int {
-	spans := append(s.sc.spans[:0], parts...)
-	size := 0
-	for _, x := range parts {
-		size += int(x.b - x.a)
-	}
+// (b[:start], the start line's parts at the offsets given by parts[:np]) and has nothing
+// the line-by-line path would do differently: no folded, malformed or over-limit line.
+// The message's strings are then one copy of b up to the empty line, the names and
+// values spans of it, instead of being gathered line by line into a scratch buffer and
+// copied again; the message takes no scratch. It returns the bytes it read after start,
+// or 0, having changed nothing, when the section is not whole in b or needs the
+// line-by-line path.
+func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int) int {
+	var buf [3 + 2*wholeFields]span
+	buf[0], buf[1], buf[2] = parts[0], parts[1], parts[2]
+	spans := buf[:np]
+	size := int(parts[0].b-parts[0].a) + int(parts[1].b-parts[1].a) + int(parts[2].b-parts[2].a)
 	hdrBytes := s.hdrBytes
-	var framing, te uint64 // bit i: field i sets the framing (Content-Length, Transfer-Encoding); te: which
+	// Bit i of framing: field i sets the framing (Content-Length, Transfer-Encoding); of
+	// te: which. Hence at most 64 fields here.
+	var framing, te uint64
+	maxFields := min(c.lim.maxHeaders, 64)
 	nf := 0
 	off := start
 	for {
+		// The empty line that ends the section.
+		if off >= len(b) {
+			return 0
+		}
+		if b[off] == '\n' {
+			off++
+			break
+		}
+		if b[off] == '\r' && off+1 < len(b) && b[off+1] == '\n' {
+			off += 2
+			break
+		}
+		if nf >= maxFields || isSpace(b[off]) {
+			return 0
+		}
 		i := bytes.IndexByte(b[off:], '\n')
 		if i < 0 {
 			return 0
 		}
-		line := b[off : off+i]
-		if i > 0 && line[i-1] == '\r' {
-			line = line[:i-1]
-		}
-		if len(line) == 0 {
-			off += i + 1
-			break
-		}
+		lf := off + i
 		hdrBytes += i + 1
-		if hdrBytes > c.lim.maxHeaderBytes || nf >= c.lim.maxHeaders || nf >= 64 || isSpace(line[0]) {
+		if hdrBytes > c.lim.maxHeaderBytes {
 			return 0
 		}
-		colon := bytes.IndexByte(line, ':')
-		nb := colon
-		for nb > 0 && isSpace(line[nb-1]) {
-			nb--
-		}
-		if nb <= 0 {
+		colon := indexColon(b[off:lf])
+		if colon < 0 {
 			return 0
 		}
-		va, vb := colon+1, len(line)
-		for va < vb && isSpace(line[va]) {
-			va++
-		}
-		for vb > va && isSpace(line[vb-1]) {
+		colon += off
+		vb := lf
+		if b[vb-1] == '\r' { // vb-1 >= colon, which is not CR
 			vb--
 		}
-		if nb == len("content-length") || nb == len("transfer-encoding") { // fieldKind's only lengths
-			switch fieldKind(line[:nb]) {
+		nb := colon
+		for nb > off && isSpace(b[nb-1]) {
+			nb--
+		}
+		if nb == off {
+			return 0
+		}
+		va := colon + 1
+		for va < vb && isSpace(b[va]) {
+			va++
+		}
+		for vb > va && isSpace(b[vb-1]) {
+			vb--
+		}
+		if n := nb - off; n == len("content-length") || n == len("transfer-encoding") { // fieldKind's only lengths
+			switch fieldKind(b[off:nb]) {
 			case fieldContentLength:
 				framing |= 1 << nf
 			case fieldTransferEncoding:
@@ -323,27 +345,46 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts []span) int {
 				te |= 1 << nf
 			}
 		}
-		spans = append(spans, span{int32(off), int32(off + nb)}, span{int32(off + va), int32(off + vb)})
-		size += nb + vb - va
+		spans = append(spans, span{int32(off), int32(nb)}, span{int32(va), int32(vb)})
+		size += nb - off + vb - va
 		nf++
-		off += i + 1
+		off = lf + 1
 	}
 	// Everything checked: now what the line-by-line path would have done.
-	s.sc.spans = spans
-	s.hdrBytes = hdrBytes
-	s.nFields = nf
 	for f := framing; f != 0; f &= f - 1 {
 		i := bits.TrailingZeros64(f)
 		s.lastKind = fieldContentLength
 		if te&(1<<i) != 0 {
 			s.lastKind = fieldTransferEncoding
 		}
-		k := len(parts) + 2*i + 1
-		c.framing(s, s.lastKind, b[spans[k].a:spans[k].b])
+		v := spans[np+2*i+1]
+		c.framing(s, s.lastKind, b[v.a:v.b])
 	}
-	s.raw, s.rawSize = string(b[:off]), size
-	c.endHeaders(s, false)
+	s.hdrBytes = hdrBytes
+	s.nFields = nf
+	c.endHeadersOf(s, false, string(b[:off]), size, spans)
 	return off - start
+}
+
+// indexColon is bytes.IndexByte(b, ':') for the name part of a header line, a few
+// bytes long: eight bytes at a time, by the classic has-zero test (whose lowest flagged
+// byte is always a true zero), it costs less than the call.
+func indexColon(b []byte) int {
+	const colons = ':' * lsb8
+	i := 0
+	for w := b; len(w) >= 8; w = w[8:] {
+		x := binary.LittleEndian.Uint64(w) ^ colons
+		if m := (x - lsb8) &^ x & (0x80 * lsb8); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for ; i < len(b); i++ {
+		if b[i] == ':' {
+			return i
+		}
+	}
+	return -1
 }
 
 // startTooLong handles a start line longer than MaxStartLine: a request with a known
@@ -353,9 +394,10 @@ func (c *Conn) startTooLong(s *side, prefix []byte, wantReq, wantResp bool) {
 	if wantReq {
 		if me, ta, ok := truncatedRequest(prefix); ok {
 			c.begin(s, true, s.lineTS, len(prefix))
-			s.sc.addSpan(prefix[:me])
-			s.sc.addSpan(prefix[ta:])
-			s.sc.addSpan(nil)
+			sc := s.takeScratch()
+			sc.addSpan(prefix[:me])
+			sc.addSpan(prefix[ta:])
+			sc.addSpan(nil)
 			c.truncate(s, limitStartLine)
 			return
 		}
@@ -364,7 +406,7 @@ func (c *Conn) startTooLong(s *side, prefix []byte, wantReq, wantResp bool) {
 		if st, ok := parseStatusLine(prefix); ok {
 			c.begin(s, false, s.lineTS, len(prefix))
 			s.status = st
-			s.sc.addSpan(prefix[:8])
+			s.takeScratch().addSpan(prefix[:8])
 			c.truncate(s, limitStartLine)
 			return
 		}
@@ -405,7 +447,6 @@ func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
 	s.gapNext = false
 	s.resyncing = false
 	s.quiet = false
-	s.sc = scratchPool.Get().(*scratch)
 	s.hdrBytes = raw
 	s.state = stateHeaders
 }
@@ -646,21 +687,27 @@ func parseDecimal(b []byte) (int64, bool) {
 // endHeaders completes the header section of s. abrupt means a gap or the connection's end
 // cut it: the message is recorded with what was parsed and no body.
 func (c *Conn) endHeaders(s *side, abrupt bool) {
+	sc := s.sc
+	c.endHeadersOf(s, abrupt, string(sc.hdr), len(sc.hdr), sc.spans)
+}
+
+// endHeadersOf completes the header section of s, whose strings are spans sp of str: a
+// request's method, target and version, or a response's version, then name, value pairs.
+// size is what a pending request is charged for.
+func (c *Conn) endHeadersOf(s *side, abrupt bool, str string, size int, sp []span) {
 	if s.isReq {
-		c.endRequestHeaders(s, abrupt)
+		c.endRequestHeaders(s, abrupt, str, size, sp)
 	} else {
-		c.endResponseHeaders(s, abrupt)
+		c.endResponseHeaders(s, abrupt, str, sp)
 	}
 }
 
-func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
+func (c *Conn) endRequestHeaders(s *side, abrupt bool, str string, size int, sp []span) {
 	e := c.newEntry()
 	e.tx.Req = &e.req
 	e.tx.ClientSide = s.id
 	r := &e.req
 	r.TS = s.msgTS
-	str, size := s.headerText()
-	sp := s.sc.spans
 	r.Method = str[sp[0].a:sp[0].b]
 	r.URI = str[sp[1].a:sp[1].b]
 	r.Version = str[sp[2].a:sp[2].b]
@@ -695,7 +742,7 @@ func (c *Conn) endRequestHeaders(s *side, abrupt bool) {
 	}
 }
 
-func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
+func (c *Conn) endResponseHeaders(s *side, abrupt bool, str string, sp []span) {
 	st := s.status
 	if st < 200 && st != 101 {
 		// Interim response (100 Continue, 102, 103): the request waits for its final one.
@@ -726,8 +773,6 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 		method = e.req.Method
 		r := &e.resp
 		r.TS = s.msgTS
-		str, _ := s.headerText()
-		sp := s.sc.spans
 		r.Version = str[sp[0].a:sp[0].b]
 		r.Status = st
 		r.Header = buildHeader(e.respHdr, str, sp[1:])
@@ -761,16 +806,6 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool) {
 	default:
 		s.state = stateBodyClose
 	}
-}
-
-// headerText returns the string the message's spans index and the size of its parts
-// (what a pending request is charged for).
-func (s *side) headerText() (string, int) {
-	if s.raw != "" {
-		return s.raw, s.rawSize
-	}
-	str := string(s.sc.hdr)
-	return str, len(str)
 }
 
 // buildHeader returns the fields of the name, value span pairs sp of str, in room's
@@ -922,6 +957,13 @@ func (s *side) reset() {
 		}
 	}
 	s.message = message{}
+}
+
+// takeScratch gives the message in progress its scratch, where the line-by-line path
+// gathers its strings; a header section read whole needs none.
+func (s *side) takeScratch() *scratch {
+	s.sc = scratchPool.Get().(*scratch)
+	return s.sc
 }
 
 // addField adds a header line's name and value spans, growing hdr at most once.

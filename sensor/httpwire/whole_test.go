@@ -1,6 +1,7 @@
 package httpwire
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -16,7 +17,7 @@ func randomHeaderLine(r *rand.Rand) string {
 	if r.IntN(8) == 0 {
 		eol = "\n"
 	}
-	switch r.IntN(14) {
+	switch r.IntN(20) {
 	case 0:
 		return "Content-Length: " + fmt.Sprint(r.IntN(4)) + eol
 	case 1:
@@ -39,6 +40,17 @@ func randomHeaderLine(r *rand.Rand) string {
 		return "Content-Length: 1, 1" + eol
 	case 10:
 		return "X-Long: " + strings.Repeat("v", r.IntN(120)) + eol
+	case 14:
+		return "Host: example.com:8080" + eol // a colon in the value
+	case 15:
+		// Names of every length around a word, some with spaces before the colon.
+		return strings.Repeat("N", r.IntN(20)+1) + strings.Repeat(" ", r.IntN(2)) + ":" + strings.Repeat(" ", r.IntN(3)) + "v" + eol
+	case 16:
+		return "Name-Without-Colon-Past-A-Word" + eol
+	case 17:
+		return "X: a\r" + eol // a CR inside the line
+	case 18:
+		return "\r" + eol // a bare CR line: not the empty line
 	default:
 		return fmt.Sprintf("X-H%d: value-%d", r.IntN(5), r.IntN(100)) + eol
 	}
@@ -54,7 +66,11 @@ func randomMessage(r *rand.Rand, client bool) string {
 		b.WriteString([]string{"HTTP/1.1 200 OK", "HTTP/1.1 204 No Content", "HTTP/1.1 100 Continue", "HTTP/1.0 404"}[r.IntN(4)])
 	}
 	b.WriteString("\r\n")
-	for n := r.IntN(7); n > 0; n-- {
+	lines := r.IntN(7)
+	if r.IntN(16) == 0 {
+		lines = 10 + r.IntN(60) // past the fields kept on the stack, and the 64 of framing
+	}
+	for n := lines; n > 0; n-- {
 		b.WriteString(randomHeaderLine(r))
 	}
 	b.WriteString("\r\n")
@@ -82,13 +98,14 @@ func counts() string {
 func TestWholeHeadersAsLineByLine(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	small := &Config{MaxHeaderBytes: 160, MaxHeaders: 4, MaxPendingBytes: 200}
-	for n := range 3000 {
+	large := &Config{MaxHeaders: 1000}
+	for n := range 4500 {
 		var client, server strings.Builder
 		for k := r.IntN(4) + 1; k > 0; k-- {
 			client.WriteString(randomMessage(r, true))
 			server.WriteString(randomMessage(r, false))
 		}
-		cfg := []*Config{nil, small}[n%2]
+		cfg := []*Config{nil, small, large}[n%3]
 		c0 := counts()
 		whole := fuzzRun(t, cfg, []byte(client.String()), []byte(server.String()), nil)
 		c1 := counts()
@@ -120,14 +137,15 @@ func countDelta(a, b string) string {
 }
 
 // TestWholeHeadersTaken checks that an ordinary request takes the whole-section path
-// (its strings are one copy of the section) and gives what the line-by-line path gives.
+// (its strings are one copy of the section, no scratch taken) and gives what the
+// line-by-line path gives.
 func TestWholeHeadersTaken(t *testing.T) {
 	var got []string
 	c := NewConn(nil, func(tx *Transaction) { got = append(got, full(tx)) })
 	head := "POST /v1/x HTTP/1.1\r\nHost: h\r\nAuthorization:  Bearer t \r\nContent-Length: 2\r\n\r\n"
 	c.Feed(0, []byte(head), t0)
-	if s := &c.sides[0]; s.state != stateBody || s.raw != head {
-		t.Fatalf("request head not read whole: state %d, raw %q", s.state, s.raw)
+	if s := &c.sides[0]; s.state != stateBody || s.sc != nil {
+		t.Fatalf("request head not read whole: state %d, scratch taken %v", s.state, s.sc != nil)
 	}
 	c.Feed(0, []byte("hi"), t0)
 	respText := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -139,5 +157,25 @@ func TestWholeHeadersTaken(t *testing.T) {
 	}
 	if !strings.Contains(want, "Value:Bearer t}") {
 		t.Fatalf("value not trimmed: %s", want)
+	}
+}
+
+// TestIndexColon holds the word-at-a-time colon search to bytes.IndexByte on strings of
+// every length up to three words, with colons, LFs and bytes that differ from a colon in
+// one bit anywhere.
+func TestIndexColon(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte{':', 'a', ' ', '\n', 0, 0x3a | 0x80, 0x3b, 0x3a ^ 1, 0xff, 0x39}
+	for range 200000 {
+		b := make([]byte, r.IntN(25))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+			if r.IntN(3) > 0 {
+				b[i] = 'a' + byte(r.IntN(26))
+			}
+		}
+		if got, want := indexColon(b), bytes.IndexByte(b, ':'); got != want {
+			t.Fatalf("indexColon(%q) = %d; want %d", b, got, want)
+		}
 	}
 }
