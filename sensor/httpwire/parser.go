@@ -556,14 +556,16 @@ func (c *Conn) headerLine(s *side, line []byte, raw int) {
 	}
 }
 
+// fieldKind tells the framing fields from the others. The usual spelling of a name is
+// tried first: a comparison with a constant of this length is two or three word loads.
 func fieldKind(name []byte) uint8 {
 	switch len(name) {
 	case len("content-length"):
-		if equalFoldLower(name, "content-length") {
+		if string(name) == "Content-Length" || equalFoldLower(name, "content-length") {
 			return fieldContentLength
 		}
 	case len("transfer-encoding"):
-		if equalFoldLower(name, "transfer-encoding") {
+		if string(name) == "Transfer-Encoding" || equalFoldLower(name, "transfer-encoding") {
 			return fieldTransferEncoding
 		}
 	}
