@@ -635,6 +635,14 @@ func load8s(s string, i int) uint64 {
 
 // framing applies a Content-Length or Transfer-Encoding value (or a continuation of one).
 func (c *Conn) framing(s *side, kind uint8, v []byte) {
+	if kind == fieldContentLength {
+		if n, ok := parseDecimal(v); ok {
+			// A single length, the usual value: what the list walk below does with
+			// it, without the walk.
+			c.contentLength(s, n, true)
+			return
+		}
+	}
 	for len(v) > 0 {
 		var el []byte
 		if i := bytes.IndexByte(v, ','); i >= 0 {
@@ -651,22 +659,27 @@ func (c *Conn) framing(s *side, kind uint8, v []byte) {
 			continue
 		}
 		n, ok := parseDecimal(el)
-		switch {
-		case !ok:
-			if !s.clBad {
-				s.clBad = true
-				c.parseError(s.id, reasonBadContentLength)
-			}
-		case !s.clSeen:
-			s.clSeen, s.cl = true, n
-		case n != s.cl:
-			// Differing lengths are a smuggling vector with no right answer; the last
-			// is used, as Wireshark does, and the error is counted once.
-			s.cl = n
-			if !s.clConfl {
-				s.clConfl = true
-				c.parseError(s.id, reasonConflictingCL)
-			}
+		c.contentLength(s, n, ok)
+	}
+}
+
+// contentLength applies one element of a Content-Length value: n, or a bad one when !ok.
+func (c *Conn) contentLength(s *side, n int64, ok bool) {
+	switch {
+	case !ok:
+		if !s.clBad {
+			s.clBad = true
+			c.parseError(s.id, reasonBadContentLength)
+		}
+	case !s.clSeen:
+		s.clSeen, s.cl = true, n
+	case n != s.cl:
+		// Differing lengths are a smuggling vector with no right answer; the last
+		// is used, as Wireshark does, and the error is counted once.
+		s.cl = n
+		if !s.clConfl {
+			s.clConfl = true
+			c.parseError(s.id, reasonConflictingCL)
 		}
 	}
 }

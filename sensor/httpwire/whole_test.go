@@ -17,7 +17,7 @@ func randomHeaderLine(r *rand.Rand) string {
 	if r.IntN(8) == 0 {
 		eol = "\n"
 	}
-	switch r.IntN(20) {
+	switch r.IntN(22) {
 	case 0:
 		return "Content-Length: " + fmt.Sprint(r.IntN(4)) + eol
 	case 1:
@@ -51,6 +51,11 @@ func randomHeaderLine(r *rand.Rand) string {
 		return "X: a\r" + eol // a CR inside the line
 	case 18:
 		return "\r" + eol // a bare CR line: not the empty line
+	case 19:
+		cl := []string{"", " 12 ", "0012", "1234567890123456789", "123456789012345678", "1,2", "2, 2", ",3", "-1", "+1", "1 2"}
+		return []string{"Content-Length", "content-length", "CONTENT-LENGTH"}[r.IntN(3)] + ":" + cl[r.IntN(len(cl))] + eol
+	case 20:
+		return []string{"Transfer-Encoding", "transfer-encoding", "Transfer-Encodinx", "Content-Lengthy"}[r.IntN(4)] + ": chunked" + eol
 	default:
 		return fmt.Sprintf("X-H%d: value-%d", r.IntN(5), r.IntN(100)) + eol
 	}
