@@ -209,7 +209,13 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 		r, parsed = parseRequestLine(line, accept)
 	}
 	p, kind := 0, kindRequest
-	if !parsed {
+	status, parsedStatus := 0, false
+	if !parsed && wantResp {
+		// Likewise a proper status line: findStart would try it next.
+		status, parsedStatus = parseStatusLine(line)
+		kind = kindResponse
+	}
+	if !parsed && !parsedStatus {
 		p, kind = findStart(line, wantReq, wantResp, s.resyncing)
 	}
 	if kind == kindNone && c.contradicts(s, line) {
@@ -247,7 +253,10 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 		parts = [3]span{{0, int32(r.methodEnd)}, {int32(r.targetA), int32(r.targetB)}, {int32(r.versionA), int32(r.versionB)}}
 		np = 3
 	} else {
-		s.status, _ = parseStatusLine(line)
+		if !parsedStatus {
+			status, _ = parseStatusLine(line)
+		}
+		s.status = status
 		parts[0] = span{0, 8}
 	}
 	if p == 0 && s.curOff == 0 {
@@ -281,12 +290,13 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 	buf[0], buf[1], buf[2] = parts[0], parts[1], parts[2]
 	spans := buf[:np]
 	size := int(parts[0].b-parts[0].a) + int(parts[1].b-parts[1].a) + int(parts[2].b-parts[2].a)
-	hdrBytes := s.hdrBytes
 	// Bit i of framing: field i sets the framing (Content-Length, Transfer-Encoding); of
 	// te: which. Hence at most 64 fields here.
 	var framing, te uint64
-	maxFields := min(c.lim.maxHeaders, 64)
-	nf := 0
+	maxSpans := np + 2*min(c.lim.maxHeaders, 64)
+	// A line must end (its LF) before limit, for the header bytes to stay within the
+	// limit: s.hdrBytes counts the start line, read from b[:start].
+	limit := c.lim.maxHeaderBytes - s.hdrBytes + start
 	off := start
 	for {
 		// The empty line that ends the section.
@@ -294,23 +304,17 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 			return 0
 		}
 		if b[off] == '\n' {
-			off++
 			break
 		}
 		if b[off] == '\r' && off+1 < len(b) && b[off+1] == '\n' {
-			off += 2
 			break
 		}
-		if nf >= maxFields || isSpace(b[off]) {
+		if len(spans) >= maxSpans || isSpace(b[off]) {
 			return 0
 		}
 		i := bytes.IndexByte(b[off:], '\n')
-		if i < 0 {
-			return 0
-		}
 		lf := off + i
-		hdrBytes += i + 1
-		if hdrBytes > c.lim.maxHeaderBytes {
+		if i < 0 || lf >= limit {
 			return 0
 		}
 		colon := indexColon(b[off:lf])
@@ -337,17 +341,16 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 			vb--
 		}
 		if n := nb - off; n == len("content-length") || n == len("transfer-encoding") { // fieldKind's only lengths
-			switch fieldKind(b[off:nb]) {
-			case fieldContentLength:
-				framing |= 1 << nf
-			case fieldTransferEncoding:
-				framing |= 1 << nf
-				te |= 1 << nf
+			if k := fieldKind(b[off:nb]); k != fieldOther {
+				bit := uint64(1) << ((len(spans) - np) / 2)
+				framing |= bit
+				if k == fieldTransferEncoding {
+					te |= bit
+				}
 			}
 		}
 		spans = append(spans, span{int32(off), int32(nb)}, span{int32(va), int32(vb)})
 		size += nb - off + vb - va
-		nf++
 		off = lf + 1
 	}
 	// Everything checked: now what the line-by-line path would have done.
@@ -360,8 +363,12 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 		v := spans[np+2*i+1]
 		c.framing(s, s.lastKind, b[v.a:v.b])
 	}
-	s.hdrBytes = hdrBytes
-	s.nFields = nf
+	s.hdrBytes += off - start
+	s.nFields = (len(spans) - np) / 2
+	if b[off] == '\r' {
+		off++
+	}
+	off++ // past the empty line
 	c.endHeadersOf(s, false, string(b[:off]), size, spans)
 	return off - start
 }
