@@ -30,11 +30,11 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	dst = append(dst, `","src_ip":"`...)
 	dst = appendJSONStringBody(dst, c.SrcIP)
 	dst = append(dst, `","src_port":`...)
-	dst = appendInt(dst, int64(c.SrcPort))
+	dst = appendUint(dst, uint64(c.SrcPort))
 	dst = append(dst, `,"dst_ip":"`...)
 	dst = appendJSONStringBody(dst, c.DstIP)
 	dst = append(dst, `","dst_port":`...)
-	dst = appendInt(dst, int64(c.DstPort))
+	dst = appendUint(dst, uint64(c.DstPort))
 	dst = append(dst, `,"method":"`...)
 	dst = appendJSONStringBody(dst, c.Method)
 	dst = append(dst, `","host":"`...)
@@ -327,11 +327,12 @@ func mayNeedEscape(x uint64) bool {
 }
 
 // appendInt appends v in decimal as strconv.AppendInt(dst, v, 10) does. Ports, statuses
-// and body sizes are mostly below 100000: those take a few divisions by constants
-// instead of strconv's general loop.
+// and body sizes are mostly below 100000: those take a division or two by constants and a
+// two-digit table instead of strconv's general loop. It is small enough to be inlined.
 func appendInt(dst []byte, v int64) []byte {
 	if v < 0 {
-		return strconv.AppendInt(dst, v, 10)
+		dst = append(dst, '-')
+		v = -v // math.MinInt64 stays itself, which as a uint64 is its magnitude
 	}
 	return appendUint(dst, uint64(v))
 }
@@ -342,13 +343,17 @@ func appendUint(dst []byte, v uint64) []byte {
 	case v < 10:
 		return append(dst, byte('0'+v))
 	case v < 100:
-		return append(dst, byte('0'+v/10), byte('0'+v%10))
+		return append(dst, digits2[2*v], digits2[2*v+1])
 	case v < 1000:
-		return append(dst, byte('0'+v/100), byte('0'+v/10%10), byte('0'+v%10))
+		q, r := v/100, v%100
+		return append(dst, byte('0'+q), digits2[2*r], digits2[2*r+1])
 	case v < 10000:
-		return append(dst, byte('0'+v/1000), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+		q, r := v/100, v%100
+		return append(dst, digits2[2*q], digits2[2*q+1], digits2[2*r], digits2[2*r+1])
 	case v < 100000:
-		return append(dst, byte('0'+v/10000), byte('0'+v/1000%10), byte('0'+v/100%10), byte('0'+v/10%10), byte('0'+v%10))
+		q, r := v/10000, v%10000
+		m, l := r/100, r%100
+		return append(dst, byte('0'+q), digits2[2*m], digits2[2*m+1], digits2[2*l], digits2[2*l+1])
 	}
 	return strconv.AppendUint(dst, v, 10)
 }
