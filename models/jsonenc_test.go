@@ -322,3 +322,24 @@ func TestAppendIntMatchesStrconv(t *testing.T) {
 		t.Fatalf("appendUint(MaxUint64) = %q", got)
 	}
 }
+
+// TestLoadShort holds loadShort, which loads a short string in two overlapping halves, to
+// the word built byte by byte, for every length and random bytes of every kind.
+func TestLoadShort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 1; n < 8; n++ {
+		for k := 0; k < 20000; k++ {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			want := uint64(0x6161616161616161)
+			for i := n - 1; i >= 0; i-- {
+				want = want<<8 | uint64(b[i])
+			}
+			if got := loadShort(string(b)); got != want {
+				t.Fatalf("loadShort(%q) = %#x; want %#x", b, got, want)
+			}
+		}
+	}
+}
