@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -98,36 +99,37 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 // t.AppendFormat(dst, time.RFC3339Nano) does, without interpreting a layout.
 func appendRFC3339NanoUTC(dst []byte, t time.Time) []byte {
 	year, month, day, hour, min, sec := civil(t.Unix())
-	// Filled in place two digits at a time from a table, then appended in one go.
-	var b [30]byte
+	// The longest form is appended with its separators in place (in two pieces of at most
+	// 16 bytes, which the compiler copies without a call), its digits filled in two at a
+	// time from a table, and what the nanoseconds leave unused cut off again.
+	n0 := len(dst)
+	dst = append(dst, "0000-00-00T00:00"...)
+	dst = append(dst, ":00.000000000Z"...)
+	b := dst[n0 : n0+30]
 	put2(b[0:], year/100)
 	put2(b[2:], year%100)
-	b[4] = '-'
 	put2(b[5:], month)
-	b[7] = '-'
 	put2(b[8:], day)
-	b[10] = 'T'
 	put2(b[11:], hour)
-	b[13] = ':'
 	put2(b[14:], min)
-	b[16] = ':'
 	put2(b[17:], sec)
-	n := 19
-	if ns := t.Nanosecond(); ns != 0 {
-		// Nine digits with the trailing zeros dropped.
-		b[19] = '.'
-		put2(b[20:], ns/10000000)
-		put2(b[22:], ns/100000%100)
-		put2(b[24:], ns/1000%100)
-		put2(b[26:], ns/10%100)
-		b[28] = byte('0' + ns%10)
-		n = 29
-		for b[n-1] == '0' {
-			n--
-		}
+	ns := t.Nanosecond()
+	if ns == 0 {
+		b[19] = 'Z'
+		return dst[:n0+20]
 	}
+	// Nine digits with the trailing zeros dropped.
+	put2(b[20:], ns/10000000)
+	put2(b[22:], ns/100000%100)
+	put2(b[24:], ns/1000%100)
+	put2(b[26:], ns/10%100)
+	b[28] = byte('0' + ns%10)
+	// The trailing '0' digits among the last eight are the high zero bytes of that word
+	// minus '0's; when all eight are '0' the first digit is not, as ns is not zero.
+	zeros := bits.LeadingZeros64(binary.LittleEndian.Uint64(b[21:29])^0x3030303030303030) / 8
+	n := 29 - zeros
 	b[n] = 'Z'
-	return append(dst, b[:n+1]...)
+	return dst[:n0+n+1]
 }
 
 // digits2 holds "00" to "99".
@@ -135,27 +137,37 @@ const digits2 = "000102030405060708091011121314151617181920212223242526272829303
 	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
 	"8081828384858687888990919293949596979899"
 
+// pairs[v] holds the two digits of v in [0, 99] as a little-endian uint16: written with
+// one store, and indexed by a byte, so without a bounds check.
+var pairs = func() (t [256]uint16) {
+	for v := 0; v < 100; v++ {
+		t[v] = uint16(digits2[2*v]) | uint16(digits2[2*v+1])<<8
+	}
+	return t
+}()
+
 // put2 writes v, in [0, 99], as two digits at b[0:2].
 func put2(b []byte, v int) {
-	b[0], b[1] = digits2[2*v], digits2[2*v+1]
+	binary.LittleEndian.PutUint16(b, pairs[uint8(v)])
 }
 
-// civil splits u, seconds since 1970-01-01 UTC, into the proleptic Gregorian date and the
-// time of day (the days-to-civil algorithm of H. Hinnant, in integer arithmetic only:
+// append2 appends v, in [0, 99], as two digits.
+func append2(dst []byte, v uint64) []byte {
+	return binary.LittleEndian.AppendUint16(dst, pairs[uint8(v)])
+}
+
+// civil splits u, seconds since 1970-01-01 UTC in [minRFC3339Unix, maxRFC3339Unix], into
+// the proleptic Gregorian date and the time of day (the days-to-civil algorithm of H. Hinnant, in integer arithmetic only:
 // cheaper than time.Time's Date and Clock together).
 func civil(u int64) (year, month, day, hour, min, sec int) {
-	days := u / 86400
-	rem := u % 86400
-	if rem < 0 {
-		days--
-		rem += 86400
-	}
+	// In unsigned arithmetic, which divides by constants with fewer instructions: u is
+	// counted from 0000-01-01 (the caller checks it is not earlier), and the days from
+	// 0000-03-01 one era (400 years) early, so that neither is ever negative.
+	s := uint64(u - minRFC3339Unix)
+	days, rem := s/86400, s%86400
 	hour, min, sec = int(rem/3600), int(rem%3600/60), int(rem%60)
-	z := days + 719468 // days since 0000-03-01
+	z := days - 60 + 146097 // days since -0400-03-01 (0000-03-01 is day 60 of year 0)
 	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
 	doe := z - era*146097                                  // [0, 146096]
 	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
 	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365]
@@ -165,7 +177,7 @@ func civil(u int64) (year, month, day, hour, min, sec int) {
 	if month > 12 {
 		month -= 12
 	}
-	year = int(yoe + era*400)
+	year = int(yoe+era*400) - 400
 	if month <= 2 {
 		year++
 	}
@@ -367,17 +379,14 @@ func appendUint(dst []byte, v uint64) []byte {
 	case v < 10:
 		return append(dst, byte('0'+v))
 	case v < 100:
-		return append(dst, digits2[2*v], digits2[2*v+1])
+		return append2(dst, v)
 	case v < 1000:
-		q, r := v/100, v%100
-		return append(dst, byte('0'+q), digits2[2*r], digits2[2*r+1])
+		return append2(append(dst, byte('0'+v/100)), v%100)
 	case v < 10000:
-		q, r := v/100, v%100
-		return append(dst, digits2[2*q], digits2[2*q+1], digits2[2*r], digits2[2*r+1])
+		return append2(append2(dst, v/100), v%100)
 	case v < 100000:
-		q, r := v/10000, v%10000
-		m, l := r/100, r%100
-		return append(dst, byte('0'+q), digits2[2*m], digits2[2*m+1], digits2[2*l], digits2[2*l+1])
+		r := v % 10000
+		return append2(append2(append(dst, byte('0'+v/10000)), r/100), r%100)
 	}
 	return strconv.AppendUint(dst, v, 10)
 }
