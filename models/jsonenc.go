@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -42,9 +43,12 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	dst = append(dst, `","host":"`...)
 	dst = appendJSONStringBody(dst, c.Host)
 	dst = append(dst, `","uri":"`...)
-	dst = appendJSONStringBody(dst, c.URI)
+	dst, plain := appendStringBody(dst, c.URI)
 	dst = append(dst, `","path":"`...)
-	dst = appendJSONStringBody(dst, c.Path)
+	// Path is usually the start of URI, and CredFP the end of ClientID: when the whole
+	// needed no escaping and holds the part, the part needs none either, and is copied
+	// without testing it again.
+	dst = appendPart(dst, c.Path, plain && strings.HasPrefix(c.URI, c.Path))
 	dst = append(dst, `","query":"`...)
 	dst = appendJSONStringBody(dst, c.Query)
 	dst = append(dst, `","template":"`...)
@@ -62,7 +66,7 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	dst = append(dst, `","content_type":"`...)
 	dst = appendJSONStringBody(dst, c.ContentType)
 	dst = append(dst, `","client_id":"`...)
-	dst = appendJSONStringBody(dst, c.ClientID)
+	dst, plain = appendStringBody(dst, c.ClientID)
 	dst = append(dst, `","principal":"`...)
 	dst = appendJSONStringBody(dst, c.Principal)
 	dst = append(dst, `","actor":"`...)
@@ -70,7 +74,7 @@ func appendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	dst = append(dst, `","auth":"`...)
 	dst = appendJSONStringBody(dst, c.Auth)
 	dst = append(dst, `","cred_fp":"`...)
-	dst = appendJSONStringBody(dst, c.CredFP)
+	dst = appendPart(dst, c.CredFP, plain && strings.HasSuffix(c.ClientID, c.CredFP))
 	dst = append(dst, `","trace_id":"`...)
 	dst = appendJSONStringBody(dst, c.TraceID)
 	dst = append(dst, `","partial":`...)
@@ -220,6 +224,22 @@ func appendJSONString(dst []byte, s string) []byte {
 // appendJSONStringBody appends s escaped as appendJSONString does, without the quotes:
 // appendAPICall writes them with the field names around it.
 func appendJSONStringBody(dst []byte, s string) []byte {
+	dst, _ = appendStringBody(dst, s)
+	return dst
+}
+
+// appendPart appends s as appendJSONStringBody does, copying it as it is when plain
+// reports that it is known to need no escaping.
+func appendPart(dst []byte, s string, plain bool) []byte {
+	if plain {
+		return append(dst, s...)
+	}
+	return appendJSONStringBody(dst, s)
+}
+
+// appendStringBody is appendJSONStringBody, and reports whether s is plain: whether every
+// byte of s is ASCII and copied as it is, so that any part of s is plain too.
+func appendStringBody(dst []byte, s string) ([]byte, bool) {
 	// Most strings need no escaping: test them eight bytes at a time and append each word
 	// as it is tested, which for the short strings of a call is cheaper than a copy call.
 	// A string of eight bytes or more ends with a word that overlaps the one before it,
@@ -231,25 +251,25 @@ func appendJSONStringBody(dst []byte, s string) []byte {
 		for i := 0; i < n-8; i += 8 {
 			w := load8(s, i)
 			if mayNeedEscape(w) {
-				return appendJSONStringFrom(dst[:n0], s, i)
+				return appendJSONStringFrom(dst[:n0], s, i), false
 			}
 			dst = binary.LittleEndian.AppendUint64(dst, w)
 		}
 		w := load8(s, n-8)
 		if mayNeedEscape(w) {
-			return appendJSONStringFrom(dst[:n0], s, (n-1)&^7)
+			return appendJSONStringFrom(dst[:n0], s, (n-1)&^7), false
 		}
-		return binary.LittleEndian.AppendUint64(dst[:n0+n-8], w)
+		return binary.LittleEndian.AppendUint64(dst[:n0+n-8], w), true
 	}
 	if n == 0 {
-		return dst
+		return dst, true
 	}
 	w := loadShort(s)
 	if mayNeedEscape(w) {
-		return appendJSONStringFrom(dst, s, 0)
+		return appendJSONStringFrom(dst, s, 0), false
 	}
 	n0 := len(dst)
-	return binary.LittleEndian.AppendUint64(dst, w)[:n0+n]
+	return binary.LittleEndian.AppendUint64(dst, w)[:n0+n], true
 }
 
 // loadShort returns s, of one to seven bytes, as a little-endian word padded with 'a',

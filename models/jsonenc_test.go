@@ -59,6 +59,23 @@ func TestAppendAPICallMatchesEncodingJSON(t *testing.T) {
 			c.Scope, c.Issuer, c.XFF = s, s, s
 		})
 	}
+	// Path is copied untested when URI needed no escaping and starts with it, CredFP when
+	// ClientID ends with it: parts of plain and of escaped wholes, a rune cut in two.
+	for _, s := range append(tricky, "/api/v1/orders/123?x=1", "0123456789abcdef0123456789abcdef", "é", "a\u00e9") {
+		for _, k := range []int{0, 1, len(s) / 2, len(s) - 1, len(s)} {
+			if k < 0 || k > len(s) {
+				continue
+			}
+			add(func(c *APICall) {
+				c.URI, c.Path, c.Query = s, s[:k], s[k:]
+				c.ClientID, c.CredFP = s, s[k:]
+			})
+			add(func(c *APICall) {
+				c.URI, c.Path = "/"+s, "/"+s[:k]
+				c.ClientID, c.CredFP = "apikey:"+s, s[k:]+"x"
+			})
+		}
+	}
 	for _, f := range []float64{0, math.Copysign(0, -1), 1e-7, 1e21, 123456.789, 0.000001, 0.0000009999, -2.5e-9, 1e20,
 		math.SmallestNonzeroFloat64, math.MaxFloat64, 0.1, 1.0 / 3, 3.5e-5, 1e-100} {
 		add(func(c *APICall) { c.LatencyMS = f })
@@ -133,9 +150,10 @@ func FuzzAppendAPICall(f *testing.F) {
 	f.Add("P\x00ST", "\xff\u2028<&>", "\"\\", "", "x\u2029", 1e-9, int64(1700000000123456789), int64(-5), true)
 	f.Fuzz(func(t *testing.T, method, uri, ua, client, xff string, lat float64, ns, n int64, flag bool) {
 		c := APICall{TS: time.Unix(0, ns), SrcIP: xff, SrcPort: uint16(n), DstIP: client, DstPort: uint16(n >> 16),
-			Method: method, Host: ua, URI: uri, Path: uri, Query: method, Template: client, Status: int(n),
-			ReqBytes: n, RespBytes: ns, LatencyMS: lat, UserAgent: ua, ContentType: method, ClientID: client,
-			Principal: uri, Actor: xff, Auth: method, CredFP: ua, TraceID: client, Partial: flag, Truncated: !flag,
+			Method: method, Host: ua, URI: uri, Path: uri[:len(uri)*2/3], Query: uri[len(uri)/2:], Template: client,
+			Status: int(n), ReqBytes: n, RespBytes: ns, LatencyMS: lat, UserAgent: ua, ContentType: method,
+			ClientID: client, Principal: uri, Actor: xff, Auth: method, CredFP: client[len(client)/3:], TraceID: client,
+			Partial: flag, Truncated: !flag,
 			Shadow: flag, Scope: ua, Issuer: method, XFF: xff}
 		want, werr := referenceJSON(&c)
 		got, gerr := MarshalAPICall(&c)
