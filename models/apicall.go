@@ -82,7 +82,7 @@ const (
 // order, omitempty, HTML-safe escaping); it fails, as encoding/json does, when the year is
 // outside [0,9999] or LatencyMS is NaN or infinite.
 func MarshalAPICall(c *APICall) ([]byte, error) {
-	b, err := appendAPICall(make([]byte, 0, 512), c)
+	b, err := appendAPICall(make([]byte, 0, 512), c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func MarshalAPICall(c *APICall) ([]byte, error) {
 // without its allocation. On error dst is returned as it was.
 func AppendAPICall(dst []byte, c *APICall) ([]byte, error) {
 	n := len(dst)
-	dst, err := appendAPICall(dst, c)
+	dst, err := appendAPICall(dst, c, false)
 	if err != nil {
 		return dst[:n], err
 	}
@@ -104,11 +104,11 @@ func AppendAPICall(dst []byte, c *APICall) ([]byte, error) {
 // dst must grow; on error dst is returned as it was.
 func AppendAPICallJSON(dst []byte, c *APICall) ([]byte, error) {
 	n := len(dst)
-	dst, err := appendAPICall(dst, c)
+	dst, err := appendAPICall(dst, c, true)
 	if err != nil {
 		return dst[:n], err
 	}
-	return append(dst, '\n'), nil
+	return dst, nil
 }
 
 // UnmarshalAPICall decodes one APICall JSON object.
