@@ -367,22 +367,24 @@ func load8(s string, i int) uint64 {
 }
 
 // mayNeedEscape reports whether a byte of x is a control byte, non-ASCII, '"', '\\', '<',
-// '>' or '&': whether the word must be looked at byte by byte. It is exact. A byte's high
-// bit in the result comes from:
+// '>' or '&', or one of '^', '|' and '~': whether the word must be looked at byte by byte.
+// The last three need no escaping; they are flagged because testing for them with '<',
+// '>' and '\\' at once saves instructions on every word, and they are rare in the strings
+// of a call. For that set the test is exact. A byte's high bit in the result comes from:
 //   - x itself: non-ASCII bytes;
 //   - x - 0x20..: bytes below 0x20, which borrow (ASCII bytes at 0x20 or above do not
 //     reach the high bit);
-//   - v - 0x01.. for v = x ^ 0x5c.. ('\\'), x with bit 1 cleared ^ 0x3c.. ('<', '>'),
-//     x with bit 2 cleared ^ 0x22.. ('"', '&'): the bytes where v is zero. (The classic
-//     zero-byte test also masks with ^v; that only clears non-ASCII bytes, already flagged.)
+//   - v - 0x01.. for v = x with bits 1, 5 and 6 cleared ^ 0x1c.. ('<', '>', '\\', '^',
+//     '|', '~' and two control bytes), x with bit 2 cleared ^ 0x22.. ('"', '&'): the
+//     bytes where v is zero. (The classic zero-byte test also masks with ^v; that only
+//     clears non-ASCII bytes, already flagged.)
 //
 // A borrow from a flagged byte can flag the byte above it, never a word with no flagged
 // byte, so the answer for the word is exact.
 func mayNeedEscape(x uint64) bool {
-	bs := x ^ 0x5c*lsb
-	lt := x&^(0x02*lsb) ^ 0x3c*lsb
+	lt := x&^(0x62*lsb) ^ 0x1c*lsb
 	qu := x&^(0x04*lsb) ^ 0x22*lsb
-	t := (x - 0x20*lsb) | x | (bs - lsb) | (lt - lsb) | (qu - lsb)
+	t := (x - 0x20*lsb) | x | (lt - lsb) | (qu - lsb)
 	return t&msb != 0
 }
 

@@ -184,9 +184,11 @@ func BenchmarkAppendAPICallJSON(b *testing.B) {
 }
 
 // TestMayNeedEscape checks the word test against the byte table: a word holding a byte
-// that needs escaping, in any position and among any other bytes, is always flagged.
+// that needs escaping, in any position and among any other bytes, is always flagged, and
+// a word is flagged only for those and for '^', '|' and '~'.
 func TestMayNeedEscape(t *testing.T) {
-	safe := func(b byte) bool { return b < 0x80 && jsonSafe[b] }
+	// safe: not flagged. '^', '|' and '~' need no escaping but are flagged on purpose.
+	safe := func(b byte) bool { return b < 0x80 && jsonSafe[b] && b != '^' && b != '|' && b != '~' }
 	for b := 0; b < 256; b++ {
 		for p := 0; p < 8; p++ {
 			for _, fill := range []byte{'a', 0x20, 0x7f, '%', 0x21} {
@@ -223,7 +225,7 @@ func TestMayNeedEscape(t *testing.T) {
 		for i := range w {
 			w[i] = byte(rng.Uint32())
 			if rng.IntN(3) == 0 {
-				w[i] = "a\"\\<>&\x1f\x20\x7f\x80"[rng.IntN(10)]
+				w[i] = "a\"\\<>&\x1f\x20\x7f\x80^|~"[rng.IntN(13)]
 			}
 			need = need || !safe(w[i])
 		}
@@ -232,7 +234,8 @@ func TestMayNeedEscape(t *testing.T) {
 		}
 	}
 	// Long strings with one special byte or rune at every offset.
-	for _, special := range []string{"\"", "\\", "<", ">", "&", "\x00", "\x1f", "\n", "\xff", "é", "\u2028", "\xe2\x80"} {
+	for _, special := range []string{"\"", "\\", "<", ">", "&", "\x00", "\x1f", "\n", "\xff", "é", "\u2028", "\xe2\x80",
+		"^", "|", "~"} {
 		for off := 0; off < 20; off++ {
 			s := strings.Repeat("x", off) + special + strings.Repeat("y", 19-off)
 			c := APICall{URI: s, UserAgent: s[:off], ClientID: s[off:]}
