@@ -364,3 +364,58 @@ func TestLoadShort(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendAPICallRandom holds the whole encoder, fast paths and byte-wise path alike, to
+// encoding/json on random calls: strings of every length up to past four words, mostly
+// plain with now and then a byte or rune that needs escaping (or one of the bytes the
+// word test flags needlessly), parts shared between URI and Path, ClientID and CredFP,
+// integers and latencies of every size.
+func TestAppendAPICallRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const plain = "abcXYZ019/._-:?=%+ ,;()[]{}@!#$*'`"
+	special := []string{"\"", "\\", "<", ">", "&", "\x00", "\x1f", "\n", "\x7f", "\xff", "é", "\u2028", "\u2029", "\xe2\x80",
+		"🚀", "^", "|", "~"}
+	str := func() string {
+		n := rng.IntN(40)
+		var b strings.Builder
+		for b.Len() < n {
+			if rng.IntN(60) == 0 {
+				b.WriteString(special[rng.IntN(len(special))])
+			} else {
+				b.WriteByte(plain[rng.IntN(len(plain))])
+			}
+		}
+		return b.String()
+	}
+	num := func() int64 {
+		v := int64(rng.Uint64() >> uint(rng.IntN(64)))
+		if rng.IntN(8) == 0 {
+			v = -v
+		}
+		return v
+	}
+	buf := make([]byte, 0, 64)
+	for n := 0; n < 30000; n++ {
+		uri, client := str(), str()
+		c := APICall{TS: time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)*int64(rng.IntN(2))), SrcIP: str(),
+			SrcPort: uint16(rng.Uint32()), DstIP: str(), DstPort: uint16(rng.Uint32()), Method: str(), Host: str(),
+			URI: uri, Path: uri[:rng.IntN(len(uri)+1)], Query: str(), Template: str(), Status: int(num()),
+			ReqBytes: num(), RespBytes: num(), LatencyMS: float64(rng.Int64N(1e7)) / 1000, UserAgent: str(),
+			ContentType: str(), ClientID: client, Principal: str(), Actor: str(), Auth: str(),
+			CredFP: client[rng.IntN(len(client)+1):], TraceID: str(), Partial: rng.IntN(2) == 0}
+		if rng.IntN(4) == 0 {
+			c.LatencyMS = rng.Float64() * math.Pow(10, float64(rng.IntN(30)-10))
+		}
+		if rng.IntN(4) == 0 {
+			c.Shadow, c.Scope, c.Issuer, c.XFF = true, str(), str(), str()
+		}
+		want, err := referenceJSON(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, err = AppendAPICallJSON(buf[:0], &c)
+		if err != nil || string(buf) != string(want)+"\n" {
+			t.Fatalf("AppendAPICallJSON = %q, %v\nencoding/json       %s", buf, err, want)
+		}
+	}
+}
