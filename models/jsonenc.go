@@ -165,8 +165,9 @@ func append2(dst []byte, v uint64) []byte {
 }
 
 // civil splits u, seconds since 1970-01-01 UTC in [minRFC3339Unix, maxRFC3339Unix], into
-// the proleptic Gregorian date and the time of day (the days-to-civil algorithm of H. Hinnant, in integer arithmetic only:
-// cheaper than time.Time's Date and Clock together).
+// the proleptic Gregorian date and the time of day (the days-to-civil algorithm of
+// H. Hinnant, in integer arithmetic only: cheaper than time.Time's Date and Clock
+// together).
 func civil(u int64) (year, month, day, hour, min, sec int) {
 	// In unsigned arithmetic, which divides by constants with fewer instructions: u is
 	// counted from 0000-01-01 (the caller checks it is not earlier), and the days from
