@@ -141,159 +141,120 @@ Against the targets:
 
 $targets
 
+With one worker the sensor reads a file on one goroutine (the fourth round, below), so the
+1-worker rows use one core: their wall-clock and per-CPU-second rates are nearly the same
+figure. The 2-worker rows run the pipeline (a reader, two flow workers, the ordered
+output), which uses both cores.
+
 The packets-per-core figure moves with how busy the machine is (the last column: one
-process's CPU time from run to run; the load average of the run is given above): with both
-cores and their hyperthreads shared with other work, the same binary takes from 1.0 to 1.9
-CPU s for the keep-alive capture (the paired runs below), that is 0.54 M to 1.03 M packets
-per CPU second. So changes are judged on instruction counts and on paired runs.
-Instructions come from \`valgrind --tool=callgrind\` (1 worker,
-GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1) and are given per frame.
+process's CPU time from run to run; the load average of the run is given above). Both
+cores are shared with other virtual machines: the same binary takes from 0.66 to 1.34 CPU s
+for the keep-alive capture within a minute (sixteen runs at a load average about 1.0),
+that is 0.77 M to 1.55 M packets per CPU second. So changes are judged on instruction
+counts and on paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
+GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1, GOGC=off, package initialisation left out) and
+are given per frame.
 
-On the keep-alive capture itself (1026000 frames), the figure the packets-per-core target
-is about: 9183 instructions a frame at b2ac7da (the second round's end); 7185 at 9a83e84
-and 7271 at ac38633 (the third round's end, -21%). The collector's share moves from run
-to run (244 before; 183 and 309 after); without it, 8938 before and 7001 and 6962 after
-(-22%).
+### The fourth round (82162f2 to 60b5c90)
 
-On the 102600-frame capture used for every change so far (\`benchcap -conns 100 -calls 340\`):
-9929 to 10109 at b2ac7da (five runs, mean 10029), 8335 to 8711 at ac38633 (four runs, mean
-8454, -15.7%). Such a short run makes one collection, early, whose cost varies by several
-hundred instructions a frame with when it starts (703 to 1239 a frame in these runs):
-leaving the collector's functions out, 9225 to 9238 before (mean 9230) and 7485 to 7491
-after (mean 7487, -18.9%), and each change below is measured that way.
+On the keep-alive capture (1026000 frames): 6974 instructions a frame before, 5053 after
+(-27.5%). On the 102600-frame capture (\`benchcap -conns 100 -calls 340\`) that each change
+was measured on: 7114 before, 4814 after (-32%).
 
-Three runs of this script at the third round's end gave medians of 1.32, 1.53 and 1.56
-CPU s for the 1-worker keep-alive row (0.78 M, 0.67 M and 0.66 M packets per CPU second;
-load averages 1.6 rising to 2.6, 1.3 to 2.1, 0.5 to 1.0; the table above is the last);
-run by hand after them at a load average about 0.9, three alternations gave 1.12 to 1.29
-CPU s for it against 1.42 to 1.62 for b2ac7da (0.80 M to 0.92 M packets per CPU second,
-0.77x). With one flow worker the process still keeps the reader and the output stage busy
-beside it, and on an otherwise idle second core its CPU time includes the scheduler looking
-for work (user + system exceeds wall time). The packets-per-core target is not met with a
-margin: the instructions a frame are 21% fewer, but CPU time per packet on this shared
-machine fell by 5 to 27% in paired runs (0.86x over twenty) and is about 1.1 µs at best.
+Paired runs, alternated over the keep-alive capture with 1 worker, median CPU s of each
+side: 1.69 before and 1.19 after in ten pairs (0.70x). With one worker the target of 1 M
+packets per CPU second is met while the machine is quiet (medians of 0.88 and 0.95 CPU s,
+1.17 M and 1.08 M packets per CPU second, in series of sixteen and eight runs) and missed
+while it is busy (1.19 CPU s, 0.86 M, in the series above; 1.15 CPU s in the table). Outputs and end-of-run counters are identical
+to 82162f2's on every capture of the real-pcaps corpus with 1 and 2 workers and on the
+benchmark captures (the 1-worker runs count no batches: the sharder is not used), and the
+fidelity test gives the same figures (1766 of 1774 found, 1740 with the same status).
 
-Earlier rounds on the 102600-frame capture: 19461 at 38b5f0d and 12294 at a64c069 (the
-first round, below); 12182 to 13076 at b0f7a11 (five runs, mean 12711), and 9174 to 10124
-after the second round (five runs, mean 9888, -22%).
+Each change, with what it saved in instructions a frame on the 102600-frame capture:
 
-Paired runs of the b2ac7da and third-round binaries, alternated over the keep-alive
-capture with 1 worker: 1.82 CPU s before and 1.33 after in five pairs at a load average
-about 1.5 (0.73x); 1.87 and 1.77 in five pairs at about 2.5 (0.95x); 1.58 and 1.39 in ten
-pairs at about 2.7 (0.89x); 1.71 and 1.47 over all twenty (0.86x). The second round's pair
-(b0f7a11 against it) gave 1.71 and 1.16. CPU time falls less than instructions: sampling
-the third-round binary with \`perf record -e cpu-clock\` (no hardware counters here) puts
-7% of its CPU time in page faults of the growing heap, 6% in allocation, and about 8% in
-map lookups that wait on memory (the identity credential cache and the template cache
-below), none of which shrinks with instruction counts.
+- One worker reading a file runs every stage in turn on one goroutine, Suricata's
+  "single" run mode (-275, and -10% CPU time in ten paired runs): each segment goes from
+  the capture file's buffer to the worker, each call from the worker to the sink, and
+  nothing is copied into batches, handed across cores or woken. The output is the same
+  event by event: the tests compare one worker with two, three and eight over the
+  corpus and synthetic captures. A file's worker queues, with several workers, hold 4
+  batches instead of 64, which keeps the batches in the caches between the reader and
+  the workers (-5% CPU time in ten paired runs; live captures keep 64 for bursts).
+- HTTP/1 (-341, -113, -100, -46, -37, -34): a header section that lies whole in one Feed
+  is read in one pass, its strings one copy of the section with the names and values
+  spans of it, instead of gathered line by line into a scratch buffer and copied again;
+  its field spans live on the stack; a line's colon is found a word at a time; framing
+  names are recognised only at their two lengths, by their usual spelling first; a
+  Content-Length of one number skips the list parse; a status line is parsed once. A
+  randomized test feeds conversations whole and one byte a Feed and compares
+  transactions and counters.
+- Identity (-323 in all): the headers the rules read are found in one pass over the
+  header block (a field of a length no rule wants is passed over with one bit test)
+  instead of one Get per name; the credential cache is a two-way set-associative table of
+  immutable entries read without a lock, hashed once; the auth counter is picked by a
+  switch; without trusted proxies the forwarding headers are not read. Random header
+  blocks resolve the same through the pass and through Get.
+- Templates (-290 in all): besides the cache by method, host and path, calls whose path
+  has the same shape (each segment's class, and the segment itself where it stays
+  literal) reuse the template and learning outcome of the first, so a path with a new id
+  is no longer classified and observed segment by segment; the shape pass reuses the
+  leading segments of the last path shaped; keys are compared in full (a collision only
+  costs a miss). Random call sequences through a Templater with the caches and one
+  without give the same templates, learned positions, saved file and counters.
+- TCP (-443 in all): a 256-slot cache by ports in front of the connection map (the last
+  connection cache missed on every request of interleaved connections); a segment on a
+  started direction of a live in-order connection, without SYN or RST, skips the checks
+  that cannot apply and updates the connection's times after one comparison; a bare ACK
+  there calls no handler; the per-segment guard is a deferred flag test instead of a
+  closure and a recover. Random and fuzzed segment sequences through both paths give the
+  same handler calls, times and counters.
+- JSON (-237 in all): strings are appended a word at a time as they are tested for
+  escaping; integers two digits at a time; the timestamp written in place; latencies
+  below 10 ms in one piece; a path or fingerprint already tested as part of the URI or
+  client id copied untested. Held byte for byte to encoding/json by a fuzz test and
+  30000 random calls.
+- Capture file (-87): pcap records are read from a read-ahead buffer of the record
+  reader's own instead of through bufio's Peek and Discard (frames and errors held to
+  pcapgo with the file cut at every byte); the per-frame counters of the reader and the
+  decoder are added to the process counters every 256 frames instead of with five
+  atomic adds a frame, and every counter fills a cache line of its own, so that
+  counters updated on different cores no longer share a line (neither shows in
+  instruction counts).
 
-Against the aim of about 7500 instructions a frame: met on the keep-alive capture (7185
-and 7271); on the short capture 8454 with its one collection, 7487 without it.
+Where the time goes now (callgrind at 60b5c90, keep-alive capture, 5053 instructions a
+frame): the HTTP/1 parser 1745 (35%, the header section loop and the bookkeeping of each
+message), JSON encoding 694, the runtime 353 (copying, allocation), TCP 286, identity 270,
+reading the file 253, the dispatcher 245, templates 225, decoding 168, the call builder
+223, time comparisons 122. Sampling with \`perf record -e cpu-clock\` puts about 4.5% of
+the CPU time in page faults of the heap's growth (the header strings of each call are
+the allocations left) and a few percent in cache misses on per-connection and
+per-credential state, which instruction counts do not show.
 
-Outputs and end-of-run counters are identical to b2ac7da's on every capture of the
-real-pcaps corpus (2 workers) and on the 102600-frame capture at every change of the third
-round, and on the keep-alive capture (1 and 2 workers) at its end; the fidelity test gives
-the same figures (1766 of 1774 found, 1740 with the same status).
+### Earlier rounds
 
-The third round, each change with what it saved in instructions per frame (collector left
-out):
+The third round (b2ac7da to ac38633) cut the keep-alive capture from 9183 to 7271
+instructions a frame (-21%, the collector included): a template cache per method, host and
+path; HTTP/1 header lines read without readLine's bookkeeping and request lines parsed
+once; identity and call-builder header comparisons exact before folding; JSON strings,
+numbers and times written a word or two digits at a time; the last connection's keys
+compared a word at a time; a record header's byte order tested in place. The second round
+(b0f7a11 to b2ac7da, 12711 to 9888 on the short capture, -22%): the in-order TCP path that
+bypasses gopacket/reassembly until the first segment out of order, held to it by random and
+fuzzed sequences; plain Ethernet/IPv4/TCP frames decoded without the layer parser; header
+lines read in one loop; pcap records read in place. The first round (38b5f0d to a64c069,
+19461 to 12294): the hand-written JSON encoder (about 6x encoding/json, no allocation),
+credential and client-id caches in the identity resolver, templates worked out once in the
+ordered output stage, reused transactions and header slices, batches of 1024 segments.
+Pairing responses with requests by TCP position (docs/FIDELITY.md,
+\`responses-lost-pairing\`) costs about 0.6% instructions a frame.
 
-- Templates (-7.4%): the template of a call whose learned positions were all below their
-  threshold, and held its segments, is cached per method, host and path. A later call
-  (no earlier in capture time) with the same three gets it without classifying or
-  observing its segments again, since that would change nothing; only the learner's
-  clock advances. Any crossing of a threshold, or merges loaded from a file, drop the
-  cache. Random call sequences (thresholds, learning delays, caps, calls back in time)
-  run through a Templater with the cache and one without must give the same templates,
-  learned positions, saved file and counters. Templating went from about 640 to 150
-  instructions a frame; paths with fresh ids (a quarter of the calls here) still take
-  the general path.
-- HTTP/1 (-2.0%): a whole header line with nothing kept from an earlier Feed is read
-  without readLine's bookkeeping, and its name and value are copied with one capacity
-  check.
-- HTTP/1 (-1.7%): a proper request line is parsed once instead of in findStart and again
-  for its offsets; a target is checked for control bytes eight at a time (held to the
-  byte loop by an exhaustive test).
-- HTTP/1 (-0.9%): the message in progress is an embedded struct that reset clears in one
-  go instead of rebuilding the side field by field.
-- Header lookups, identity, call builder (-1.6%): a header name is compared exactly
-  before case-folding; a query parameter whose length differs from a secret parameter's
-  (both ASCII) is not folded against it (Unicode folding of other lengths, the long s
-  and the Kelvin sign, is still caught: tested); an origin-form path skips the scheme
-  comparison.
-- JSON strings (-1.4% and -1.6%): a string of eight bytes or more ends with a word that
-  overlaps the one before instead of a padded tail; the word test drops masks that only
-  cleared non-ASCII bytes, which are flagged anyway (held exact on every pair of
-  adjacent byte values at every position). String encoding -30% in all. The field names
-  around a call's strings also carry their quotes, which spares each string two appends
-  of its own (-0.3%).
-- JSON numbers and time (-1.7%): integers below 100000 and the timestamp's digits come
-  from divisions by constants and a two-digit table (held to strconv and time.Format).
-- TCP (-1.2%): the last connection's keys are compared ports first and a word at a time
-  instead of through memequal.
-- Capture file (-0.7%): a record header's byte order is tested in place instead of called
-  through binary.ByteOrder.
-
-The second round, each change with what it saved in instructions per frame:
-
-- TCP, in-order path (-5.7%): a segment that arrives exactly where its direction is up
-  to, on a connection gopacket/reassembly does not hold, skips the reassembler; the
-  path keeps the reassembler's state for such connections (next sequence number, closed
-  directions, last-seen time) and tells the HTTP parser exactly what the reassembler
-  would. The first segment out of order (hole, retransmission, overlap, new SYN) hands
-  the connection to the reassembler for good. Random and fuzzed segment sequences run
-  through both paths must give the same handler calls, times and counters.
-- TCP: the last connection looked up is remembered under both directions' keys, which
-  saves two thirds of the connection-table lookups on keep-alive traffic (-1.4%).
-- TCP: an in-order segment reuses one reassembly context instead of using up a slot of
-  a slab (-3%, and 24 bytes a packet less to allocate); the reassembler's TCP header is
-  filled from the segment rather than decoded from bytes (-1.8%).
-- Decoding (-9%): Ethernet frames carrying IPv4 without options, not fragmented, and a
-  whole TCP segment are decoded without gopacket's layer parser; every other frame goes
-  the general way. Both give the same Segment on every Ethernet frame of the corpus and
-  under fuzzing.
-- HTTP/1 (-6%): the lines of a header section are read in one loop instead of one round
-  through Feed and step per line.
-- Capture file: classic pcap records are read in place from the buffered reader rather
-  than copied by pcapgo (the reading code costs a third fewer instructions; same frames,
-  times and errors as pcapgo, checked with the file cut at every byte).
-- JSON: a string that needs no escaping is tested a word at a time, its last bytes
-  padded, and copied in one go (string encoding -14%, about -1.2% a frame).
-- HTTP/1: Content-Length and Transfer-Encoding names are recognised eight bytes at a
-  time (that comparison -60%, about -0.7% a frame).
-
-After these figures, responses are also paired with requests by TCP position where whole
-responses were lost (docs/FIDELITY.md, \`responses-lost-pairing\`): the parser is told each
-Feed's sequence and acknowledgment numbers, which costs about 0.6% instructions a frame
-(10100, 10128 and 10368 in three runs, against 10029 to 10124 in four of the five runs
-before it) and changes the calls of two corpus
-captures, as intended, and nothing else.
-
-Tried and left out: a shorter queue between the reader and a worker for files (no
-difference in paired runs in the second round; in the third, \`--queue-len 16\` left the
-short capture's collection in place and its instructions unchanged, 8714 a frame); making
-room in a full template cache by dropping one entry instead of all of them (templates 150
-and 156 instructions a frame on the keep-alive capture, no gain); building response strings over reused memory with the
-content type interned (peak RSS -12%, CPU unchanged, not worth an unsafe contract).
-
-The first round (38b5f0d to a64c069): \`models.AppendAPICallJSON\` is a hand-written encoder
-(about 6x encoding/json, no allocation; byte-identical, held to encoding/json by a fuzz
-test); the identity resolver caches client ids with credentials and skips its JWT cache
-for bearer tokens that are not shaped like one; templates are worked out once, in the
-ordered output stage; the HTTP parser reuses its transactions and header slices; header
-names are compared with an ASCII fast path; a connection's addresses are formatted once;
-batches carry 1024 segments.
-
-Where the time goes now (callgrind at ac38633, keep-alive capture, 1 worker, 7271
-instructions a frame): the HTTP/1 parser 2305 (32%: header lines, the start lines, the
-header strings of each message, queueing and pairing) and its line searches 217; the
-runtime 977 (13%: copying 332, the collector 309 in this run, allocation about 110, the
-rest hand-offs and scheduling); JSON encoding 854 (12%, strings 470 of it); TCP on the
-in-order path 574 (8%); the stages and their hand-offs 407; identity 229; reading the file
-211 and buffering it 134; time comparisons 181; decoding 174; the call builder 150;
-templates 146; sharding 138. The allocations left are the two header strings of each
-call (one per message), which the calls' fields point into. Past the HTTP/1 parser no item
-holds more than an eighth: what is left for a margin on a busy machine is spread thin.
+Tried and left out: a word-at-a-time search for a header line's end (IndexByte's vector
+code wins on long values); a record built after one capacity check and written by index
+(slicing and bounds checks cost more than appends); setting GOGC to 100, 200 or 50 instead
+of 400 (fewer page faults, more collections: no difference beyond the noise in sixteen
+alternations); making room in a full template cache by dropping one entry instead of all;
+building response strings over reused memory with the content type interned (peak RSS
+-12%, CPU unchanged, not worth an unsafe contract).
 MD
 )
 
