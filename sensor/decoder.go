@@ -1,16 +1,7 @@
 package sensor
 
-import (
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+import "github.com/apiscope/apiscope/sensor/decode"
 
-	"github.com/apiscope/apiscope/sensor/decode"
-)
-
-// segmentDecoder is what the dispatcher needs from package decode.
-type segmentDecoder interface {
-	Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInfo) (*decode.Segment, error)
-	PublishCounts()
-}
-
-func newDecoder(cfg *decode.Config) segmentDecoder { return decode.NewDecoder(*cfg) }
+// newDecoder returns the dispatcher's decoder. The dispatcher holds the concrete type:
+// a call through an interface per frame buys nothing with one implementation.
+func newDecoder(cfg *decode.Config) *decode.Decoder { return decode.NewDecoder(*cfg) }

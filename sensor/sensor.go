@@ -250,7 +250,8 @@ type dispatcher struct {
 	route     route
 	sh        *flow.Sharder // the route of the pipeline (nil in runInline)
 	src       capture.Source
-	dec       segmentDecoder
+	frame     capture.Frame // the frame being dispatched, filled by src
+	dec       *decode.Decoder
 	log       *zap.Logger
 	st        *Stats
 	published Stats // part of st already added to the process counters
@@ -270,7 +271,8 @@ func (d *dispatcher) tickInterval() time.Duration {
 func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 	defer d.publishCounts()
 	stop := make(chan struct{})
-	if d.cfg.Live {
+	live := d.cfg.Live
+	if live {
 		timerDone := make(chan struct{})
 		go func() {
 			defer close(timerDone)
@@ -289,8 +291,8 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 			default:
 			}
 		}
-		data, ci, err := d.src.Next()
-		if err != nil {
+		f := &d.frame
+		if err := d.src.ReadFrame(f); err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
 				d.st.SourceErr = err
 				mSourceErrors.Inc()
@@ -302,26 +304,27 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 		if d.st.Packets&255 == 0 {
 			d.publishCounts()
 		}
-		seg, err := d.dec.Decode(data, d.src.LinkTypeOf(ci), ci)
+		seg, err := d.dec.DecodeFrame(f.Data, f.LinkType, f.Timestamp, f.Length)
 		if err != nil || seg == nil {
 			// Not TCP, or malformed: the decoder counts and logs it by layer.
-			if d.cfg.Live {
+			if live {
 				d.mu.Lock()
-				d.advance(ci.Timestamp)
+				d.advance(f.Timestamp)
 				d.mu.Unlock()
 			}
 			continue
 		}
 		d.st.Bytes += uint64(seg.WireLen)
 		d.st.Segments++
-		if d.cfg.Live {
+		if live {
 			d.mu.Lock()
+			d.advance(seg.TS)
+			d.route.Add(seg)
+			d.mu.Unlock()
+			continue
 		}
 		d.advance(seg.TS)
 		d.route.Add(seg)
-		if d.cfg.Live {
-			d.mu.Unlock()
-		}
 	}
 }
 

@@ -38,10 +38,11 @@ type FileSource struct {
 	lt     layers.LinkType
 	frames int64
 	err    error // sticky: io.EOF or the error that ended the file
-	// Frames and bytes read but not yet added to the process counters: they are added
-	// every 256 frames, at the end of the file and at Close, which keeps two atomic
-	// adds off the per-frame path.
-	pendFrames, pendBytes uint64
+	// Frames and bytes read but not yet added to the process counters (frames-pubFrames
+	// and pendBytes): they are added every 256 frames, at the end of the file and at
+	// Close, which keeps two atomic adds off the per-frame path.
+	pubFrames int64
+	pendBytes uint64
 }
 
 // countingReader counts the bytes read from the file for Progress.
@@ -170,20 +171,41 @@ func (s *FileSource) Next() ([]byte, gopacket.CaptureInfo, error) {
 		s.publish()
 		return nil, gopacket.CaptureInfo{}, s.err
 	}
+	s.count(len(data))
+	return data, ci, nil
+}
+
+// ReadFrame reads the next frame into f (see Source): the frames, times, link types and
+// errors of Next. A pcap record that lies whole in the read-ahead, nearly every one, is
+// taken in place; anything else goes through Next.
+func (s *FileSource) ReadFrame(f *Frame) error {
+	if r := s.pcap; r != nil && s.err == nil && r.take(f) {
+		f.LinkType = s.lt
+		s.count(len(f.Data))
+		return nil
+	}
+	data, ci, err := s.Next()
+	if err != nil {
+		return err
+	}
+	f.Data, f.Timestamp, f.Length, f.LinkType = data, ci.Timestamp, ci.Length, s.LinkTypeOf(ci)
+	return nil
+}
+
+// count counts a frame of n bytes handed out.
+func (s *FileSource) count(n int) {
 	s.frames++
-	s.pendFrames++
-	s.pendBytes += uint64(len(data))
-	if s.pendFrames == 256 {
+	s.pendBytes += uint64(n)
+	if s.frames&255 == 0 {
 		s.publish()
 	}
-	return data, ci, nil
 }
 
 // publish adds the frames and bytes counted since the last call to the process counters.
 func (s *FileSource) publish() {
-	mFrames.Add(s.pendFrames)
+	mFrames.Add(uint64(s.frames - s.pubFrames))
 	mBytes.Add(s.pendBytes)
-	s.pendFrames, s.pendBytes = 0, 0
+	s.pubFrames, s.pendBytes = s.frames, 0
 }
 
 // endError turns a reader error into io.EOF for a clean end, or a described error.

@@ -36,7 +36,7 @@ type readResult struct {
 	err    error
 }
 
-func readAll(t testing.TB, s Source) readResult {
+func readAll(t testing.TB, s *FileSource) readResult {
 	t.Helper()
 	r := readResult{lts: map[layers.LinkType]int{}}
 	for {
@@ -61,6 +61,46 @@ func readAll(t testing.TB, s Source) readResult {
 	}
 }
 
+// checkReadFrame reads the file at path with ReadFrame and again with Next and
+// LinkTypeOf, at most max frames (all for -1), and fails unless the two give the same
+// frames, times, lengths, link types and final error. The files of the corpus, the cut
+// and corrupt ones and the fuzzer's hold ReadFrame's in-place path to the general one.
+func checkReadFrame(t testing.TB, path string, max int) {
+	t.Helper()
+	a, errA := OpenFile(path)
+	b, errB := OpenFile(path)
+	if errA != nil || errB != nil {
+		if errA == nil || errB == nil || errA.Error() != errB.Error() {
+			t.Fatalf("OpenFile twice: %v, %v", errA, errB)
+		}
+		return
+	}
+	defer a.Close()
+	defer b.Close()
+	var f Frame
+	for i := 0; i != max; i++ {
+		errA := a.ReadFrame(&f)
+		data, ci, errB := b.Next()
+		if (errA == nil) != (errB == nil) || errA != nil && errA.Error() != errB.Error() {
+			t.Fatalf("%s frame %d: ReadFrame error %v; Next error %v", path, i, errA, errB)
+		}
+		if errA != nil {
+			if again := a.ReadFrame(&f); again != errA && again.Error() != errA.Error() {
+				t.Fatalf("%s: ReadFrame after the error = %v; want %v again", path, again, errA)
+			}
+			break
+		}
+		if !bytes.Equal(f.Data, data) || len(f.Data) != ci.CaptureLength || f.Timestamp != ci.Timestamp ||
+			f.Length != ci.Length || f.LinkType != b.LinkTypeOf(ci) {
+			t.Fatalf("%s frame %d: ReadFrame gave %d bytes at %v length %d link %v; Next %d bytes at %v length %d link %v",
+				path, i, len(f.Data), f.Timestamp, f.Length, f.LinkType, len(data), ci.Timestamp, ci.Length, b.LinkTypeOf(ci))
+		}
+	}
+	if a.Frames() != b.Frames() {
+		t.Fatalf("%s: Frames %d after ReadFrame, %d after Next", path, a.Frames(), b.Frames())
+	}
+}
+
 // TestOpenFileCorpus reads every corpus capture and compares the frame count with
 // tshark's (MANIFEST.tsv).
 func TestOpenFileCorpus(t *testing.T) {
@@ -82,6 +122,7 @@ func TestOpenFileCorpus(t *testing.T) {
 		}
 		r := readAll(t, s)
 		s.Close()
+		checkReadFrame(t, corpusPath(t, f[0]), -1)
 		if r.err != nil || r.frames != want {
 			t.Errorf("%s: %d frames, error %v; want %d frames and a clean end", f[0], r.frames, r.err, want)
 		}
@@ -268,6 +309,7 @@ func TestFileSourceDamaged(t *testing.T) {
 			if mFileErrors.Load() != before+1 {
 				t.Errorf("capture errors counter did not move")
 			}
+			checkReadFrame(t, p, -1)
 		})
 	}
 }

@@ -8,8 +8,9 @@ import (
 )
 
 // FuzzFileSource reads arbitrary bytes as a capture file: opening and reading must end
-// in io.EOF or an error, never a panic, and never hand out a frame longer than the file.
-// Seeds: testdata/fuzz/FuzzFileSource (small pcap, pcapng and gzip files).
+// in io.EOF or an error, never a panic, and never hand out a frame longer than the file;
+// ReadFrame must give what Next gives. Seeds: testdata/fuzz/FuzzFileSource (small pcap,
+// pcapng and gzip files).
 func FuzzFileSource(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "f")
@@ -21,6 +22,7 @@ func FuzzFileSource(f *testing.F) {
 			return
 		}
 		defer s.Close()
+		checkReadFrame(t, p, 1000)
 		for i := 0; i < 1000; i++ {
 			frame, _, err := s.Next()
 			if err == io.EOF || err != nil {

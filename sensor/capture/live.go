@@ -149,6 +149,17 @@ func (s *LiveSource) Next() ([]byte, gopacket.CaptureInfo, error) {
 	}
 }
 
+// ReadFrame waits for the next frame and reads it into f (see Source): the frames, times
+// and errors of Next, with the interface's link type.
+func (s *LiveSource) ReadFrame(f *Frame) error {
+	data, ci, err := s.Next()
+	if err != nil {
+		return err
+	}
+	f.Data, f.Timestamp, f.Length, f.LinkType = data, ci.Timestamp, ci.Length, s.lt
+	return nil
+}
+
 // LinkType returns the interface's link type (LinuxSLL for "any").
 func (s *LiveSource) LinkType() layers.LinkType { return s.lt }
 

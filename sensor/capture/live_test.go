@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 )
 
@@ -52,15 +53,29 @@ func serveHTTP(t *testing.T) int {
 }
 
 // captureUntil reads frames until every needle has been seen in some frame or the
-// timeout passes, and returns the frames read.
+// timeout passes, and returns the frames read. It reads every other frame with
+// ReadFrame, which must give the interface's link type.
 func captureUntil(t *testing.T, s *LiveSource, timeout time.Duration, needles ...string) int {
 	t.Helper()
 	timer := time.AfterFunc(timeout, func() { s.Close() })
 	defer timer.Stop()
 	seen := map[string]bool{}
 	frames := 0
+	var f Frame
 	for len(seen) < len(needles) {
-		data, ci, err := s.Next()
+		var (
+			data []byte
+			ci   gopacket.CaptureInfo
+			err  error
+		)
+		if frames%2 == 0 {
+			data, ci, err = s.Next()
+		} else if err = s.ReadFrame(&f); err == nil {
+			if f.LinkType != s.LinkType() {
+				t.Fatalf("ReadFrame: link type %v; want %v", f.LinkType, s.LinkType())
+			}
+			data, ci = f.Data, gopacket.CaptureInfo{Timestamp: f.Timestamp, CaptureLength: len(f.Data), Length: f.Length}
+		}
 		if err == io.EOF {
 			t.Fatalf("capture closed after %d frames (timeout); saw %v of %q", frames, seen, needles)
 		}

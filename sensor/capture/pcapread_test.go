@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/pcapgo"
 )
 
@@ -103,6 +104,23 @@ func TestRecordReaderMatchesPcapgo(t *testing.T) {
 			})
 			if got != want {
 				t.Fatalf("%s cut at %d:\n%s\npcapgo:\n%s", name, cut, got, want)
+			}
+			// take, with next behind it as FileSource.ReadFrame calls them, reads the same.
+			br = bufio.NewReaderSize(bytes.NewReader(data), bufSize)
+			if _, err := pcapgo.NewReader(br); err != nil {
+				t.Fatal(err)
+			}
+			rr = newRecordReader(br, m[:], maxFrameLen)
+			var f Frame
+			got = describeFrames(func() ([]byte, string, error) {
+				if rr.take(&f) {
+					return f.Data, fmt.Sprint(gopacket.CaptureInfo{Timestamp: f.Timestamp, CaptureLength: len(f.Data), Length: f.Length}), nil
+				}
+				d, ci, err := rr.next()
+				return d, fmt.Sprint(ci), err
+			})
+			if got != want {
+				t.Fatalf("%s cut at %d, take then next:\n%s\npcapgo:\n%s", name, cut, got, want)
 			}
 		}
 	}

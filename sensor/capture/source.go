@@ -2,22 +2,39 @@ package capture
 
 import (
 	"errors"
+	"time"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 )
 
 // Source is what the sensor reads frames from: a capture file or a live interface.
 // A Source is not safe for concurrent use, except that Close may be called from another
-// goroutine to stop a blocked Next.
+// goroutine to stop a blocked ReadFrame.
+//
+// Both sources also have the gopacket-shaped Next and LinkTypeOf, which give the same
+// frames with a gopacket.CaptureInfo; ReadFrame is the per-frame path of the sensor: it
+// fills a Frame the caller keeps, where Next returns 72 bytes of capture info by value
+// and the link type takes another call.
 type Source interface {
-	// Next returns the next frame and its capture info. The bytes are valid until the
-	// next call to Next. At the end of a file (or after Close) it returns io.EOF.
-	Next() (data []byte, ci gopacket.CaptureInfo, err error)
-	// LinkTypeOf returns the link type of the frame that ci came with.
-	LinkTypeOf(ci gopacket.CaptureInfo) layers.LinkType
+	// ReadFrame reads the next frame into f. f.Data is valid until the next call to
+	// ReadFrame or Next. At the end of a file (or after Close) it returns io.EOF; on an
+	// error f is left as it was.
+	ReadFrame(f *Frame) error
 	// Close releases the file or the interface.
 	Close() error
+}
+
+// Frame is one captured frame, as ReadFrame fills it.
+type Frame struct {
+	// Data is the captured bytes (the capture length is len(Data)), borrowed from the
+	// source until its next read.
+	Data []byte
+	// Timestamp is the capture time, as Next's CaptureInfo.Timestamp.
+	Timestamp time.Time
+	// Length is the frame's length on the wire, as Next's CaptureInfo.Length.
+	Length int
+	// LinkType is the frame's link type, as LinkTypeOf gives it.
+	LinkType layers.LinkType
 }
 
 // ErrPermission is wrapped by OpenLive when the process may not capture packets.

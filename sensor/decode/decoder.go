@@ -173,7 +173,15 @@ func NewDecoder(cfg Config) *Decoder {
 // as non-TCP) or is an IP fragment held until its datagram is complete. A non-nil error
 // is a *DecodeError naming the layer that failed; it has been counted and logged.
 func (d *Decoder) Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInfo) (*Segment, error) {
-	wire := ci.Length
+	return d.DecodeFrame(data, lt, ci.Timestamp, ci.Length)
+}
+
+// DecodeFrame is Decode given only the two fields of the capture info it reads: the
+// capture time ts and the frame's length on the wire (0 when unknown: len(data) is
+// taken). It is the sensor's per-frame call, which passes those in registers where
+// Decode's CaptureInfo is 72 bytes copied on the stack.
+func (d *Decoder) DecodeFrame(data []byte, lt layers.LinkType, ts time.Time, length int) (*Segment, error) {
+	wire := length
 	if wire == 0 {
 		wire = len(data)
 	}
@@ -184,19 +192,19 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInf
 	}
 	first, ok := linkFirst(lt)
 	if !ok {
-		return nil, d.fail(ltRoot, errUnsupportedLink, ci)
+		return nil, d.fail(ltRoot, errUnsupportedLink, ts)
 	}
 	if len(data) == 0 {
-		return nil, d.fail(ltRoot, errEmpty, ci)
+		return nil, d.fail(ltRoot, errEmpty, ts)
 	}
 	if first == ltEthernet {
-		if s := d.plainTCP(data, ci, wire); s != nil {
+		if s := d.plainTCP(data, ts, wire); s != nil {
 			return s, nil
 		}
 	}
 	d.root.next = first
 	d.vlan.id = 0
-	return d.run(data, ci, wire, 0)
+	return d.run(data, ts, wire, 0)
 }
 
 // plainTCP decodes the frame nearly every capture is made of, Ethernet II, then IPv4
@@ -204,7 +212,7 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInf
 // other frame (a VLAN tag, a tunnel, IPv6, IP options, a fragment, a header cut short, a
 // length field that does not add up) returns nil and goes the general way, which gives
 // the same Segment for the frames taken here.
-func (d *Decoder) plainTCP(data []byte, ci gopacket.CaptureInfo, wire int) *Segment {
+func (d *Decoder) plainTCP(data []byte, ts time.Time, wire int) *Segment {
 	const eth, ip4 = 14, 20
 	if len(data) < eth+ip4+20 || data[12] != 0x08 || data[13] != 0x00 || data[eth] != 0x45 {
 		return nil // not Ethernet II carrying IPv4 with a 20-byte header
@@ -222,7 +230,7 @@ func (d *Decoder) plainTCP(data []byte, ci gopacket.CaptureInfo, wire int) *Segm
 	s := &d.seg
 	s.Src = netip.AddrFrom4([4]byte(ip[12:16]))
 	s.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
-	s.TS = ci.Timestamp
+	s.TS = ts
 	s.SrcPort = binary.BigEndian.Uint16(tcp[0:2])
 	s.DstPort = binary.BigEndian.Uint16(tcp[2:4])
 	s.Seq = binary.BigEndian.Uint32(tcp[4:8])
@@ -238,24 +246,24 @@ func (d *Decoder) plainTCP(data []byte, ci gopacket.CaptureInfo, wire int) *Segm
 }
 
 // run decodes one frame or rebuilt datagram, starting at d.root.next.
-func (d *Decoder) run(data []byte, ci gopacket.CaptureInfo, wire, level int) (*Segment, error) {
+func (d *Decoder) run(data []byte, ts time.Time, wire, level int) (*Segment, error) {
 	d.depth = 0
 	if err := d.parser.DecodeLayers(data, &d.decoded); err != nil {
 		failed := d.failedLayer()
-		return nil, d.fail(failed, &DecodeError{Layer: layerName(failed), Err: err}, ci)
+		return nil, d.fail(failed, &DecodeError{Layer: layerName(failed), Err: err}, ts)
 	}
 	d.countTunnels()
 	n := len(d.decoded)
 	switch d.decoded[n-1] {
 	case ltTCP:
-		return d.segment(ci, wire), nil
+		return d.segment(ts, wire), nil
 	case ltIPv4:
 		if d.ip4.frag {
-			return d.fragment(ci, wire, level, false)
+			return d.fragment(ts, wire, level, false)
 		}
 	case ltIPv6:
 		if d.ip6.frag {
-			return d.fragment(ci, wire, level, true)
+			return d.fragment(ts, wire, level, true)
 		}
 	}
 	mNonTCP.Inc()
@@ -277,7 +285,7 @@ func (d *Decoder) failedLayer() gopacket.LayerType {
 }
 
 // fail counts and logs a decode error: the first of each layer at Warn, later at Debug.
-func (d *Decoder) fail(layer gopacket.LayerType, err *DecodeError, ci gopacket.CaptureInfo) error {
+func (d *Decoder) fail(layer gopacket.LayerType, err *DecodeError, ts time.Time) error {
 	i := 0
 	if layer >= ltRoot && layer < ltEnd {
 		i = int(layer - ltRoot)
@@ -286,9 +294,9 @@ func (d *Decoder) fail(layer gopacket.LayerType, err *DecodeError, ci gopacket.C
 	if !d.logged[i] {
 		d.logged[i] = true
 		d.log.Warn("frame not decoded (first of its kind; later ones are counted in apiscope_sensor_decode_errors_total)",
-			zap.String("layer", err.Layer), zap.Error(err.Err), zap.Time("ts", ci.Timestamp))
+			zap.String("layer", err.Layer), zap.Error(err.Err), zap.Time("ts", ts))
 	} else if ce := d.log.Check(zap.DebugLevel, "frame not decoded"); ce != nil {
-		ce.Write(zap.String("layer", err.Layer), zap.Error(err.Err), zap.Time("ts", ci.Timestamp))
+		ce.Write(zap.String("layer", err.Layer), zap.Error(err.Err), zap.Time("ts", ts))
 	}
 	return err
 }
@@ -316,7 +324,7 @@ func (d *Decoder) countTunnels() {
 }
 
 // segment fills d.seg from the innermost IP and TCP headers.
-func (d *Decoder) segment(ci gopacket.CaptureInfo, wire int) *Segment {
+func (d *Decoder) segment(ts time.Time, wire int) *Segment {
 	s := &d.seg
 	if d.decoded[len(d.decoded)-2] == ltIPv4 {
 		s.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
@@ -326,7 +334,7 @@ func (d *Decoder) segment(ci gopacket.CaptureInfo, wire int) *Segment {
 		s.Dst = netip.AddrFrom16([16]byte(d.ip6.dst))
 	}
 	t := &d.tcp
-	s.TS = ci.Timestamp
+	s.TS = ts
 	s.SrcPort, s.DstPort = t.sport, t.dport
 	s.Seq, s.Ack = t.seq, t.ack
 	s.Window = t.window
@@ -344,14 +352,14 @@ func (d *Decoder) segment(ci gopacket.CaptureInfo, wire int) *Segment {
 
 // fragment files an IPv4 or IPv6 fragment and, when it completes its datagram, decodes
 // the rebuilt datagram as if it had been captured whole.
-func (d *Decoder) fragment(ci gopacket.CaptureInfo, wire, level int, v6 bool) (*Segment, error) {
+func (d *Decoder) fragment(ts time.Time, wire, level int, v6 bool) (*Segment, error) {
 	if d.parser.Truncated {
 		// A fragment cut by the snaplen leaves a hole that never fills.
 		mFragDropped[dropTruncated].Inc()
 		return nil, nil
 	}
 	if level >= maxReassemblyDepth {
-		return nil, d.fail(ltIPv4, &DecodeError{Layer: "ipv4", Err: errNestedFragments}, ci)
+		return nil, d.fail(ltIPv4, &DecodeError{Layer: "ipv4", Err: errNestedFragments}, ts)
 	}
 	var (
 		k       fragKey
@@ -375,7 +383,7 @@ func (d *Decoder) fragment(ci gopacket.CaptureInfo, wire, level int, v6 bool) (*
 		off, more, payload = int(ip.FragOffset)*8, ip.Flags&layers.IPv4MoreFragments != 0, ip.Payload
 		hdr = ip.Contents
 	}
-	dg := d.frag.add(k, ci.Timestamp, off, more, payload, hdr)
+	dg := d.frag.add(k, ts, off, more, payload, hdr)
 	if dg == nil {
 		return nil, nil
 	}
@@ -393,7 +401,7 @@ func (d *Decoder) fragment(ci gopacket.CaptureInfo, wire, level int, v6 bool) (*
 		d.root.next = ltIPv4
 	}
 	mFragReassembled.Inc()
-	return d.run(buf, ci, wire, level+1)
+	return d.run(buf, ts, wire, level+1)
 }
 
 // PendingFragments returns how many IP datagrams are waiting for more fragments.

@@ -31,7 +31,7 @@
 // apiscope_sensor_decode_errors_total{layer=...} (see metrics.go for every counter).
 //
 //	dec := decode.NewDecoder(decode.Config{Log: log})
-//	seg, err := dec.Decode(data, linkType, ci)
+//	seg, err := dec.Decode(data, linkType, ci) // or DecodeFrame(data, linkType, ts, wireLen)
 //	switch {
 //	case err != nil: // counted and logged; go on with the next frame
 //	case seg == nil: // not TCP, or a fragment waiting for the rest
