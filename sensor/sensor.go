@@ -259,6 +259,10 @@ type dispatcher struct {
 	nextTick  time.Time
 	clock     time.Time // latest capture time seen
 	lastWall  time.Time // wall time when clock last moved (live only)
+	// Unix seconds and nanoseconds of clock and nextTick (set with them by setClock and
+	// setNextTick), which advance compares each frame's time with.
+	clockSec, tickSec int64
+	clockNs, tickNs   int
 }
 
 func (d *dispatcher) tickInterval() time.Duration {
@@ -272,6 +276,8 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 	defer d.publishCounts()
 	stop := make(chan struct{})
 	live := d.cfg.Live
+	d.setClock(d.clock)
+	d.setNextTick(d.nextTick)
 	if live {
 		timerDone := make(chan struct{})
 		go func() {
@@ -323,7 +329,17 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 			d.mu.Unlock()
 			continue
 		}
-		d.advance(seg.TS)
+		// advance written out (a file has no wall time to note): a call would cost more
+		// than the test.
+		if ts := seg.TS; true {
+			sec, ns := ts.Unix(), ts.Nanosecond()
+			if sec > d.clockSec || sec == d.clockSec && ns > d.clockNs {
+				d.clock, d.clockSec, d.clockNs = ts, sec, ns
+				if sec > d.tickSec || sec == d.tickSec && ns >= d.tickNs {
+					d.tick(ts)
+				}
+			}
+		}
 		d.route.Add(seg)
 	}
 }
@@ -340,24 +356,43 @@ func (d *dispatcher) publishCounts() {
 }
 
 // advance moves the capture clock to ts and sends a tick when it crosses a multiple of
-// the tick interval. Capture times that go backwards do not move the clock.
+// the tick interval. Capture times that go backwards do not move the clock. Each frame's
+// time is compared with the clock and the next tick time by Unix seconds and
+// nanoseconds, kept beside them: time.Time's After and Before would compare the same
+// for times without a monotonic clock reading, which capture times never have, but as
+// calls with both times copied. The file path of run has this written out.
 func (d *dispatcher) advance(ts time.Time) {
-	if !ts.After(d.clock) {
-		return
+	sec, ns := ts.Unix(), ts.Nanosecond()
+	if sec > d.clockSec || sec == d.clockSec && ns > d.clockNs {
+		d.clock, d.clockSec, d.clockNs = ts, sec, ns
+		if d.cfg.Live {
+			d.lastWall = time.Now()
+		}
+		if sec > d.tickSec || sec == d.tickSec && ns >= d.tickNs {
+			d.tick(ts)
+		}
 	}
-	d.clock = ts
-	if d.cfg.Live {
-		d.lastWall = time.Now()
+}
+
+// tick sends a tick at ts, which has reached the next tick time, and sets the one after.
+// The first time the clock moves sets the first tick time (the zero time is before ts)
+// without a tick.
+func (d *dispatcher) tick(ts time.Time) {
+	if !d.nextTick.IsZero() {
+		d.route.Tick(ts)
 	}
 	iv := d.tickInterval()
-	if d.nextTick.IsZero() {
-		d.nextTick = ts.Truncate(iv).Add(iv)
-		return
-	}
-	if !ts.Before(d.nextTick) {
-		d.route.Tick(ts)
-		d.nextTick = ts.Truncate(iv).Add(iv)
-	}
+	d.setNextTick(ts.Truncate(iv).Add(iv))
+}
+
+// setClock sets the capture clock and its seconds and nanoseconds.
+func (d *dispatcher) setClock(t time.Time) {
+	d.clock, d.clockSec, d.clockNs = t, t.Unix(), t.Nanosecond()
+}
+
+// setNextTick sets the next tick time and its seconds and nanoseconds.
+func (d *dispatcher) setNextTick(t time.Time) {
+	d.nextTick, d.tickSec, d.tickNs = t, t.Unix(), t.Nanosecond()
 }
 
 // liveTimer pushes partial batches out and, while no packets arrive, advances the
@@ -384,12 +419,12 @@ func (d *dispatcher) liveTimer(ctx context.Context, stop <-chan struct{}, sinkFa
 			d.mu.Lock()
 			if !d.clock.IsZero() && now.Sub(d.lastWall) >= every {
 				idle := now.Sub(d.lastWall)
-				d.clock = d.clock.Add(idle)
+				d.setClock(d.clock.Add(idle))
 				d.lastWall = now
 				if !d.clock.Before(d.nextTick) {
 					iv := d.tickInterval()
 					d.sh.Tick(d.clock)
-					d.nextTick = d.clock.Truncate(iv).Add(iv)
+					d.setNextTick(d.clock.Truncate(iv).Add(iv))
 				}
 			}
 			d.sh.Flush()
