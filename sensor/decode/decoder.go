@@ -180,53 +180,28 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType, ci gopacket.CaptureInf
 // capture time ts and the frame's length on the wire (0 when unknown: len(data) is
 // taken). It is the sensor's per-frame call, which passes those in registers where
 // Decode's CaptureInfo is 72 bytes copied on the stack.
+//
+// It decodes the frame nearly every capture is made of itself, without the layer
+// parser: Ethernet II, then IPv4 without options and not fragmented, then TCP, whole.
+// Any other frame (a VLAN tag, a tunnel, IPv6, IP options, a fragment, a header cut
+// short, a length field that does not add up) goes the general way, which gives the
+// same Segment for the frames taken here.
 func (d *Decoder) DecodeFrame(data []byte, lt layers.LinkType, ts time.Time, length int) (*Segment, error) {
-	wire := length
-	if wire == 0 {
-		wire = len(data)
-	}
-	d.nPackets++
-	d.nBytes += uint64(wire)
-	if d.nPackets == 256 {
-		d.PublishCounts()
-	}
-	first, ok := linkFirst(lt)
-	if !ok {
-		return nil, d.fail(ltRoot, errUnsupportedLink, ts)
-	}
-	if len(data) == 0 {
-		return nil, d.fail(ltRoot, errEmpty, ts)
-	}
-	if first == ltEthernet {
-		if s := d.plainTCP(data, ts, wire); s != nil {
-			return s, nil
-		}
-	}
-	d.root.next = first
-	d.vlan.id = 0
-	return d.run(data, ts, wire, 0)
-}
-
-// plainTCP decodes the frame nearly every capture is made of, Ethernet II, then IPv4
-// without options and not fragmented, then TCP, whole, without the layer parser. Any
-// other frame (a VLAN tag, a tunnel, IPv6, IP options, a fragment, a header cut short, a
-// length field that does not add up) returns nil and goes the general way, which gives
-// the same Segment for the frames taken here.
-func (d *Decoder) plainTCP(data []byte, ts time.Time, wire int) *Segment {
 	const eth, ip4 = 14, 20
-	if len(data) < eth+ip4+20 || data[12] != 0x08 || data[13] != 0x00 || data[eth] != 0x45 {
-		return nil // not Ethernet II carrying IPv4 with a 20-byte header
+	if lt != layers.LinkTypeEthernet || len(data) < eth+ip4+20 || data[12] != 0x08 || data[13] != 0x00 || data[eth] != 0x45 {
+		return d.decodeFrame(data, lt, ts, length) // not Ethernet II carrying IPv4 with a 20-byte header
 	}
 	ip := data[eth:]
 	total := int(binary.BigEndian.Uint16(ip[2:4]))
 	if ip[9] != 6 || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 || total < ip4+20 || total > len(ip) {
-		return nil // not TCP, a fragment, or a length the general path must judge
+		return d.decodeFrame(data, lt, ts, length) // not TCP, a fragment, or a length the general path must judge
 	}
 	tcp := ip[ip4:total]
 	off := int(tcp[12]>>4) * 4
 	if off < 20 || off > len(tcp) {
-		return nil
+		return d.decodeFrame(data, lt, ts, length)
 	}
+	wire := d.count(data, length)
 	s := &d.seg
 	s.Src = netip.AddrFrom4([4]byte(ip[12:16]))
 	s.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
@@ -242,7 +217,38 @@ func (d *Decoder) plainTCP(data []byte, ts time.Time, wire int) *Segment {
 	s.Truncated = false
 	s.VLAN = 0
 	d.nSegments++
-	return s
+	return s, nil
+}
+
+// decodeFrame is DecodeFrame for every frame it does not take itself: the general way,
+// through the layer parser.
+func (d *Decoder) decodeFrame(data []byte, lt layers.LinkType, ts time.Time, length int) (*Segment, error) {
+	wire := d.count(data, length)
+	first, ok := linkFirst(lt)
+	if !ok {
+		return nil, d.fail(ltRoot, errUnsupportedLink, ts)
+	}
+	if len(data) == 0 {
+		return nil, d.fail(ltRoot, errEmpty, ts)
+	}
+	d.root.next = first
+	d.vlan.id = 0
+	return d.run(data, ts, wire, 0)
+}
+
+// count counts a frame given to the decoder and returns its wire length: length, or
+// len(data) when the capture did not say.
+func (d *Decoder) count(data []byte, length int) int {
+	wire := length
+	if wire == 0 {
+		wire = len(data)
+	}
+	d.nPackets++
+	d.nBytes += uint64(wire)
+	if d.nPackets == 256 {
+		d.PublishCounts()
+	}
+	return wire
 }
 
 // run decodes one frame or rebuilt datagram, starting at d.root.next.

@@ -15,7 +15,7 @@ import (
 // FuzzDecode feeds arbitrary bytes under an arbitrary link type. The decoder must not
 // panic (panics are let through here rather than turned into errors), must name the
 // layer of every error, must never hand out more payload than it was given, and must
-// decode the frames plainTCP takes as the general path does.
+// decode the frames DecodeFrame takes itself as the general path does.
 // Seeds: testdata/fuzz/FuzzDecode (every frame of the table tests and some fragments;
 // rewrite them with APISCOPE_WRITE_FUZZ_SEEDS=1 go test -run TestWriteFuzzSeeds).
 func FuzzDecode(f *testing.F) {
