@@ -77,27 +77,34 @@ func checkReadFrame(t testing.TB, path string, max int) {
 	}
 	defer a.Close()
 	defer b.Close()
+	sameReads(t, path, a, b, max)
+}
+
+// sameReads reads a with ReadFrame and b with Next, at most max frames (all for -1), and
+// fails unless the two give the same frames, times, lengths, link types and final error.
+func sameReads(t testing.TB, name string, a, b *FileSource, max int) {
+	t.Helper()
 	var f Frame
 	for i := 0; i != max; i++ {
 		errA := a.ReadFrame(&f)
 		data, ci, errB := b.Next()
 		if (errA == nil) != (errB == nil) || errA != nil && errA.Error() != errB.Error() {
-			t.Fatalf("%s frame %d: ReadFrame error %v; Next error %v", path, i, errA, errB)
+			t.Fatalf("%s frame %d: ReadFrame error %v; Next error %v", name, i, errA, errB)
 		}
 		if errA != nil {
 			if again := a.ReadFrame(&f); again != errA && again.Error() != errA.Error() {
-				t.Fatalf("%s: ReadFrame after the error = %v; want %v again", path, again, errA)
+				t.Fatalf("%s: ReadFrame after the error = %v; want %v again", name, again, errA)
 			}
 			break
 		}
 		if !bytes.Equal(f.Data, data) || len(f.Data) != ci.CaptureLength || f.Timestamp != ci.Timestamp ||
 			f.Length != ci.Length || f.LinkType != b.LinkTypeOf(ci) {
 			t.Fatalf("%s frame %d: ReadFrame gave %d bytes at %v length %d link %v; Next %d bytes at %v length %d link %v",
-				path, i, len(f.Data), f.Timestamp, f.Length, f.LinkType, len(data), ci.Timestamp, ci.Length, b.LinkTypeOf(ci))
+				name, i, len(f.Data), f.Timestamp, f.Length, f.LinkType, len(data), ci.Timestamp, ci.Length, b.LinkTypeOf(ci))
 		}
 	}
 	if a.Frames() != b.Frames() {
-		t.Fatalf("%s: Frames %d after ReadFrame, %d after Next", path, a.Frames(), b.Frames())
+		t.Fatalf("%s: Frames %d after ReadFrame, %d after Next", name, a.Frames(), b.Frames())
 	}
 }
 

@@ -113,33 +113,3 @@ func (r *recordReader) next() ([]byte, gopacket.CaptureInfo, error) {
 	r.lo += n
 	return data, ci, nil
 }
-
-// take reads the next frame into f when the read-ahead holds the whole record and its
-// header passes next's checks, without a call or a CaptureInfo: the path of nearly every
-// frame. Otherwise it returns false, consumes nothing and leaves f as it was, and next
-// reads the same record the general way (refilling, or failing as pcapgo does), so the
-// two give the same frames and times.
-func (r *recordReader) take(f *Frame) bool {
-	lo := r.lo
-	if r.hi-lo < 16 {
-		return false
-	}
-	h := r.buf[lo : lo+16 : lo+16]
-	var sec, frac, caplen, length uint32
-	if r.be {
-		sec, frac = binary.BigEndian.Uint32(h[0:4]), binary.BigEndian.Uint32(h[4:8])
-		caplen, length = binary.BigEndian.Uint32(h[8:12]), binary.BigEndian.Uint32(h[12:16])
-	} else {
-		sec, frac = binary.LittleEndian.Uint32(h[0:4]), binary.LittleEndian.Uint32(h[4:8])
-		caplen, length = binary.LittleEndian.Uint32(h[8:12]), binary.LittleEndian.Uint32(h[12:16])
-	}
-	n := 16 + int(caplen)
-	if caplen > r.snaplen || caplen > length || r.hi-lo < n {
-		return false
-	}
-	f.Data = r.buf[lo+16 : lo+n : lo+n]
-	f.Timestamp = time.Unix(int64(sec), int64(frac*r.nsScale)).UTC()
-	f.Length = int(length)
-	r.lo = lo + n
-	return true
-}
