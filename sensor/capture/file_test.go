@@ -432,6 +432,15 @@ func TestFileSourceAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%.1f allocations per frame; want 0", allocs)
 	}
+	var f Frame
+	allocs = testing.AllocsPerRun(1000, func() {
+		if err := s.ReadFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ReadFrame: %.1f allocations per frame; want 0", allocs)
+	}
 }
 
 func BenchmarkFileSource(b *testing.B) {
@@ -440,28 +449,33 @@ func BenchmarkFileSource(b *testing.B) {
 	raw := writePcap(b, plain, 20000, 300)
 	gz := filepath.Join(dir, "bench.pcap.gz")
 	os.WriteFile(gz, gzipped(raw), 0o644)
+	var f Frame
+	reads := map[string]func(s *FileSource) error{
+		"Next":      func(s *FileSource) error { _, _, err := s.Next(); return err },
+		"ReadFrame": func(s *FileSource) error { return s.ReadFrame(&f) },
+	}
 	for _, path := range []string{plain, gz} {
-		b.Run(filepath.Base(path), func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(raw)))
-			for i := 0; i < b.N; i++ {
-				s, err := OpenFile(path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := 0
-				for {
-					if _, _, err := s.Next(); err != nil {
-						break
+		for _, how := range []string{"Next", "ReadFrame"} {
+			read := reads[how]
+			b.Run(filepath.Base(path)+"/"+how, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(raw)))
+				for i := 0; i < b.N; i++ {
+					s, err := OpenFile(path)
+					if err != nil {
+						b.Fatal(err)
 					}
-					n++
+					n := 0
+					for read(s) == nil {
+						n++
+					}
+					s.Close()
+					if n != 20000 {
+						b.Fatalf("%d frames", n)
+					}
 				}
-				s.Close()
-				if n != 20000 {
-					b.Fatalf("%d frames", n)
-				}
-			}
-			b.ReportMetric(float64(b.N)*20000/b.Elapsed().Seconds(), "frames/s")
-		})
+				b.ReportMetric(float64(b.N)*20000/b.Elapsed().Seconds(), "frames/s")
+			})
+		}
 	}
 }
