@@ -263,7 +263,16 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 		// The start line is b[:len(line)], nothing kept from an earlier Feed: the
 		// header section may follow whole in b.
 		if m := c.wholeHeaders(s, b, n, &parts, np); m > 0 {
-			return n + m
+			n += m
+			if s.state == stateBody && s.remaining <= int64(len(b)-n) {
+				// The Content-Length body lies whole in b too: it ends the message here,
+				// as step would on the next round of Feed's loop.
+				k := int(s.remaining)
+				c.addBody(s, b[n:n+k])
+				c.finish(s)
+				n += k
+			}
+			return n
 		}
 	}
 	sc := s.takeScratch()
