@@ -409,7 +409,10 @@ func (c *Conn) emitEntry(e *entry) {
 }
 
 // newEntry returns a zeroed entry for a request: the spare one when there is one, with
-// the room of its Header slices kept aside for reuse.
+// the room of its Header slices kept aside for reuse. The room still holds the old
+// fields, which buildHeader overwrites (and clears past the new ones): the strings of
+// one earlier message per connection stay reachable meanwhile, as they do while the
+// entry is spare.
 func (c *Conn) newEntry() *entry {
 	e := c.spare
 	if e == nil {
@@ -423,8 +426,6 @@ func (c *Conn) newEntry() *entry {
 	if ph == nil {
 		ph = e.respHdr
 	}
-	clear(rh[:cap(rh)]) // the old fields' strings are not pinned while the entry waits
-	clear(ph[:cap(ph)])
 	*e = entry{reqHdr: rh[:0], respHdr: ph[:0]}
 	return e
 }

@@ -840,7 +840,8 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool, str string, sp []span) {
 }
 
 // buildHeader returns the fields of the name, value span pairs sp of str, in room's
-// memory when it has enough; nil when there are none.
+// memory when it has enough; nil when there are none. Room past the fields is cleared, so
+// an earlier message's strings are not kept reachable by it.
 func buildHeader(room Header, str string, sp []span) Header {
 	if len(sp) < 2 {
 		return nil
@@ -849,6 +850,9 @@ func buildHeader(room Header, str string, sp []span) Header {
 	var h Header
 	if cap(room) >= n {
 		h = room[:n]
+		if n < cap(room) {
+			clear(room[n:cap(room)])
+		}
 	} else {
 		h = make(Header, n)
 	}

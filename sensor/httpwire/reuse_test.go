@@ -61,3 +61,27 @@ func TestConnReuseKeepAlive(t *testing.T) {
 		t.Errorf("%.0f allocations for 4 exchanges with reuse; want at most %d", allocs, 4+2*4+2)
 	}
 }
+
+// TestConnReuseClearsRoom checks that a reused Header slice keeps no field of an earlier,
+// longer header section past its own fields.
+func TestConnReuseClearsRoom(t *testing.T) {
+	var stale []string
+	c := NewConn(&Config{ReuseTransactions: true}, func(tx *Transaction) {
+		for _, h := range []Header{tx.Req.Header, tx.Resp.Header} {
+			for _, f := range h[len(h):cap(h)] {
+				if f != (Field{}) {
+					stale = append(stale, f.Name)
+				}
+			}
+		}
+	})
+	for _, n := range []int{3, 1, 2} {
+		extra := strings.Repeat("X-Pad: p\r\n", n)
+		c.Feed(0, []byte("GET / HTTP/1.1\r\nHost: h\r\n"+extra+"\r\n"), t0)
+		c.Feed(1, []byte("HTTP/1.1 200 OK\r\n"+extra+"Content-Length: 0\r\n\r\n"), t0)
+	}
+	c.End(t0)
+	if len(stale) > 0 {
+		t.Fatalf("fields of earlier messages kept past the header: %q", stale)
+	}
+}
