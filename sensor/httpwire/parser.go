@@ -132,6 +132,9 @@ func (c *Conn) step(s *side, b []byte, ts time.Time) int {
 	}
 	switch s.state {
 	case stateStart:
+		if n := c.quickStart(s, b, ts); n > 0 {
+			return n
+		}
 		return c.stepStart(s, b, ts)
 	case stateHeaders:
 		return c.stepHeaders(s, b, ts)
@@ -262,22 +265,76 @@ func (c *Conn) stepStart(s *side, b []byte, ts time.Time) int {
 	if p == 0 && s.curOff == 0 {
 		// The start line is b[:len(line)], nothing kept from an earlier Feed: the
 		// header section may follow whole in b.
-		if m := c.wholeHeaders(s, b, n, &parts, np); m > 0 {
-			n += m
-			if s.state == stateBody && s.remaining <= int64(len(b)-n) {
-				// The Content-Length body lies whole in b too: it ends the message here,
-				// as step would on the next round of Feed's loop.
-				k := int(s.remaining)
-				c.addBody(s, b[n:n+k])
-				c.finish(s)
-				n += k
-			}
-			return n
-		}
+		return c.afterStart(s, b, n, &parts, np)
 	}
 	sc := s.takeScratch()
 	for _, x := range parts[:np] {
 		sc.addSpan(line[x.a:x.b])
+	}
+	return n
+}
+
+// quickStart is stepStart for the usual start of a message: its start line whole at the
+// head of b (nothing kept from an earlier Feed, within MaxStartLine), once the roles are
+// known and outside a resync, a proper request line from the client or status line from
+// the server. It does what stepStart does with such a line, without the line assembly,
+// the role tests and the search for a start line in garbage; for any other line it
+// returns 0, having changed nothing, and stepStart reads it.
+func (c *Conn) quickStart(s *side, b []byte, ts time.Time) int {
+	if len(s.line) != 0 || c.client < 0 || s.resyncing {
+		return 0
+	}
+	i := bytes.IndexByte(b, '\n')
+	if i <= 0 || i > c.lim.maxStartLine {
+		return 0
+	}
+	line := b[:i]
+	if line[i-1] == '\r' {
+		line = line[:i-1]
+	}
+	var parts [3]span
+	np, status := 1, 0
+	isReq := s.id == c.client
+	if isReq {
+		r, ok := parseRequestLine(line, methodToken) // refuses the HTTP/2 preface
+		if !ok {
+			return 0
+		}
+		parts = [3]span{{0, int32(r.methodEnd)}, {int32(r.targetA), int32(r.targetB)}, {int32(r.versionA), int32(r.versionB)}}
+		np = 3
+	} else {
+		var ok bool
+		if status, ok = parseStatusLine(line); !ok {
+			return 0
+		}
+		parts[0] = span{0, 8}
+	}
+	s.msgAck, s.msgAckOK = s.ackNow, s.ackOK
+	s.msgSeq, s.msgSeqOK = s.seqNext, s.seqOK
+	c.begin(s, isReq, ts, i+1)
+	s.status = status
+	return c.afterStart(s, b, i+1, &parts, np)
+}
+
+// afterStart reads what follows a start line that is b[:n], whose parts are at the
+// offsets parts[:np]: the header section when it lies whole in b (wholeHeaders), and then
+// a Content-Length body that lies whole in b too, which ends the message here rather
+// than in another round of Feed's loop. Otherwise the start line's parts go to the
+// scratch and the header section is read line by line. It returns the bytes of b used.
+func (c *Conn) afterStart(s *side, b []byte, n int, parts *[3]span, np int) int {
+	if m := c.wholeHeaders(s, b, n, parts, np); m > 0 {
+		n += m
+		if s.state == stateBody && s.remaining <= int64(len(b)-n) {
+			k := int(s.remaining)
+			c.addBody(s, b[n:n+k])
+			c.finish(s)
+			n += k
+		}
+		return n
+	}
+	sc := s.takeScratch()
+	for _, x := range parts[:np] {
+		sc.addSpan(b[x.a:x.b])
 	}
 	return n
 }
