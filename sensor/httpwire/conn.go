@@ -64,6 +64,10 @@ type Conn struct {
 	h2Prior   bool         // the client sent the HTTP/2 preface: Feed hands its side over
 	ended     bool
 	logged    bool
+
+	// spanBuf holds the spans of a header section read whole (wholeHeaders) until its
+	// strings are made.
+	spanBuf [3 + 2*wholeFields]span
 }
 
 // NewConn returns the parser of one connection. cfg may be nil (defaults); emit receives

@@ -339,8 +339,8 @@ func (c *Conn) afterStart(s *side, b []byte, n int, parts *[3]span, np int) int 
 	return n
 }
 
-// wholeFields is how many fields wholeHeaders keeps the spans of on its stack; a longer
-// section's spans grow onto the heap.
+// wholeFields is how many fields wholeHeaders keeps the spans of in Conn.spanBuf; a
+// longer section's spans grow onto the heap.
 const wholeFields = 16
 
 // wholeHeaders reads a header section that lies whole in b after its start line
@@ -352,7 +352,9 @@ const wholeFields = 16
 // or 0, having changed nothing, when the section is not whole in b or needs the
 // line-by-line path.
 func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int) int {
-	var buf [3 + 2*wholeFields]span
+	// The spans go to the Conn's room, not an array on the stack that each call would
+	// have to zero first.
+	buf := &c.spanBuf
 	buf[0], buf[1], buf[2] = parts[0], parts[1], parts[2]
 	spans := buf[:np]
 	size := int(parts[0].b-parts[0].a) + int(parts[1].b-parts[1].a) + int(parts[2].b-parts[2].a)
@@ -427,6 +429,12 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 			s.lastKind = fieldTransferEncoding
 		}
 		v := spans[np+2*i+1]
+		if s.lastKind == fieldContentLength && !s.clSeen && !s.clBad {
+			if n, ok := parseDecimal(b[v.a:v.b]); ok {
+				s.clSeen, s.cl = true, n // the usual single length: framing's first case
+				continue
+			}
+		}
 		c.framing(s, s.lastKind, b[v.a:v.b])
 	}
 	s.hdrBytes += off - start
