@@ -109,7 +109,9 @@ func (c *Conn) Feed(side int, b []byte, ts time.Time) {
 	if c.h2Prior && c.h2 == nil {
 		c.startH2(side, false, len(h2Preface)+2) // the preface line ended this Feed
 	}
-	s.releaseLine()
+	if s.lineP != nil { // the usual Feed, of whole lines, took no line buffer
+		s.releaseLine()
+	}
 }
 
 // Gap reports n bytes sent by side that were lost before the next Feed. In a body they
@@ -330,8 +332,8 @@ func (c *Conn) At(side int, seq, acked uint32, ackOK bool) {
 // partial). The oldest of the requests sent at the same acknowledgment is taken, which
 // keeps pipelined requests (all sent before any response) in order.
 func (c *Conn) byPosition(head *entry, seq uint32, ts time.Time) *entry {
-	if head.placeholder || !head.reqAckOK || int32(head.reqAck-seq) > 0 {
-		return head
+	if head.placeholder || !head.reqAckOK || int32(head.reqAck-seq) > 0 || c.head+1 == len(c.q) {
+		return head // (the last test: no other request waits, the keep-alive case)
 	}
 	best, bestAt := head, -1
 scan:

@@ -443,7 +443,12 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 		off++
 	}
 	off++ // past the empty line
-	c.endHeadersOf(s, false, string(b[:off]), size, spans)
+	// What endHeadersOf does, without its call.
+	if str := string(b[:off]); s.isReq {
+		c.endRequestHeaders(s, false, str, size, spans)
+	} else {
+		c.endResponseHeaders(s, false, str, spans)
+	}
 	return off - start
 }
 
