@@ -357,11 +357,7 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 	buf := &c.spanBuf
 	buf[0], buf[1], buf[2] = parts[0], parts[1], parts[2]
 	spans := buf[:np]
-	size := int(parts[0].b-parts[0].a) + int(parts[1].b-parts[1].a) + int(parts[2].b-parts[2].a)
-	// Bit i of framing: field i sets the framing (Content-Length, Transfer-Encoding); of
-	// te: which. Hence at most 64 fields here.
-	var framing, te uint64
-	maxSpans := np + 2*min(c.lim.maxHeaders, 64)
+	maxSpans := np + 2*c.lim.maxHeaders
 	// A line must end (its LF) before limit, for the header bytes to stay within the
 	// limit: s.hdrBytes counts the start line, read from b[:start].
 	limit := c.lim.maxHeaderBytes - s.hdrBytes + start
@@ -408,34 +404,31 @@ func (c *Conn) wholeHeaders(s *side, b []byte, start int, parts *[3]span, np int
 		for vb > va && isSpace(b[vb-1]) {
 			vb--
 		}
-		if n := nb - off; n == len("content-length") || n == len("transfer-encoding") { // fieldKind's only lengths
-			if k := fieldKind(b[off:nb]); k != fieldOther {
-				bit := uint64(1) << ((len(spans) - np) / 2)
-				framing |= bit
-				if k == fieldTransferEncoding {
-					te |= bit
-				}
-			}
-		}
 		spans = append(spans, span{int32(off), int32(nb)}, span{int32(va), int32(vb)})
-		size += nb - off + vb - va
 		off = lf + 1
 	}
-	// Everything checked: now what the line-by-line path would have done.
-	for f := framing; f != 0; f &= f - 1 {
-		i := bits.TrailingZeros64(f)
-		s.lastKind = fieldContentLength
-		if te&(1<<i) != 0 {
-			s.lastKind = fieldTransferEncoding
+	// Everything checked: now what the line-by-line path would have done, field by
+	// field. (Kept out of the loop above, whose live values already outnumber the
+	// registers.)
+	size := int(parts[0].b-parts[0].a) + int(parts[1].b-parts[1].a) + int(parts[2].b-parts[2].a)
+	for i := np; i+1 < len(spans); i += 2 {
+		n, v := spans[i], spans[i+1]
+		size += int(n.b-n.a) + int(v.b-v.a)
+		if l := int(n.b - n.a); l != len("content-length") && l != len("transfer-encoding") { // fieldKind's only lengths
+			continue
 		}
-		v := spans[np+2*i+1]
-		if s.lastKind == fieldContentLength && !s.clSeen && !s.clBad {
+		k := fieldKind(b[n.a:n.b])
+		if k == fieldOther {
+			continue
+		}
+		s.lastKind = k
+		if k == fieldContentLength && !s.clSeen && !s.clBad {
 			if n, ok := parseDecimal(b[v.a:v.b]); ok {
 				s.clSeen, s.cl = true, n // the usual single length: framing's first case
 				continue
 			}
 		}
-		c.framing(s, s.lastKind, b[v.a:v.b])
+		c.framing(s, k, b[v.a:v.b])
 	}
 	s.hdrBytes += off - start
 	s.nFields = (len(spans) - np) / 2

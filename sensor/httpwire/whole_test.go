@@ -73,7 +73,7 @@ func randomMessage(r *rand.Rand, client bool) string {
 	b.WriteString("\r\n")
 	lines := r.IntN(7)
 	if r.IntN(16) == 0 {
-		lines = 10 + r.IntN(60) // past the fields kept on the stack, and the 64 of framing
+		lines = 10 + r.IntN(60) // past the fields kept in Conn.spanBuf, and past 64
 	}
 	for n := lines; n > 0; n-- {
 		b.WriteString(randomHeaderLine(r))
