@@ -101,7 +101,13 @@ func (c *Conn) Feed(side int, b []byte, ts time.Time) {
 			}
 			break
 		}
-		n := c.step(s, b, ts)
+		n := 0
+		if s.state == stateStart && !s.skipLine {
+			n = c.quickStart(s, b, ts) // the usual message, without step's dispatch
+		}
+		if n == 0 {
+			n = c.step(s, b, ts)
+		}
 		b = b[n:]
 		s.seqNext += uint32(n)
 		s.fed = true

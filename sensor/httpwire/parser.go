@@ -131,10 +131,7 @@ func (c *Conn) step(s *side, b []byte, ts time.Time) int {
 		return n
 	}
 	switch s.state {
-	case stateStart:
-		if n := c.quickStart(s, b, ts); n > 0 {
-			return n
-		}
+	case stateStart: // Feed tried quickStart
 		return c.stepStart(s, b, ts)
 	case stateHeaders:
 		return c.stepHeaders(s, b, ts)

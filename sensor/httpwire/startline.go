@@ -225,16 +225,23 @@ func methodOK(m []byte, accept int) bool {
 func hasCTL(b []byte) bool {
 	// Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7f (the
 	// classic has-less-than and has-zero tests, which never miss one) has no control
-	// byte; any other word is looked at byte by byte.
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
+	// byte; any other word is looked at byte by byte. The last word overlaps the one
+	// before rather than leaving a tail to the byte loop.
+	n := len(b)
+	if n < 8 {
+		return hasCTLBytes(b)
+	}
+	for i := 0; ; i += 8 {
+		i = min(i, n-8)
 		x := binary.LittleEndian.Uint64(b[i:])
 		y := x ^ 0x7f*lsb8
 		if ((x-0x20*lsb8)&^x|(y-lsb8)&^y)&(0x80*lsb8) != 0 && hasCTLBytes(b[i:i+8]) {
 			return true
 		}
+		if i == n-8 {
+			return false
+		}
 	}
-	return hasCTLBytes(b[i:])
 }
 
 func hasCTLBytes(b []byte) bool {
