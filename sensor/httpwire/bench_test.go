@@ -34,6 +34,34 @@ func BenchmarkConnKeepAlive(b *testing.B) {
 	}
 }
 
+// BenchmarkConnKeepAliveReuse parses exchanges as the sensor feeds them: reused
+// transactions, TCP positions given before each segment, a GET without a body and a
+// response whose Content-Length body lies in the same segment as its headers.
+func BenchmarkConnKeepAliveReuse(b *testing.B) {
+	req := []byte("GET /api/v1/users/7/orders?page=0 HTTP/1.1\r\nHost: api.example.com\r\n" +
+		"User-Agent: bench/1.0\r\nAuthorization: Bearer t7\r\nAccept: application/json\r\n" +
+		"Content-Type: application/json\r\nContent-Length: 0\r\n\r\n")
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 64\r\n" +
+		"X-Request-ID: r7-0\r\n\r\n" + `{"id":7,"name":"item-7","price":0.00,"tags":["a","b"],"ok":true}`)
+	n := 0
+	c := NewConn(&Config{ReuseTransactions: true}, func(*Transaction) { n++ })
+	var cs, ss uint32
+	b.SetBytes(int64(len(req) + len(resp)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.At(0, cs, ss, true)
+		c.Feed(0, req, t0)
+		cs += uint32(len(req))
+		c.At(1, ss, cs, true)
+		c.Feed(1, resp, t0)
+		ss += uint32(len(resp))
+	}
+	c.End(t0)
+	if n == 0 {
+		b.Fatal("no transactions")
+	}
+}
+
 // BenchmarkConnKeepAliveSegmented cuts every message into 64-byte segments, so lines span
 // Feed calls.
 func BenchmarkConnKeepAliveSegmented(b *testing.B) {
