@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,9 @@ var (
 	logLevel    string
 	configFile  string
 	metricsAddr string
+	cpuProfile  string
+	// stopProfile ends the CPU profile started by --cpu-profile, if any.
+	stopProfile = func() error { return nil }
 	// log is the process logger, set before any subcommand runs.
 	log = zap.NewNop()
 )
@@ -47,6 +51,27 @@ func init() {
 	pf.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&configFile, "config", "", "YAML config file (keys are flag names; a section per command)")
 	pf.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics, /healthz and /readyz on this address (e.g. :9108)")
+	pf.StringVar(&cpuProfile, "cpu-profile", "", "write a CPU profile of the command to this file (pprof format; scripts/pgo.sh makes the build's profile with it)")
+}
+
+// startProfile starts the CPU profile of --cpu-profile; main stops it when the command ends.
+func startProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	stopProfile = func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		return nil
+	}
+	return nil
 }
 
 // setup runs before every subcommand: config file and environment into flags, then the
@@ -70,6 +95,11 @@ func setup(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	log = l
+	if cpuProfile != "" {
+		if err := startProfile(cpuProfile); err != nil {
+			return err
+		}
+	}
 	if metricsAddr != "" {
 		addr, err := metrics.Serve(cmd.Context(), metricsAddr, metrics.Default, metrics.DefaultReadiness)
 		if err != nil {
@@ -93,6 +123,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := rootCmd.ExecuteContext(ctx)
 	stop()
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	_ = log.Sync()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "apiscope: %v\n", err)

@@ -109,3 +109,24 @@ func TestSensorCommandFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// --cpu-profile writes a pprof profile of the command (scripts/pgo.sh builds on it).
+func TestCPUProfileFlag(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	pcap, prof := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "cpu.pprof")
+	writeExchangePcap(t, pcap, 50)
+	runCLI(t, "sensor", "--pcap", pcap, "--out", filepath.Join(dir, "calls.jsonl"), "--cpu-profile", prof)
+	if err := stopProfile(); err != nil {
+		t.Fatal(err)
+	}
+	stopProfile = func() error { return nil }
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pprof profile is a gzipped protocol buffer.
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile is not a gzipped pprof profile: % x", b[:min(len(b), 8)])
+	}
+}
