@@ -148,27 +148,27 @@ output), which uses both cores.
 
 The packets-per-core figure moves with how busy the machine is (the last column: one
 process's CPU time from run to run; the load average of the run is given above). Both
-cores are shared with other virtual machines: the same binary takes from 0.66 to 1.34 CPU s
-for the keep-alive capture within a minute (sixteen runs at a load average about 1.0),
-that is 0.77 M to 1.55 M packets per CPU second. So changes are judged on instruction
-counts and on paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
+cores are shared with other virtual machines, and the same binary's CPU time for the
+keep-alive capture moves by half within a minute: at 82713a5, sixteen runs at a load
+average about 1.2 took 0.60 to 0.99 CPU s (median 0.88, that is 1.17 M packets per CPU
+second; 1.04 M for the slowest run). So changes are judged on instruction counts and on
+paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
 GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1, GOGC=off, package initialisation left out) and
 are given per frame.
 
-### The fourth round (82162f2 to 60b5c90)
+### The fourth round (82162f2 to 82713a5)
 
-On the keep-alive capture (1026000 frames): 6974 instructions a frame before, 5053 after
-(-27.5%). On the 102600-frame capture (\`benchcap -conns 100 -calls 340\`) that each change
-was measured on: 7114 before, 4814 after (-32%).
+On the keep-alive capture (1026000 frames): 6974 instructions a frame before, 4322 after
+(-38%). On the 102600-frame capture (\`benchcap -conns 100 -calls 340\`) that each change
+was measured on: 7114 before, 4067 after (-43%).
 
 Paired runs, alternated over the keep-alive capture with 1 worker, median CPU s of each
-side: 1.69 before and 1.19 after in ten pairs (0.70x). With one worker the target of 1 M
-packets per CPU second is met while the machine is quiet (medians of 0.88 and 0.95 CPU s,
-1.17 M and 1.08 M packets per CPU second, in series of sixteen and eight runs) and missed
-while it is busy (1.19 CPU s, 0.86 M, in the series above; 1.15 CPU s in the table). Outputs and end-of-run counters are identical
-to 82162f2's on every capture of the real-pcaps corpus with 1 and 2 workers and on the
-benchmark captures (the 1-worker runs count no batches: the sharder is not used), and the
-fidelity test gives the same figures (1766 of 1774 found, 1740 with the same status).
+side: 1.28 before and 0.74 after in twelve pairs at a load average about 1.3 (0.58x);
+1.65 before and 0.98 after in twelve pairs at about 2.6 (0.59x, with a build one change
+short of the last). Outputs and end-of-run counters are identical to 82162f2's on every
+capture of the real-pcaps corpus with 1 and 2 workers and on the benchmark captures (the
+1-worker runs count no batches: the sharder is not used), and the fidelity test gives the
+same figures (1766 of 1774 found, 1740 with the same status).
 
 Each change, with what it saved in instructions a frame on the 102600-frame capture:
 
@@ -180,14 +180,16 @@ Each change, with what it saved in instructions a frame on the 102600-frame capt
   corpus and synthetic captures. A file's worker queues, with several workers, hold 4
   batches instead of 64, which keeps the batches in the caches between the reader and
   the workers (-5% CPU time in ten paired runs; live captures keep 64 for bursts).
-- HTTP/1 (-341, -113, -100, -46, -37, -34): a header section that lies whole in one Feed
-  is read in one pass, its strings one copy of the section with the names and values
-  spans of it, instead of gathered line by line into a scratch buffer and copied again;
-  its field spans live on the stack; a line's colon is found a word at a time; framing
-  names are recognised only at their two lengths, by their usual spelling first; a
-  Content-Length of one number skips the list parse; a status line is parsed once. A
-  randomized test feeds conversations whole and one byte a Feed and compares
-  transactions and counters.
+- HTTP/1 (-341, -113, -100, -86, -56, -46, -37, -34 and smaller): a header section that
+  lies whole in one Feed is read in one pass, its strings one copy of the section with
+  the names and values spans of it, instead of gathered line by line into a scratch
+  buffer and copied again; a line's colon is found a word at a time; framing names are
+  recognised only at their two lengths, by their usual spelling first, and a
+  Content-Length of one number skips the list parse; the usual start line (whole at the
+  head of a Feed, roles known) skips the line assembly and the search for garbage; a
+  reused entry's header rooms are overwritten rather than cleared first; a body whole in
+  the Feed of its headers ends the message at once. A randomized test feeds
+  conversations whole and one byte a Feed and compares transactions and counters.
 - Identity (-323 in all): the headers the rules read are found in one pass over the
   header block (a field of a length no rule wants is passed over with one bit test)
   instead of one Get per name; the credential cache is a two-way set-associative table of
@@ -208,27 +210,36 @@ Each change, with what it saved in instructions a frame on the 102600-frame capt
   there calls no handler; the per-segment guard is a deferred flag test instead of a
   closure and a recover. Random and fuzzed segment sequences through both paths give the
   same handler calls, times and counters.
+- Reading and decoding (-87, then -337 in all): pcap records are read from a read-ahead
+  buffer of the record reader's own instead of through bufio's Peek and Discard; a
+  source fills a Frame the dispatcher keeps (\`Source.ReadFrame\`) instead of returning a
+  72-byte CaptureInfo by value through two layers; the decoder takes the time and length
+  and decodes a plain Ethernet/IPv4/TCP frame itself; the dispatcher compares capture
+  times by Unix seconds and nanoseconds instead of calling After and Before. Frames and
+  errors are held to pcapgo with files cut at every byte, decoding to the layer parser
+  over the corpus and under fuzzing. The per-frame counters of the reader and the
+  decoder are added to the process counters in bulk, and every counter fills a cache
+  line of its own, so that counters updated on different cores no longer share a line
+  (neither shows in instruction counts).
 - JSON (-237 in all): strings are appended a word at a time as they are tested for
   escaping; integers two digits at a time; the timestamp written in place; latencies
   below 10 ms in one piece; a path or fingerprint already tested as part of the URI or
   client id copied untested. Held byte for byte to encoding/json by a fuzz test and
   30000 random calls.
-- Capture file (-87): pcap records are read from a read-ahead buffer of the record
-  reader's own instead of through bufio's Peek and Discard (frames and errors held to
-  pcapgo with the file cut at every byte); the per-frame counters of the reader and the
-  decoder are added to the process counters every 256 frames instead of with five
-  atomic adds a frame, and every counter fills a cache line of its own, so that
-  counters updated on different cores no longer share a line (neither shows in
-  instruction counts).
+- Profile-guided optimisation (-125): \`go build\` optimises the binary with
+  \`cmd/apiscope/default.pgo\`, the sensor's CPU profile on the keep-alive capture, made
+  by \`scripts/pgo.sh\` (which uses the new \`--cpu-profile\` flag). A cold build takes
+  about as long (60 s against 57 s here).
 
-Where the time goes now (callgrind at 60b5c90, keep-alive capture, 5053 instructions a
-frame): the HTTP/1 parser 1745 (35%, the header section loop and the bookkeeping of each
-message), JSON encoding 694, the runtime 353 (copying, allocation), TCP 286, identity 270,
-reading the file 253, the dispatcher 245, templates 225, decoding 168, the call builder
-223, time comparisons 122. Sampling with \`perf record -e cpu-clock\` puts about 4.5% of
-the CPU time in page faults of the heap's growth (the header strings of each call are
-the allocations left) and a few percent in cache misses on per-connection and
-per-credential state, which instruction counts do not show.
+Where the time goes now (callgrind at 82713a5, keep-alive capture, 4322 instructions a
+frame, code counted where its source is, inlined or not): the HTTP/1 parser 1431 (33%,
+the header-section loop and each message's bookkeeping), JSON encoding 607, the Go
+runtime 306 (allocation of the header strings, copying), byte searches and comparisons
+258, TCP 252, identity 247, the dispatcher and worker glue 243, templates 188, the call
+builder 124, time values 112, decoding 164, reading the file 75. Sampling with \`perf
+record -e cpu-clock\` puts about 4.5% of the CPU time in page faults of the heap's growth
+(the header strings of each call are the allocations left) and a few percent in cache
+misses on per-connection and per-credential state, which instruction counts do not show.
 
 ### Earlier rounds
 
@@ -254,7 +265,9 @@ code wins on long values); a record built after one capacity check and written b
 of 400 (fewer page faults, more collections: no difference beyond the noise in sixteen
 alternations); making room in a full template cache by dropping one entry instead of all;
 building response strings over reused memory with the content type interned (peak RSS
--12%, CPU unchanged, not worth an unsafe contract).
+-12%, CPU unchanged, not worth an unsafe contract); carving a connection's header strings
+from one buffer (a string kept in a downstream cache would pin the whole buffer); adding
+the HTTP parser's per-transaction counters in bulk (about one instruction a frame).
 MD
 )
 
