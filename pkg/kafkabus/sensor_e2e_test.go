@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/apiscope/apiscope/models"
@@ -56,11 +55,11 @@ type pacedSource struct {
 	n     atomic.Int64
 }
 
-func (p *pacedSource) Next() ([]byte, gopacket.CaptureInfo, error) {
+func (p *pacedSource) ReadFrame(f *capture.Frame) error {
 	if n := p.n.Add(1); p.every > 0 && n%int64(p.every) == 0 {
 		time.Sleep(p.pause)
 	}
-	return p.Source.Next()
+	return p.Source.ReadFrame(f)
 }
 
 // groupReader reads one topic with a consumer group of two, remembering, per distinct
