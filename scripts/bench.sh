@@ -152,7 +152,10 @@ cores are shared with other virtual machines, and the same binary's CPU time for
 keep-alive capture moves by half within a minute: at 82713a5, sixteen runs at a load
 average about 1.2 took 0.60 to 0.99 CPU s (median 0.88, that is 1.17 M packets per CPU
 second; 1.04 M for the slowest run). So changes are judged on instruction counts and on
-paired runs. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
+paired runs. Two runs of this script at 82713a5, a few minutes apart, gave medians of
+0.83 and 1.00 CPU s for the 1-worker keep-alive row (1.24 M and 1.03 M packets per CPU
+second; the table is the second), so in the busier moments the target is met by a few
+percent only. Instructions come from \`valgrind --tool=callgrind\` (1 worker,
 GOMAXPROCS=1, GODEBUG=asyncpreemptoff=1, GOGC=off, package initialisation left out) and
 are given per frame.
 
