@@ -329,15 +329,13 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 			d.mu.Unlock()
 			continue
 		}
-		// advance written out (a file has no wall time to note): a call would cost more
-		// than the test.
-		if ts := seg.TS; true {
-			sec, ns := ts.Unix(), ts.Nanosecond()
-			if sec > d.clockSec || sec == d.clockSec && ns > d.clockNs {
-				d.clock, d.clockSec, d.clockNs = ts, sec, ns
-				if sec > d.tickSec || sec == d.tickSec && ns >= d.tickNs {
-					d.tick(ts)
-				}
+		// advance, written out for a file (which has no wall time to note): the call
+		// would cost more than the test.
+		ts := seg.TS
+		if sec, ns := ts.Unix(), ts.Nanosecond(); sec > d.clockSec || sec == d.clockSec && ns > d.clockNs {
+			d.clock, d.clockSec, d.clockNs = ts, sec, ns
+			if sec > d.tickSec || sec == d.tickSec && ns >= d.tickNs {
+				d.tick(ts)
 			}
 		}
 		d.route.Add(seg)
