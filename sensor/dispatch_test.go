@@ -109,8 +109,8 @@ func randomTimes(rng *rand.Rand, n int) []time.Time {
 	return times
 }
 
-// The dispatcher's clock, compared by seconds and nanoseconds on the file path and in
-// advance, moves and ticks as time.Time's After and Before say.
+// The dispatcher's clock, compared by seconds and nanoseconds, moves and ticks as
+// time.Time's After and Before say, through run and through advance called alone.
 func TestDispatcherClockMatchesTimeComparisons(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	frame := tcpFrame()
@@ -119,18 +119,18 @@ func TestDispatcherClockMatchesTimeComparisons(t *testing.T) {
 		iv := []time.Duration{time.Second, 250 * time.Millisecond, 1500 * time.Millisecond, time.Nanosecond}[rng.Intn(4)]
 		want, wantClock := referenceEvents(times, iv)
 
-		// The file path of run.
+		// run over a file.
 		var got eventLog
 		var st Stats
 		cfg := &Config{TickInterval: iv}
 		d := dispatcher{cfg: cfg, route: &got, src: &timedSource{frame: frame, times: times},
-			dec: newDecoder(&cfg.Decode), log: zap.NewNop(), st: &st}
+			dec: decode.NewDecoder(cfg.Decode), log: zap.NewNop(), st: &st}
 		d.run(context.Background(), nil)
 		if fmt.Sprint(got) != fmt.Sprint(want) || d.clock != wantClock {
 			t.Fatalf("round %d, interval %v, times %v:\nrun:  %v (clock %v)\nwant: %v (clock %v)", round, iv, times, got, d.clock, want, wantClock)
 		}
 
-		// advance, as the live path calls it.
+		// advance called alone, as the live path calls it.
 		got = nil
 		d = dispatcher{cfg: cfg, route: &got}
 		d.setClock(d.clock)

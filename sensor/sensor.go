@@ -28,7 +28,8 @@ type Config struct {
 	// waits for room anyway: a short queue keeps the batches in the CPU's caches
 	// between the reader that fills them and the worker that empties them.
 	QueueLen int
-	// BatchSize is the number of segments handed to a worker at once. Zero means 1024.
+	// BatchSize is the number of segments handed to a worker at once. Zero means
+	// flow.DefaultBatchSize (1024).
 	BatchSize int
 	// Live selects live-capture semantics: the capture loop never blocks, a full worker
 	// queue drops (counted), and partial batches leave at least every FlushEvery of wall
@@ -147,7 +148,7 @@ func Run(ctx context.Context, cfg Config, src capture.Source, sink Sink) (Stats,
 		}
 	}()
 
-	d := dispatcher{cfg: &cfg, sh: sh, route: sh, src: src, dec: newDecoder(&cfg.Decode), log: log, st: &st}
+	d := dispatcher{cfg: &cfg, sh: sh, route: sh, src: src, dec: decode.NewDecoder(cfg.Decode), log: log, st: &st}
 	d.run(ctx, sinkFailed)
 
 	final, finalClock = sh.Event()+1, d.clock
@@ -184,10 +185,10 @@ func runInline(ctx context.Context, cfg *Config, builder CallBuilder, log *zap.L
 	m := newMerger(1, sink)
 	every := cfg.BatchSize
 	if every <= 0 {
-		every = 1024
+		every = flow.DefaultBatchSize
 	}
 	r := &inlineRoute{w: w, m: m, every: every, left: every, sinkFailed: make(chan struct{})}
-	d := dispatcher{cfg: cfg, route: r, src: src, dec: newDecoder(&cfg.Decode), log: log, st: &st}
+	d := dispatcher{cfg: cfg, route: r, src: src, dec: decode.NewDecoder(cfg.Decode), log: log, st: &st}
 	d.run(ctx, r.sinkFailed)
 	w.event = r.event + 1
 	w.asm.FlushAll(d.clock)
@@ -324,21 +325,12 @@ func (d *dispatcher) run(ctx context.Context, sinkFailed <-chan struct{}) {
 		d.st.Segments++
 		if live {
 			d.mu.Lock()
-			d.advance(seg.TS)
-			d.route.Add(seg)
-			d.mu.Unlock()
-			continue
 		}
-		// advance, written out for a file (which has no wall time to note): the call
-		// would cost more than the test.
-		ts := seg.TS
-		if sec, ns := ts.Unix(), ts.Nanosecond(); sec > d.clockSec || sec == d.clockSec && ns > d.clockNs {
-			d.clock, d.clockSec, d.clockNs = ts, sec, ns
-			if sec > d.tickSec || sec == d.tickSec && ns >= d.tickNs {
-				d.tick(ts)
-			}
-		}
+		d.advance(seg.TS)
 		d.route.Add(seg)
+		if live {
+			d.mu.Unlock()
+		}
 	}
 }
 
@@ -358,7 +350,7 @@ func (d *dispatcher) publishCounts() {
 // time is compared with the clock and the next tick time by Unix seconds and
 // nanoseconds, kept beside them: time.Time's After and Before would compare the same
 // for times without a monotonic clock reading, which capture times never have, but as
-// calls with both times copied. The file path of run has this written out.
+// calls with both times copied.
 func (d *dispatcher) advance(ts time.Time) {
 	sec, ns := ts.Unix(), ts.Nanosecond()
 	if sec > d.clockSec || sec == d.clockSec && ns > d.clockNs {

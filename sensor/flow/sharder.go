@@ -13,7 +13,8 @@ type Config struct {
 	Workers int
 	// QueueLen is the number of batches a worker's queue holds. Zero means 64.
 	QueueLen int
-	// BatchSize is the number of items a batch holds before it is sent. Zero means 1024:
+	// BatchSize is the number of items a batch holds before it is sent. Zero means
+	// DefaultBatchSize:
 	// fewer, larger hand-offs cost the stages less waking each other.
 	BatchSize int
 	// BatchBytes is the payload bytes a batch holds before it is sent. Zero means 256 KiB.
@@ -37,6 +38,9 @@ func orDefault(v, d int) int {
 	return d
 }
 
+// DefaultBatchSize is the number of items a batch holds when Config.BatchSize is zero.
+const DefaultBatchSize = 1024
+
 // Sharder hands segments to per-worker queues. Its methods other than Queue and Release
 // must be called from one goroutine (the dispatcher); Release is safe from any goroutine.
 type Sharder struct {
@@ -58,7 +62,7 @@ func New(cfg Config) *Sharder {
 	qlen := orDefault(cfg.QueueLen, 64)
 	s := &Sharder{
 		block:      cfg.Block,
-		batchSize:  orDefault(cfg.BatchSize, 1024),
+		batchSize:  orDefault(cfg.BatchSize, DefaultBatchSize),
 		batchBytes: orDefault(cfg.BatchBytes, 256<<10),
 		queues:     make([]chan *Batch, n),
 		pending:    make([]*Batch, n),
