@@ -89,6 +89,27 @@ func (r *recordReader) u32(b []byte) uint32 {
 	return binary.LittleEndian.Uint32(b)
 }
 
+// inPlace takes the next frame when its record lies whole in the read-ahead with a
+// sound header, as nearly every record does: its bytes (valid until the following
+// read), capture time and original length. For anything else (a record that needs a
+// refill, or a header next refuses) it reports false, having read nothing, and next
+// reads the record the general way.
+func (r *recordReader) inPlace() (data []byte, ts time.Time, length int, ok bool) {
+	lo := r.lo
+	if r.hi-lo < 16 {
+		return nil, ts, 0, false
+	}
+	h := r.buf[lo : lo+16 : lo+16]
+	caplen, wire := r.u32(h[8:12]), r.u32(h[12:16])
+	n := 16 + int(caplen)
+	if caplen > r.snaplen || caplen > wire || r.hi-lo < n {
+		return nil, ts, 0, false
+	}
+	r.lo = lo + n
+	ts = time.Unix(int64(r.u32(h[0:4])), int64(r.u32(h[4:8])*r.nsScale)).UTC()
+	return r.buf[lo+16 : lo+n : lo+n], ts, int(wire), true
+}
+
 // next returns the next frame, valid until the following call.
 func (r *recordReader) next() ([]byte, gopacket.CaptureInfo, error) {
 	var ci gopacket.CaptureInfo
