@@ -644,7 +644,14 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	if c, ok := ac.(*pktCtx); ok && c != nil {
 		ack, ackOK = c.ack, c.ackOK
 	}
-	s.deliver(side, b, end, skip, s.a.ts(ac), ack, ackOK)
+	// The time is that of the segment holding the first delivered byte: a page queued
+	// behind a hole keeps its own, where ac is the segment that released it (a later
+	// one, when a flush or an acknowledged hole forced the delivery).
+	ts := sg.CaptureInfo(0).Timestamp
+	if ts.IsZero() {
+		ts = s.a.ts(ac)
+	}
+	s.deliver(side, b, end, skip, ts, ack, ackOK)
 }
 
 // deliver hands the handler what the reassembler (or the in-order path) releases for

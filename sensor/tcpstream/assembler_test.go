@@ -474,3 +474,27 @@ func TestQueuedSegmentKeepsItsTime(t *testing.T) {
 		t.Fatalf("handler was told:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// Queued data released early, because the receiver acknowledged the hole before it and a
+// later segment arrived, carries its own capture time too, not the later segment's.
+func TestAckedHoleDeliveryKeepsQueuedTime(t *testing.T) {
+	var log []string
+	a := NewAssembler(nil, func(Conn) Handler { return &timedRecorder{log: &log} }, nil)
+	ps := with(
+		pkt{seq: 1, data: "abc", at: time.Millisecond},
+		pkt{seq: 7, data: "ghi", at: 10 * time.Millisecond},
+		pkt{fromServer: true, seq: 1, data: "xyz", ack: 10, at: 20 * time.Millisecond},
+		pkt{seq: 10, data: "jkl", at: 30 * time.Millisecond},
+	)
+	for _, p := range ps {
+		a.Add(segment(t, p))
+	}
+	want := []string{
+		"feed 0 abc at 1ms",
+		"feed 1 xyz at 20ms",
+		"gap 0 3 at 10ms", "feed 0 ghijkl at 10ms", // (the later segment's bytes join them)
+	}
+	if strings.Join(log, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("handler was told:\n%s\nwant:\n%s", strings.Join(log, "\n"), strings.Join(want, "\n"))
+	}
+}
