@@ -1,6 +1,7 @@
 package httpwire
 
 import (
+	"bytes"
 	"strings"
 	"time"
 
@@ -53,6 +54,12 @@ type Conn struct {
 	// data of the two sides do not reach the parser in capture order.
 	lostResps int
 
+	// held is a response that came while no request awaited it, kept for a request the
+	// capture saw before it but the reassembler delivers after it (see hold). heldAck is
+	// how far into the client's bytes its segment acknowledged.
+	held    *entry
+	heldAck uint32
+
 	// spare is an emitted entry kept for the next request when Config.ReuseTransactions
 	// says emit does not keep it.
 	spare *entry
@@ -60,6 +67,8 @@ type Conn struct {
 	paired    bool         // a response was paired with a seen request: the roles are sure
 	roleClean bool         // the roles were decided by a side's first bytes, not after skipped ones
 	upgraded  bool         // 101 or CONNECT 2xx: later bytes are not HTTP
+	probing   bool         // CONNECT 2xx: the tunnel's first bytes may show HTTP going on inside it
+	probeBuf  []byte       // the tunnel's first client bytes while too few to tell (see probe)
 	h2        *h2wire.Conn // HTTP/2 parser the connection was handed to (hand-off at the end of this file)
 	h2Prior   bool         // the client sent the HTTP/2 preface: Feed hands its side over
 	ended     bool
@@ -90,6 +99,11 @@ func (c *Conn) Feed(side int, b []byte, ts time.Time) {
 	}
 	s := &c.sides[side]
 	for len(b) > 0 {
+		if c.upgraded && c.probing {
+			if b = c.probe(side, b); b == nil {
+				break // kept until the next bytes tell
+			}
+		}
 		if c.upgraded {
 			if c.h2Prior && c.h2 == nil {
 				c.startH2(side, false, len(h2Preface)+2)
@@ -138,6 +152,10 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 	mGaps.Inc()
 	mGapBytes.Add(uint64(n))
 	if c.upgraded {
+		if c.probing { // the tunnel's first bytes are lost: nothing to judge it by
+			mUpgradedBytes.Add(uint64(len(c.probeBuf)))
+			c.probing, c.probeBuf = false, nil
+		}
 		if c.h2 != nil {
 			c.h2.Gap(side, n, ts)
 		}
@@ -149,6 +167,7 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 	switch s.state {
 	case stateStart:
 		atBoundary = !s.resyncing
+		inHeaders = atBoundary && c.cutRequestLine(s)
 	case stateHeaders:
 		// The message is kept with what was parsed; whether the gap also took the
 		// start of the next one cannot be told.
@@ -190,6 +209,97 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 	}
 	c.resync(s)
 	s.fed = true
+}
+
+// cutRequestLine keeps a request whose line the gap on s cut (a frame cut by the snap
+// length, a lost segment): a known method, a space and the start of a target are as sure
+// a sign of a request as a whole line is. It is recorded Partial, with the target as far
+// as it was captured, and it reports whether there was one.
+func (c *Conn) cutRequestLine(s *side) bool {
+	if len(s.line) == 0 || (c.client >= 0 && c.client != s.id) {
+		return false
+	}
+	line := bytes.TrimSuffix(s.line, []byte("\r"))
+	me, ta, ok := truncatedRequest(line)
+	if !ok {
+		return false
+	}
+	target, version := line[ta:], []byte(nil)
+	if i := bytes.LastIndexByte(target, ' '); i > 0 {
+		// "GET /x HTT": the target is whole and the version cut, or whole itself.
+		tail := target[i+1:]
+		if isVersion(tail) || len(tail) < len("HTTP/1.") && strings.HasPrefix("HTTP/1.", string(tail)) {
+			target = trimRightSpace(target[:i])
+			if isVersion(tail) {
+				version = tail
+			}
+		}
+	}
+	s.msgAck, s.msgAckOK = s.lineAck, s.lineAckOK
+	s.msgSeq, s.msgSeqOK = s.lineSeq, s.lineSeqOK
+	c.begin(s, true, s.lineTS, len(line))
+	sc := s.takeScratch()
+	sc.addSpan(line[:me])
+	sc.addSpan(target)
+	sc.addSpan(version)
+	s.partial = true
+	c.endHeaders(s, true)
+	return true
+}
+
+// hold keeps the response beginning on s, which no waiting request can take, for the
+// next request the client side delivers. Data of the two sides reaches the parser in
+// capture order only while neither waits for a hole: a request held back behind lost
+// bytes (or cut by the snap length and ended by the connection's end) arrives after its
+// response. The response is parsed into an entry of its own meanwhile; claimHeld gives it
+// to the request if the TCP positions prove it answers that one. Without positions, or
+// when a response is already held, it is not kept (counted unmatched); hold returns the
+// entry to parse into, or nil.
+func (c *Conn) hold(s *side) *entry {
+	c.dropHeld()
+	if !s.msgAckOK || !s.msgSeqOK {
+		mUnmatched.Inc()
+		return nil
+	}
+	h := &entry{placeholder: true}
+	c.held, c.heldAck = h, s.msgAck
+	return h
+}
+
+// claimHeld gives the held response to e, the request just queued on s, when e waits
+// first, began in the capture no later than the response, and the response's segment
+// acknowledged e's first byte: the server had e when it answered. Otherwise no later
+// request can claim it (the client's bytes arrive in order), and it is dropped.
+func (c *Conn) claimHeld(e *entry, s *side) {
+	h := c.held
+	if e.placeholder {
+		return // a lost request: whether the response was its own is lostMessage's to count
+	}
+	if c.firstUnanswered() != e || e.req.TS.After(h.resp.TS) || !s.msgSeqOK || int32(c.heldAck-s.msgSeq) <= 0 {
+		c.dropHeld()
+		return
+	}
+	c.held = nil
+	e.resp = h.resp
+	e.answered, e.respDone = true, h.respDone
+	if srv := &c.sides[1-s.id]; srv.entry == h {
+		srv.entry = e // the body still being read is e's now
+	}
+	c.lostResps, c.paired = 0, true
+	mHeldClaimed.Inc()
+}
+
+// dropHeld gives up the held response: it answered a request the capture lost.
+func (c *Conn) dropHeld() {
+	h := c.held
+	if h == nil {
+		return
+	}
+	c.held = nil
+	if srv := &c.sides[1-c.client&1]; srv.entry == h {
+		srv.entry = nil // the rest of its body is read as unmatched
+	}
+	mUnmatched.Inc()
 }
 
 // lostMessage accounts for a message whose start was lost on s (see Gap). It reports
@@ -268,6 +378,9 @@ func (c *Conn) End(ts time.Time) {
 	if c.h2 != nil {
 		c.h2.End(ts)
 	}
+	c.dropHeld()
+	mUpgradedBytes.Add(uint64(len(c.probeBuf))) // a tunnel that never said enough
+	c.probeBuf = nil
 	c.q, c.head = nil, 0
 	c.ended = true
 	for i := range c.sides {
@@ -280,6 +393,9 @@ func (c *Conn) End(ts time.Time) {
 func (c *Conn) endSide(s *side) {
 	switch s.state {
 	case stateStart:
+		if !s.resyncing {
+			c.cutRequestLine(s) // a request line the end cut
+		}
 		s.dropLine()
 	case stateHeaders:
 		s.partial = true
@@ -477,6 +593,7 @@ func (c *Conn) flipRoles() {
 	c.parseError(c.client, reasonRoleFlip)
 	clear(c.q)
 	c.q, c.head, c.lostResps = c.q[:0], 0, 0
+	c.held = nil // body text, like the requests
 	for i := range c.sides {
 		o := &c.sides[i]
 		if o.state != stateStart {
@@ -507,6 +624,8 @@ func (c *Conn) upgrade(e *entry, kind int) {
 	switch {
 	case kind == upgradeH2:
 		c.h2Prior = true // Feed knows the side that sent the preface
+	case kind == upgradeConnect:
+		c.probing = true
 	case kind == upgradeProtocol && e != nil && hasToken(e.req.Header.Get("Upgrade"), "h2c"):
 		c.startH2(e.tx.ClientSide, true, 0)
 	}
@@ -519,6 +638,82 @@ func (c *Conn) upgrade(e *entry, kind int) {
 		e.reqDone = true
 	}
 	c.tryEmit()
+}
+
+// probe judges a CONNECT tunnel by its first bytes. Most tunnels carry TLS, which stays
+// unparsed; a proxy tunnel can also carry plain HTTP (an HTTP/2 preface included), and
+// then the client's first bytes are a request line, whose requests are calls like any
+// other, as in Suricata's libhtp and Zeek. b are the next bytes of side; probe returns
+// the bytes to go on with, nil when it keeps them to decide (a segment as short as "GE"),
+// and clears upgraded when HTTP goes on.
+func (c *Conn) probe(side int, b []byte) []byte {
+	x := b
+	if len(c.probeBuf) > 0 {
+		x = append(c.probeBuf, b...)
+	}
+	verdict := probeTunnel
+	switch {
+	case side == c.client:
+		verdict = probeVerdict(x)
+	case len(bytes.TrimLeft(b, "\r\n")) == 0:
+		// A stray line end after the server's 2xx (blank lines between messages are
+		// allowed) tells nothing yet.
+		mUpgradedBytes.Add(uint64(len(b)))
+		c.sides[side].seqNext += uint32(len(b))
+		return nil
+	}
+	switch verdict {
+	case probeMore:
+		c.probeBuf = append(c.probeBuf[:0], x...)
+		return nil
+	case probeHTTP:
+		c.upgraded = false
+		c.sides[side].seqNext -= uint32(len(c.probeBuf)) // x begins with the kept bytes
+		mTunnelHTTP.Inc()
+	default:
+		mUpgradedBytes.Add(uint64(len(c.probeBuf)))
+		x = b
+	}
+	c.probing, c.probeBuf = false, nil
+	return x
+}
+
+// Probe verdicts.
+const (
+	probeTunnel = iota // not HTTP: the tunnel stays unparsed
+	probeHTTP          // a request line or the HTTP/2 preface begins
+	probeMore          // too few bytes to tell
+)
+
+// probeLimit is more than the longest known method and its space, and the preface line.
+const probeLimit = 24
+
+// probeVerdict tells whether a tunnel whose client sent x first carries HTTP.
+func probeVerdict(x []byte) int {
+	if y := bytes.TrimLeft(x, "\r\n"); len(y) < len(x) { // blank lines before a request are allowed
+		if len(x) >= probeLimit {
+			return probeTunnel
+		}
+		if len(y) == 0 {
+			return probeMore
+		}
+		x = y
+	}
+	if n := knownMethodAt(x); n > 0 && x[n] == ' ' || bytes.HasPrefix(x, []byte(h2Preface)) {
+		return probeHTTP
+	}
+	if len(x) >= probeLimit {
+		return probeTunnel
+	}
+	if bytes.HasPrefix([]byte(h2Preface), x) {
+		return probeMore
+	}
+	for _, m := range methodsByFirst[x[0]] {
+		if len(x) <= len(m) && string(x) == m[:len(x)] {
+			return probeMore
+		}
+	}
+	return probeTunnel
 }
 
 // HTTP/2 hand-off. A connection that turns out to carry cleartext HTTP/2 (the client's

@@ -239,6 +239,68 @@ var connTests = []struct {
 		want: []string{`c0 CONNECT "example.com:443" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=0`},
 	},
 	{
+		name: "connect tunnel carrying plain http",
+		script: []ev{
+			req("CONNECT abc:80 HTTP/1.1\r\nUser-Agent: t\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\n\r\n\n"),
+			req("\nGET / HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnop"),
+		},
+		want: []string{
+			`c0 CONNECT "abc:80" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=0`,
+			`c0 GET "/" HTTP/1.1 req=0 -> 404 HTTP/1.1 resp=3`,
+		},
+	},
+	{
+		name: "connect tunnel whose server speaks first",
+		script: []ev{
+			req("CONNECT mail:25 HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\n\r\n"),
+			resp("220 mail ESMTP\r\n"),
+			req("GET / HTTP/1.1\r\n\r\n"),
+		},
+		want: []string{`c0 CONNECT "mail:25" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=0`},
+	},
+	{
+		name: "connect tunnel whose first bytes were lost",
+		script: []ev{
+			req("CONNECT abc:80 HTTP/1.1\r\n\r\n"),
+			resp("HTTP/1.1 200 OK\r\n\r\n"),
+			{side: 0, gap: 5},
+			req("GET / HTTP/1.1\r\n\r\n"),
+		},
+		want: []string{`c0 CONNECT "abc:80" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=0`},
+	},
+	{
+		name: "request line cut by a gap",
+		script: []ev{
+			req("GET /images/sf.net_box.gif HTT"), {side: 0, gap: 466},
+			resp(okBody),
+		},
+		want: []string{`c0 GET "/images/sf.net_box.gif"  req=0 partial -> 200 HTTP/1.1 resp=5`},
+	},
+	{
+		name: "request line cut before its line end",
+		script: []ev{
+			req("POST /a?b=c HTTP/1.0\r"), {side: 0, gap: 30},
+			req("GET /next HTTP/1.1\r\n\r\n"),
+		},
+		want: []string{
+			`c0 POST "/a?b=c" HTTP/1.0 req=0 partial -> none`,
+			`c0 GET "/next" HTTP/1.1 req=0 -> none`,
+		},
+	},
+	{
+		name:   "request target cut by a gap",
+		script: []ev{req("GET /images/sf.ne"), {side: 0, gap: 466}},
+		want:   []string{`c0 GET "/images/sf.ne"  req=0 partial -> none`},
+	},
+	{
+		name:   "cut line that is no request",
+		script: []ev{req("HELO mail.example"), {side: 0, gap: 100}, req("GET / HTTP/1.1\r\n\r\n")},
+		want:   []string{`c0 GET "/" HTTP/1.1 req=0 partial -> none`},
+	},
+	{
 		name: "connect refused keeps parsing",
 		script: []ev{
 			req("CONNECT example.com:443 HTTP/1.1\r\n\r\n"),
@@ -762,5 +824,32 @@ func TestConnCausalPairing(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestProbeVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\n", probeHTTP},
+		{"POST ", probeHTTP},
+		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", probeHTTP},
+		{"G", probeMore},
+		{"\r\n", probeMore},
+		{"\nGET / HTTP/1.1\r\n", probeHTTP},
+		{"\r\nG", probeMore},
+		{strings.Repeat("\r\n", 12), probeTunnel},
+		{"PROPFI", probeMore},
+		{"PRI * HT", probeMore},
+		{"\x16\x03\x01\x02\x00", probeTunnel},
+		{"SSH-2.0-OpenSSH_9.6\r\n", probeTunnel},
+		{"GETX / HTTP/1.1\r\n", probeTunnel},
+		{"GET\t/ HTTP/1.1\r\n", probeTunnel},
+		{"get / HTTP/1.1\r\n", probeTunnel},
+	} {
+		if got := probeVerdict([]byte(tc.in)); got != tc.want {
+			t.Errorf("probeVerdict(%q) = %d; want %d", tc.in, got, tc.want)
+		}
 	}
 }

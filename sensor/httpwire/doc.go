@@ -20,9 +20,11 @@
 // kept, unless Config.BodyPrefix asks for their first bytes. Responses to HEAD, 204 and
 // 304 have no body; 1xx interim responses are skipped and the request waits for its final
 // response. A 101 Switching Protocols, or a 2xx answer to CONNECT, ends HTTP/1.x on the
-// connection: the transaction is emitted and later bytes are only counted, except where
-// the connection turns into cleartext HTTP/2 (a 101 answering `Upgrade: h2c`, or the
-// client's `PRI * HTTP/2.0` preface): then the rest of both directions goes to
+// connection: the transaction is emitted and later bytes are only counted. A CONNECT
+// tunnel whose client begins with a request line carries plain HTTP, and parsing goes on
+// (as libhtp and Zeek do); one that begins otherwise (TLS) stays unparsed. The
+// connection also turns into cleartext HTTP/2 on a 101 answering `Upgrade: h2c`, or the
+// client's `PRI * HTTP/2.0` preface: then the rest of both directions goes to
 // sensor/h2wire, whose exchanges come out through the same emit callback as
 // Transactions with Version "HTTP/2".
 //
@@ -46,7 +48,12 @@
 // (Conn.At, which tcpstream calls before each Feed), whole responses lost without a gap
 // being reported are noticed too: a response answers the oldest waiting request sent with
 // the highest acknowledgment of the server's bytes up to the response's first byte, and
-// the requests before that one are emitted without a response (Partial). Past a limit the message is recorded with Truncated and parsing goes on
+// the requests before that one are emitted without a response (Partial). A response that
+// arrives while no request waits (its request held back by the reassembler behind lost
+// client bytes) is kept for the next request, which takes it if the response's segment
+// acknowledged that request's first byte. A request line cut by a gap or by the
+// connection's end (a snap length shorter than the line) is recorded when it shows a
+// known method and a target, Partial. Past a limit the message is recorded with Truncated and parsing goes on
 // at the next message boundary. A response without a pending request (capture started
 // mid-stream) is counted, not emitted. Every one of these paths increments a counter of
 // metrics.Default (see metrics.go); none panics.

@@ -120,6 +120,9 @@ func fuzzInterleave(t *testing.T, cfg *Config, client, server, cuts []byte) stri
 		b.WriteByte('\n')
 	})
 	ps := [2][][]byte{pieces(client, cuts), pieces(server, cuts)}
+	// TCP positions as a reassembler reports them, acknowledgments a little behind or
+	// ahead at times, so that pairing by position and late requests are exercised.
+	seq := [2]uint32{1, 0xfffffff0}
 	for i := 0; len(ps[0])+len(ps[1]) > 0; i++ {
 		k := byte(i)
 		if len(cuts) > 0 {
@@ -132,9 +135,14 @@ func fuzzInterleave(t *testing.T, cfg *Config, client, server, cuts []byte) stri
 		switch {
 		case k%11 == 5:
 			c.Gap(side, int(k), t0)
+			seq[side] += uint32(k)
 		case k%13 == 7:
 			c.Close(side, t0)
 		}
+		if k%3 != 0 {
+			c.At(side, seq[side], seq[1-side]+uint32(k%7)-3, k%5 != 0)
+		}
+		seq[side] += uint32(len(ps[side][0]))
 		c.Feed(side, ps[side][0], t0)
 		ps[side] = ps[side][1:]
 		checkBounds(t, c)

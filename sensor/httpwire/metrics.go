@@ -47,6 +47,8 @@ var (
 		"Requests emitted without a response because a later request's TCP position showed that the response captured next answers it.")
 	mUnmatched = metrics.Default.Counter("apiscope_sensor_http_unmatched_responses_total",
 		"Responses without a pending request (capture started mid-stream), not emitted.")
+	mHeldClaimed = metrics.Default.Counter("apiscope_sensor_http_late_requests_paired_total",
+		"Responses paired with a request the reassembler delivered after them (held back behind lost bytes), by TCP position.")
 	mNoResponse = metrics.Default.Counter("apiscope_sensor_http_requests_without_response_total",
 		"Transactions emitted without a response.")
 	mGaps = metrics.Default.Counter("apiscope_sensor_http_gaps_total",
@@ -57,6 +59,8 @@ var (
 		"Bytes skipped while looking for the next request or status line.")
 	mUpgradedBytes = metrics.Default.Counter("apiscope_sensor_http_upgraded_bytes_total",
 		"Bytes ignored after a connection left HTTP (101 Switching Protocols, CONNECT).")
+	mTunnelHTTP = metrics.Default.Counter("apiscope_sensor_http_connect_tunnels_http_total",
+		"CONNECT tunnels whose client began with an HTTP request line, parsed as HTTP.")
 	mParseErrors [numReasons]*metrics.Counter
 	mTruncated   [numLimits]*metrics.Counter
 	mUpgrades    = [...]*metrics.Counter{

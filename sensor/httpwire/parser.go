@@ -808,6 +808,9 @@ func (c *Conn) endRequestHeaders(s *side, abrupt bool, str string, size int, sp 
 	e.reqAck, e.reqAckOK = s.msgAck, s.msgAckOK
 	c.push(e)
 	s.entry = e
+	if c.held != nil {
+		c.claimHeld(e, s)
+	}
 	if abrupt {
 		c.finish(s)
 		return
@@ -853,9 +856,10 @@ func (c *Conn) endResponseHeaders(s *side, abrupt bool, str string, sp []span) {
 	}
 	method := ""
 	if e == nil {
-		mUnmatched.Inc()
 		c.lostResps = min(c.lostResps+1, c.lim.maxPending)
-	} else {
+		e = c.hold(s)
+	}
+	if e != nil {
 		e.answered = true
 		if !e.placeholder {
 			c.lostResps = 0 // pairing is back on solid ground

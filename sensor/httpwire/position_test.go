@@ -94,3 +94,89 @@ func TestConnPairsByPositionAfterLostResponses(t *testing.T) {
 		})
 	}
 }
+
+// TestConnPairsLateRequests covers responses that reach the parser before their request:
+// the request was held back behind lost client bytes, or cut and ended with the connection.
+func TestConnPairsLateRequests(t *testing.T) {
+	get := func(p string) string { return "GET " + p + " HTTP/1.1\r\nHost: h\r\n\r\n" } // 29 bytes for "/a"
+	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"                         // 40 bytes
+	type step struct {
+		side     int
+		data     string
+		seq, ack uint32
+		gap      int
+	}
+	tests := []struct {
+		name   string
+		script []step
+		want   []string
+	}{
+		{
+			name:   "response first, its request after",
+			script: []step{{side: 1, data: ok, seq: 1000, ack: 30}, {side: 0, data: get("/a"), seq: 1, ack: 1000}},
+			want:   []string{`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`},
+		},
+		{
+			// The server's segment had acknowledged none of the request: not its answer.
+			name:   "response sent before the request",
+			script: []step{{side: 1, data: ok, seq: 1000, ack: 1}, {side: 0, data: get("/a"), seq: 1, ack: 1000}},
+			want:   []string{`c0 GET "/a" HTTP/1.1 req=0 -> none`},
+		},
+		{
+			name: "body still arriving when the request comes",
+			script: []step{
+				{side: 1, data: ok[:39], seq: 1000, ack: 30}, {side: 0, data: get("/a"), seq: 1, ack: 1000},
+				{side: 1, data: ok[39:], seq: 1039, ack: 30},
+			},
+			want: []string{`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`},
+		},
+		{
+			// A request line cut by the snap length, whose connection then ends.
+			name:   "cut request line ended with the connection",
+			script: []step{{side: 0, data: "GET /a.gif HTT", seq: 1, ack: 1000}, {side: 1, data: ok, seq: 1000, ack: 497}},
+			want:   []string{`c0 GET "/a.gif"  req=0 partial -> 200 HTTP/1.1 resp=2`},
+		},
+		{
+			// A whole exchange lost on both sides, then a request held back behind the
+			// lost client bytes reaches the parser after its response.
+			name: "after a lost exchange",
+			script: []step{
+				{side: 0, data: get("/a"), seq: 1, ack: 1000}, {side: 1, data: ok, seq: 1000, ack: 30},
+				{side: 1, gap: 40}, {side: 1, data: ok, seq: 1080, ack: 88},
+				{side: 0, gap: 29}, {side: 0, data: get("/c"), seq: 59, ack: 1080},
+			},
+			want: []string{
+				`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`,
+				`c0 GET "/c" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`,
+			},
+		},
+		{
+			// Two responses before the request: in order, the first answered a request
+			// the capture lost (counted unmatched), and only the second can be /a's.
+			name: "two responses without a request",
+			script: []step{
+				{side: 1, data: ok + strings.Replace(ok, "200 OK", "404 Not Found", 1), seq: 1000, ack: 30},
+				{side: 0, data: get("/a"), seq: 1, ack: 1000},
+			},
+			want: []string{`c0 GET "/a" HTTP/1.1 req=0 -> 404 HTTP/1.1 resp=2`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out []string
+			c := NewConn(nil, func(tx *Transaction) { out = append(out, describe(tx)) })
+			for _, e := range tc.script {
+				if e.gap > 0 {
+					c.Gap(e.side, e.gap, t0)
+					continue
+				}
+				c.At(e.side, e.seq, e.ack, true)
+				c.Feed(e.side, []byte(e.data), t0)
+			}
+			c.End(t0)
+			if strings.Join(out, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(out, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+		})
+	}
+}
