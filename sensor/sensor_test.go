@@ -3,7 +3,9 @@ package sensor_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,9 +24,10 @@ import (
 
 // pcapWriter builds a capture of crafted TCP connections.
 type pcapWriter struct {
-	t   testing.TB
-	w   *pcapgo.Writer
-	buf gopacket.SerializeBuffer
+	t    testing.TB
+	w    *pcapgo.Writer
+	buf  gopacket.SerializeBuffer
+	snap int // frames are cut to this length when positive, as a capture's snap length does
 }
 
 func newPcap(t testing.TB, path string) (*pcapWriter, func()) {
@@ -66,7 +69,11 @@ func (c *tcpConn) send(ts time.Time, fromClient bool, flags string, data string)
 		p.t.Fatal(err)
 	}
 	b := p.buf.Bytes()
-	if err := p.w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(b), Length: len(b)}, b); err != nil {
+	wire := len(b)
+	if p.snap > 0 && len(b) > p.snap {
+		b = b[:p.snap]
+	}
+	if err := p.w.WritePacket(gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(b), Length: wire}, b); err != nil {
 		p.t.Fatal(err)
 	}
 	n := uint32(len(data))
@@ -140,6 +147,81 @@ func runJSONL(t testing.TB, path string, cfg sensor.Config) ([]byte, sensor.Stat
 		t.Fatal(err)
 	}
 	return out.Bytes(), st
+}
+
+// writeAnsweredCapture writes interleaved keep-alive connections whose every request is
+// answered, with frames cut to snap bytes (0: whole).
+func writeAnsweredCapture(t testing.TB, path string, conns, perConn, snap int) {
+	p, done := newPcap(t, path)
+	defer done()
+	p.snap = snap
+	t0 := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	cs := make([]*tcpConn, conns)
+	for i := range cs {
+		cs[i] = p.conn(fmt.Sprintf("10.2.0.%d", i+1), uint16(30000+i), "10.9.0.1", 8080)
+		cs[i].handshake(t0.Add(time.Duration(i) * time.Millisecond))
+	}
+	ts := t0.Add(time.Second)
+	for r := 0; r < perConn; r++ {
+		for i, c := range cs {
+			ts = ts.Add(137 * time.Microsecond)
+			c.send(ts, true, "A", request("POST", fmt.Sprintf("/users/%d/orders/%d", i, r), `{"qty":1}`))
+			c.send(ts.Add(50*time.Microsecond), false, "A", response(200+(i+r)%3*100, `{"ok":true}`))
+		}
+	}
+	for _, c := range cs {
+		c.send(ts.Add(time.Millisecond), true, "F", "")
+		c.send(ts.Add(2*time.Millisecond), false, "F", "")
+	}
+}
+
+// A short snap length cuts every segment (here 80 bytes: the request line up to its
+// version, the status line and a few header bytes): every call is still found, with its
+// target and status, marked partial.
+func TestShortSnapLength(t *testing.T) {
+	dir := t.TempDir()
+	whole, cut := filepath.Join(dir, "whole.pcap"), filepath.Join(dir, "cut.pcap")
+	writeAnsweredCapture(t, whole, 40, 6, 0)
+	writeAnsweredCapture(t, cut, 40, 6, 80)
+	cfg := sensor.Config{Workers: 2}
+	summary := func(out []byte) (map[string]int, int) {
+		calls := map[string]int{}
+		partial := 0
+		for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+			var c models.APICall
+			if err := json.Unmarshal(line, &c); err != nil {
+				t.Fatal(err)
+			}
+			calls[fmt.Sprintf("%s:%d %s %s %d", c.SrcIP, c.SrcPort, c.Method, c.URI, c.Status)]++
+			if c.Partial {
+				partial++
+			}
+		}
+		return calls, partial
+	}
+	wout, _ := runJSONL(t, whole, cfg)
+	cout, _ := runJSONL(t, cut, cfg)
+	want, _ := summary(wout)
+	got, partial := summary(cout)
+	if len(want) != 240 {
+		t.Fatalf("the whole capture gave %d distinct calls; want 240", len(want))
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("with an 80-byte snap length the calls differ from the whole capture's")
+		for k, n := range want {
+			if got[k] != n {
+				t.Logf("%s: %d, want %d", k, got[k], n)
+			}
+		}
+		for k, n := range got {
+			if want[k] != n {
+				t.Logf("extra %s: %d", k, n)
+			}
+		}
+	}
+	if n := bytes.Count(cout, []byte("\n")); partial != n {
+		t.Errorf("%d of %d calls marked partial; want all", partial, n)
+	}
 }
 
 func TestOutputIdenticalForAnyWorkerCount(t *testing.T) {

@@ -167,7 +167,10 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 	switch s.state {
 	case stateStart:
 		atBoundary = !s.resyncing
-		inHeaders = atBoundary && c.cutRequestLine(s)
+		// A line that began where bytes resumed after an earlier gap begins where a
+		// segment did, as requests do: with a short snap length every request line is
+		// cut so, one segment after another.
+		inHeaders = (atBoundary || s.gapEdge) && c.cutRequestLine(s)
 	case stateHeaders:
 		// The message is kept with what was parsed; whether the gap also took the
 		// start of the next one cannot be told.
@@ -208,7 +211,7 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 		s.gapNext = true
 	}
 	c.resync(s)
-	s.fed = true
+	s.fed, s.gapEdge = true, true
 }
 
 // cutRequestLine keeps a request whose line the gap on s cut (a frame cut by the snap
@@ -393,7 +396,7 @@ func (c *Conn) End(ts time.Time) {
 func (c *Conn) endSide(s *side) {
 	switch s.state {
 	case stateStart:
-		if !s.resyncing {
+		if !s.resyncing || s.gapEdge {
 			c.cutRequestLine(s) // a request line the end cut
 		}
 		s.dropLine()

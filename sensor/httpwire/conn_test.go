@@ -291,6 +291,28 @@ var connTests = []struct {
 		},
 	},
 	{
+		// A short snap length cuts every segment: each request line begins where bytes
+		// resumed after the previous gap.
+		name: "every request line cut by the snap length",
+		script: []ev{
+			req("GET /a HT"), {side: 0, gap: 20}, req("POST /b?x=1 HT"), {side: 0, gap: 40},
+			resp("HTTP/1.1 200 OK\r\nCont"), {side: 1, gap: 30},
+			resp("HTTP/1.1 404 Not Found\r\nC"), {side: 1, gap: 30},
+		},
+		want: []string{
+			`c0 GET "/a"  req=0 partial -> 200 HTTP/1.1 resp=0 partial`,
+			`c0 POST "/b?x=1"  req=0 partial -> 404 HTTP/1.1 resp=0 partial`,
+		},
+	},
+	{
+		// Skipped bytes after the gap: a cut line there may be body text.
+		name: "cut line after skipped bytes",
+		script: []ev{
+			req("GET /a HTTP/1.1\r\n\r\n"), {side: 0, gap: 20}, req("xyz\r\nGET /b HT"), {side: 0, gap: 40},
+		},
+		want: []string{`c0 GET "/a" HTTP/1.1 req=0 -> none`},
+	},
+	{
 		name:   "request target cut by a gap",
 		script: []ev{req("GET /images/sf.ne"), {side: 0, gap: 466}},
 		want:   []string{`c0 GET "/images/sf.ne"  req=0 partial -> none`},

@@ -68,6 +68,7 @@ type side struct {
 	resyncing  bool // bytes were skipped or lost since the last message: accept only proper start lines
 	quiet      bool // skipped bytes are expected (capture start, after a gap): no parse error
 	gapNext    bool // a gap came before the next message: mark it Partial
+	gapEdge    bool // nothing was skipped since the last gap: a line kept now began where bytes resumed
 	fed        bool // bytes or a gap were seen on this side
 	cleanStart bool // the side's first bytes were a start line: nothing before was lost
 	begun      bool // a message was begun on this side
@@ -493,6 +494,7 @@ func (c *Conn) startTooLong(s *side, prefix []byte, wantReq, wantResp bool) {
 
 func (c *Conn) skipGarbage(s *side, n int) {
 	mResyncBytes.Add(uint64(n))
+	s.gapEdge = false
 	s.skipped = true
 	if !s.resyncing {
 		s.resyncing = true
@@ -520,7 +522,7 @@ func (c *Conn) begin(s *side, isReq bool, ts time.Time, raw int) {
 	s.isReq = isReq
 	s.msgTS = ts
 	s.partial = s.gapNext
-	s.gapNext = false
+	s.gapNext, s.gapEdge = false, false
 	s.resyncing = false
 	s.quiet = false
 	s.hdrBytes = raw
