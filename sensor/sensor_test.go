@@ -224,6 +224,45 @@ func TestShortSnapLength(t *testing.T) {
 	}
 }
 
+// Taps that merge the two directions of a link can stamp, and so order, an answer a
+// little before its request. The response's acknowledgment number shows the server had
+// the request: each call still gets its own status.
+func TestAnswersCapturedBeforeTheirRequests(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "skew.pcap")
+	p, done := newPcap(t, path)
+	c := p.conn("10.3.0.1", 40000, "10.9.0.1", 8080)
+	ts := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	c.handshake(ts)
+	for r := 0; r < 20; r++ {
+		ts = ts.Add(10 * time.Millisecond)
+		req := request("GET", fmt.Sprintf("/items/%d", r), "")
+		reqSeq, respSeq := c.cseq, c.sseq
+		c.cseq += uint32(len(req)) // the response acknowledges the request it answers
+		c.send(ts, false, "A", response(200+r%4*100, `{}`))
+		next := c.sseq
+		c.cseq, c.sseq = reqSeq, respSeq // the request, sent before, written after
+		c.send(ts.Add(100*time.Microsecond), true, "A", req)
+		c.sseq = next
+	}
+	c.send(ts.Add(time.Millisecond), true, "F", "")
+	c.send(ts.Add(2*time.Millisecond), false, "F", "")
+	done()
+	out, _ := runJSONL(t, path, sensor.Config{Workers: 1})
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	if len(lines) != 20 {
+		t.Fatalf("%d calls; want 20", len(lines))
+	}
+	for r, line := range lines {
+		var call models.APICall
+		if err := json.Unmarshal(line, &call); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("/items/%d %d", r, 200+r%4*100); fmt.Sprintf("%s %d", call.URI, call.Status) != want {
+			t.Errorf("call %d: %s %d; want %s", r, call.URI, call.Status, want)
+		}
+	}
+}
+
 func TestOutputIdenticalForAnyWorkerCount(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mixed.pcap")
 	writeMixedCapture(t, path, 300, 6)

@@ -57,8 +57,9 @@ type Conn struct {
 	// held is a response that came while no request awaited it, kept for a request the
 	// capture saw before it but the reassembler delivers after it (see hold). heldAck is
 	// how far into the client's bytes its segment acknowledged.
-	held    *entry
-	heldAck uint32
+	held     *entry
+	heldAck  uint32
+	heldRank int // lostResps counted before the held response and still unclaimed
 
 	// spare is an emitted entry kept for the next request when Config.ReuseTransactions
 	// says emit does not keep it.
@@ -265,20 +266,21 @@ func (c *Conn) hold(s *side) *entry {
 		return nil
 	}
 	h := &entry{placeholder: true}
-	c.held, c.heldAck = h, s.msgAck
+	c.held, c.heldAck, c.heldRank = h, s.msgAck, c.lostResps-1 // (the caller counted it)
 	return h
 }
 
 // claimHeld gives the held response to e, the request just queued on s, when e waits
-// first, began in the capture no later than the response, and the response's segment
-// acknowledged e's first byte: the server had e when it answered. Otherwise no later
-// request can claim it (the client's bytes arrive in order), and it is dropped.
+// first and the response's segment acknowledged e's first byte: the server had e when it
+// answered. That holds whatever the capture times say (taps that merge the two
+// directions can stamp an answer before its request). Otherwise no later request can
+// claim it (the client's bytes arrive in order), and it is dropped.
 func (c *Conn) claimHeld(e *entry, s *side) {
 	h := c.held
 	if e.placeholder {
-		return // a lost request: whether the response was its own is lostMessage's to count
+		return // a lost request: lostMessage counts whether the response was its own
 	}
-	if c.firstUnanswered() != e || e.req.TS.After(h.resp.TS) || !s.msgSeqOK || int32(c.heldAck-s.msgSeq) <= 0 {
+	if c.firstUnanswered() != e || !s.msgSeqOK || int32(c.heldAck-s.msgSeq) <= 0 {
 		c.dropHeld()
 		return
 	}
@@ -321,6 +323,13 @@ func (c *Conn) lostMessage(s *side, ts time.Time) bool {
 		if c.lostResps > 0 {
 			c.lostResps--
 			e.answered, e.respDone, e.respLost = true, true, true
+			// The oldest response without a request is the lost request's: the
+			// held one, when none came before it.
+			if c.held != nil {
+				if c.heldRank--; c.heldRank < 0 {
+					c.dropHeld()
+				}
+			}
 		}
 		c.push(e)
 		c.tryEmit()

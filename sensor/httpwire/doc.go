@@ -43,20 +43,25 @@
 // Pairing is kept in step across gaps: when lost bytes held the start of a response, the
 // oldest unanswered request is emitted without one (Partial); when they held a request, a
 // placeholder takes its place in the queue so that its response, if seen, is counted
-// rather than paired with the next request. A response never pairs with a request whose
-// first byte was captured after the response's. When the caller gives TCP positions
-// (Conn.At, which tcpstream calls before each Feed), whole responses lost without a gap
-// being reported are noticed too: a response answers the oldest waiting request sent with
-// the highest acknowledgment of the server's bytes up to the response's first byte, and
-// the requests before that one are emitted without a response (Partial). A response that
-// arrives while no request waits (its request held back by the reassembler behind lost
-// client bytes) is kept for the next request, which takes it if the response's segment
-// acknowledged that request's first byte. A request line cut by a gap or by the
-// connection's end (a snap length shorter than the line) is recorded when it shows a
-// known method and a target, Partial. Past a limit the message is recorded with Truncated and parsing goes on
-// at the next message boundary. A response without a pending request (capture started
-// mid-stream) is counted, not emitted. Every one of these paths increments a counter of
-// metrics.Default (see metrics.go); none panics.
+// rather than paired with the next request.
+//
+// When the caller gives TCP positions (Conn.At, which tcpstream calls before each Feed),
+// whole responses lost without a gap being reported are noticed too: a response answers
+// the oldest waiting request sent with the highest acknowledgment of the server's bytes up
+// to the response's first byte, and the requests before that one are emitted without a
+// response (Partial). A response that arrives while no request waits (its request held
+// back by the reassembler behind lost client bytes) is kept for the next request, which
+// takes it if the response's segment acknowledged that request's first byte, whatever
+// the capture times say; a lost request (a gap where a request began) takes it instead
+// when it is the oldest response without a request. Without positions, a response never
+// pairs with a request whose first byte was captured after the response's.
+//
+// A request line cut by a gap or by the connection's end (a snap length shorter than the
+// line) is recorded, Partial, when it shows a known method and a target. Past a limit the
+// message is recorded with Truncated and parsing goes on at the next message boundary. A
+// response without a pending request (capture started mid-stream) is counted, not
+// emitted. Every one of these paths increments a counter of metrics.Default (see
+// metrics.go); none panics.
 //
 // # Timestamps
 //

@@ -3,6 +3,7 @@ package httpwire
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // posEv is a script event with TCP positions: data fed at seq, from a segment that
@@ -105,6 +106,7 @@ func TestConnPairsLateRequests(t *testing.T) {
 		data     string
 		seq, ack uint32
 		gap      int
+		at       time.Duration // capture time after t0
 	}
 	tests := []struct {
 		name   string
@@ -151,6 +153,30 @@ func TestConnPairsLateRequests(t *testing.T) {
 			},
 		},
 		{
+			// Taps that merge the two directions can stamp an answer before its request.
+			name: "response stamped before its request",
+			script: []step{
+				{side: 1, data: ok, seq: 1000, ack: 30, at: time.Millisecond},
+				{side: 0, data: get("/a"), seq: 1, ack: 1000, at: 2 * time.Millisecond},
+			},
+			want: []string{`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`},
+		},
+		{
+			// Pipelined /b and /c, /b lost on the wire; /b's answer reaches the parser
+			// before the gap: it is the lost request's, and /c waits for its own.
+			name: "answer of a lost pipelined request",
+			script: []step{
+				{side: 0, data: get("/a"), seq: 1, ack: 1000}, {side: 1, data: ok, seq: 1000, ack: 30},
+				{side: 1, data: strings.Replace(ok, "200 OK", "404 No", 1), seq: 1040, ack: 88},
+				{side: 0, gap: 29}, {side: 0, data: get("/c"), seq: 59, ack: 1040},
+				{side: 1, data: ok, seq: 1080, ack: 88},
+			},
+			want: []string{
+				`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`,
+				`c0 GET "/c" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`,
+			},
+		},
+		{
 			// Two responses before the request: in order, the first answered a request
 			// the capture lost (counted unmatched), and only the second can be /a's.
 			name: "two responses without a request",
@@ -171,7 +197,7 @@ func TestConnPairsLateRequests(t *testing.T) {
 					continue
 				}
 				c.At(e.side, e.seq, e.ack, true)
-				c.Feed(e.side, []byte(e.data), t0)
+				c.Feed(e.side, []byte(e.data), t0.Add(e.at))
 			}
 			c.End(t0)
 			if strings.Join(out, "\n") != strings.Join(tc.want, "\n") {
