@@ -214,7 +214,7 @@ func runSensor(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	if st.SourceErr != nil {
-		return fmt.Errorf("%s: %w (the calls before it were written)", s.pcap, st.SourceErr)
+		return fmt.Errorf("%w (the calls before it were written)", st.SourceErr)
 	}
 	return nil
 }
