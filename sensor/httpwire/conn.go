@@ -256,9 +256,10 @@ func (c *Conn) cutRequestLine(s *side) bool {
 // capture order only while neither waits for a hole: a request held back behind lost
 // bytes (or cut by the snap length and ended by the connection's end) arrives after its
 // response. The response is parsed into an entry of its own meanwhile; claimHeld gives it
-// to the request if the TCP positions prove it answers that one. Without positions, or
-// when a response is already held, it is not kept (counted unmatched); hold returns the
-// entry to parse into, or nil.
+// to the request if the TCP positions prove it answers that one. Only the latest such
+// response can answer a request still to come: one held before is given up (counted
+// unmatched), and without positions none is kept. hold returns the entry to parse into,
+// or nil.
 func (c *Conn) hold(s *side) *entry {
 	c.dropHeld()
 	if !s.msgAckOK || !s.msgSeqOK {

@@ -53,8 +53,8 @@
 // back by the reassembler behind lost client bytes) is kept for the next request, which
 // takes it if the response's segment acknowledged that request's first byte, whatever
 // the capture times say; a lost request (a gap where a request began) takes it instead
-// when it is the oldest response without a request. Without positions, a response never
-// pairs with a request whose first byte was captured after the response's.
+// when it is the oldest response without a request. Otherwise a response never pairs
+// with a request whose first byte was captured after the response's.
 //
 // A request line cut by a gap or by the connection's end (a snap length shorter than the
 // line) is recorded, Partial, when it shows a known method and a target. Past a limit the
