@@ -22,7 +22,7 @@ type entry struct {
 	respLost    bool   // the response began in a capture gap: emitted without one
 	reqAckOK    bool   // reqAck is known
 	reqAck      uint32 // what the client had acknowledged of the server's bytes when the request began
-	placeholder bool   // stands for a request lost in a gap: never emitted
+	placeholder bool   // stands for a request lost in a gap, or holds a response for a late one (hold): never emitted
 	size        int    // bytes of the request's header strings, charged to MaxPendingBytes
 
 	// reqHdr and respHdr are Header slices of an earlier use of this entry, whose room
@@ -153,9 +153,8 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 	mGaps.Inc()
 	mGapBytes.Add(uint64(n))
 	if c.upgraded {
-		if c.probing { // the tunnel's first bytes are lost: nothing to judge it by
-			mUpgradedBytes.Add(uint64(len(c.probeBuf)))
-			c.probing, c.probeBuf = false, nil
+		if c.probing {
+			c.endProbe(nil) // the tunnel's first bytes are lost: nothing to judge it by
 		}
 		if c.h2 != nil {
 			c.h2.Gap(side, n, ts)
@@ -239,13 +238,7 @@ func (c *Conn) cutRequestLine(s *side) bool {
 			}
 		}
 	}
-	s.msgAck, s.msgAckOK = s.lineAck, s.lineAckOK
-	s.msgSeq, s.msgSeqOK = s.lineSeq, s.lineSeqOK
-	c.begin(s, true, s.lineTS, len(line))
-	sc := s.takeScratch()
-	sc.addSpan(line[:me])
-	sc.addSpan(target)
-	sc.addSpan(version)
+	c.beginRequestHead(s, len(line), line[:me], target, version)
 	s.partial = true
 	c.endHeaders(s, true)
 	return true
@@ -271,16 +264,13 @@ func (c *Conn) hold(s *side) *entry {
 	return h
 }
 
-// claimHeld gives the held response to e, the request just queued on s, when e waits
+// claimHeld gives the held response to e, the request just parsed on s, when e waits
 // first and the response's segment acknowledged e's first byte: the server had e when it
 // answered. That holds whatever the capture times say (taps that merge the two
 // directions can stamp an answer before its request). Otherwise no later request can
 // claim it (the client's bytes arrive in order), and it is dropped.
 func (c *Conn) claimHeld(e *entry, s *side) {
 	h := c.held
-	if e.placeholder {
-		return // a lost request: lostMessage counts whether the response was its own
-	}
 	if c.firstUnanswered() != e || !s.msgSeqOK || int32(c.heldAck-s.msgSeq) <= 0 {
 		c.dropHeld()
 		return
@@ -392,8 +382,9 @@ func (c *Conn) End(ts time.Time) {
 		c.h2.End(ts)
 	}
 	c.dropHeld()
-	mUpgradedBytes.Add(uint64(len(c.probeBuf))) // a tunnel that never said enough
-	c.probeBuf = nil
+	if c.probing {
+		c.endProbe(nil) // a tunnel that never said enough
+	}
 	c.q, c.head = nil, 0
 	c.ended = true
 	for i := range c.sides {
@@ -660,35 +651,40 @@ func (c *Conn) upgrade(e *entry, kind int) {
 // the bytes to go on with, nil when it keeps them to decide (a segment as short as "GE"),
 // and clears upgraded when HTTP goes on.
 func (c *Conn) probe(side int, b []byte) []byte {
+	if side != c.client {
+		if len(bytes.TrimLeft(b, "\r\n")) == 0 {
+			// A stray line end after the server's 2xx (blank lines between messages
+			// are allowed) tells nothing yet.
+			mUpgradedBytes.Add(uint64(len(b)))
+			c.sides[side].seqNext += uint32(len(b))
+			return nil
+		}
+		return c.endProbe(b) // a server speaking first: not HTTP
+	}
 	x := b
 	if len(c.probeBuf) > 0 {
 		x = append(c.probeBuf, b...)
 	}
-	verdict := probeTunnel
-	switch {
-	case side == c.client:
-		verdict = probeVerdict(x)
-	case len(bytes.TrimLeft(b, "\r\n")) == 0:
-		// A stray line end after the server's 2xx (blank lines between messages are
-		// allowed) tells nothing yet.
-		mUpgradedBytes.Add(uint64(len(b)))
-		c.sides[side].seqNext += uint32(len(b))
-		return nil
-	}
-	switch verdict {
+	switch probeVerdict(x) {
 	case probeMore:
 		c.probeBuf = append(c.probeBuf[:0], x...)
 		return nil
 	case probeHTTP:
 		c.upgraded = false
 		c.sides[side].seqNext -= uint32(len(c.probeBuf)) // x begins with the kept bytes
+		c.probing, c.probeBuf = false, nil
 		mTunnelHTTP.Inc()
-	default:
-		mUpgradedBytes.Add(uint64(len(c.probeBuf)))
-		x = b
+		return x
 	}
+	return c.endProbe(b)
+}
+
+// endProbe leaves the tunnel unparsed: the bytes kept to judge it are counted as such,
+// and b goes on to be.
+func (c *Conn) endProbe(b []byte) []byte {
+	mUpgradedBytes.Add(uint64(len(c.probeBuf)))
 	c.probing, c.probeBuf = false, nil
-	return x
+	return b
 }
 
 // Probe verdicts.

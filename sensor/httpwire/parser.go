@@ -470,18 +470,14 @@ func indexColon(b []byte) int {
 func (c *Conn) startTooLong(s *side, prefix []byte, wantReq, wantResp bool) {
 	if wantReq {
 		if me, ta, ok := truncatedRequest(prefix); ok {
-			c.begin(s, true, s.lineTS, len(prefix))
-			sc := s.takeScratch()
-			sc.addSpan(prefix[:me])
-			sc.addSpan(prefix[ta:])
-			sc.addSpan(nil)
+			c.beginRequestHead(s, len(prefix), prefix[:me], prefix[ta:], nil)
 			c.truncate(s, limitStartLine)
 			return
 		}
 	}
 	if wantResp {
 		if st, ok := parseStatusLine(prefix); ok {
-			c.begin(s, false, s.lineTS, len(prefix))
+			c.beginAtLine(s, false, len(prefix))
 			s.status = st
 			s.takeScratch().addSpan(prefix[:8])
 			c.truncate(s, limitStartLine)
@@ -502,6 +498,25 @@ func (c *Conn) skipGarbage(s *side, n int) {
 			c.parseError(s.id, reasonBadStartLine)
 		}
 	}
+}
+
+// beginAtLine begins a message at the start of the line s keeps, one that cannot be
+// read whole (over MaxStartLine, or cut by a gap): its time and TCP position are the
+// line's.
+func (c *Conn) beginAtLine(s *side, isReq bool, raw int) {
+	s.msgAck, s.msgAckOK = s.lineAck, s.lineAckOK
+	s.msgSeq, s.msgSeqOK = s.lineSeq, s.lineSeqOK
+	c.begin(s, isReq, s.lineTS, raw)
+}
+
+// beginRequestHead begins a request from the head of a line s keeps (see beginAtLine):
+// the method, the target as far as it was kept, and the version if it was.
+func (c *Conn) beginRequestHead(s *side, raw int, method, target, version []byte) {
+	c.beginAtLine(s, true, raw)
+	sc := s.takeScratch()
+	sc.addSpan(method)
+	sc.addSpan(target)
+	sc.addSpan(version)
 }
 
 // begin starts a message on s whose start line (raw bytes) has been read.

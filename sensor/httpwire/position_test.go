@@ -15,11 +15,32 @@ type posEv struct {
 }
 
 func playPositions(script []posEv) []string {
+	steps := make([]posStep, len(script))
+	for i, e := range script {
+		steps[i] = posStep{side: e.side, data: e.data, seq: e.seq, ack: e.ack}
+	}
+	return playSteps(steps)
+}
+
+// posStep is a posEv that may also be a gap (gap > 0) and be captured at t0+at.
+type posStep struct {
+	side     int
+	data     string
+	seq, ack uint32
+	gap      int
+	at       time.Duration
+}
+
+func playSteps(script []posStep) []string {
 	var out []string
 	c := NewConn(nil, func(tx *Transaction) { out = append(out, describe(tx)) })
 	for _, e := range script {
+		if e.gap > 0 {
+			c.Gap(e.side, e.gap, t0)
+			continue
+		}
 		c.At(e.side, e.seq, e.ack, true)
-		c.Feed(e.side, []byte(e.data), t0)
+		c.Feed(e.side, []byte(e.data), t0.Add(e.at))
 	}
 	c.End(t0)
 	return out
@@ -101,32 +122,25 @@ func TestConnPairsByPositionAfterLostResponses(t *testing.T) {
 func TestConnPairsLateRequests(t *testing.T) {
 	get := func(p string) string { return "GET " + p + " HTTP/1.1\r\nHost: h\r\n\r\n" } // 29 bytes for "/a"
 	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"                         // 40 bytes
-	type step struct {
-		side     int
-		data     string
-		seq, ack uint32
-		gap      int
-		at       time.Duration // capture time after t0
-	}
 	tests := []struct {
 		name   string
-		script []step
+		script []posStep
 		want   []string
 	}{
 		{
 			name:   "response first, its request after",
-			script: []step{{side: 1, data: ok, seq: 1000, ack: 30}, {side: 0, data: get("/a"), seq: 1, ack: 1000}},
+			script: []posStep{{side: 1, data: ok, seq: 1000, ack: 30}, {side: 0, data: get("/a"), seq: 1, ack: 1000}},
 			want:   []string{`c0 GET "/a" HTTP/1.1 req=0 -> 200 HTTP/1.1 resp=2`},
 		},
 		{
 			// The server's segment had acknowledged none of the request: not its answer.
 			name:   "response sent before the request",
-			script: []step{{side: 1, data: ok, seq: 1000, ack: 1}, {side: 0, data: get("/a"), seq: 1, ack: 1000}},
+			script: []posStep{{side: 1, data: ok, seq: 1000, ack: 1}, {side: 0, data: get("/a"), seq: 1, ack: 1000}},
 			want:   []string{`c0 GET "/a" HTTP/1.1 req=0 -> none`},
 		},
 		{
 			name: "body still arriving when the request comes",
-			script: []step{
+			script: []posStep{
 				{side: 1, data: ok[:39], seq: 1000, ack: 30}, {side: 0, data: get("/a"), seq: 1, ack: 1000},
 				{side: 1, data: ok[39:], seq: 1039, ack: 30},
 			},
@@ -135,14 +149,14 @@ func TestConnPairsLateRequests(t *testing.T) {
 		{
 			// A request line cut by the snap length, whose connection then ends.
 			name:   "cut request line ended with the connection",
-			script: []step{{side: 0, data: "GET /a.gif HTT", seq: 1, ack: 1000}, {side: 1, data: ok, seq: 1000, ack: 497}},
+			script: []posStep{{side: 0, data: "GET /a.gif HTT", seq: 1, ack: 1000}, {side: 1, data: ok, seq: 1000, ack: 497}},
 			want:   []string{`c0 GET "/a.gif"  req=0 partial -> 200 HTTP/1.1 resp=2`},
 		},
 		{
 			// A whole exchange lost on both sides, then a request held back behind the
 			// lost client bytes reaches the parser after its response.
 			name: "after a lost exchange",
-			script: []step{
+			script: []posStep{
 				{side: 0, data: get("/a"), seq: 1, ack: 1000}, {side: 1, data: ok, seq: 1000, ack: 30},
 				{side: 1, gap: 40}, {side: 1, data: ok, seq: 1080, ack: 88},
 				{side: 0, gap: 29}, {side: 0, data: get("/c"), seq: 59, ack: 1080},
@@ -155,7 +169,7 @@ func TestConnPairsLateRequests(t *testing.T) {
 		{
 			// Taps that merge the two directions can stamp an answer before its request.
 			name: "response stamped before its request",
-			script: []step{
+			script: []posStep{
 				{side: 1, data: ok, seq: 1000, ack: 30, at: time.Millisecond},
 				{side: 0, data: get("/a"), seq: 1, ack: 1000, at: 2 * time.Millisecond},
 			},
@@ -165,7 +179,7 @@ func TestConnPairsLateRequests(t *testing.T) {
 			// Pipelined /b and /c, /b lost on the wire; /b's answer reaches the parser
 			// before the gap: it is the lost request's, and /c waits for its own.
 			name: "answer of a lost pipelined request",
-			script: []step{
+			script: []posStep{
 				{side: 0, data: get("/a"), seq: 1, ack: 1000}, {side: 1, data: ok, seq: 1000, ack: 30},
 				{side: 1, data: strings.Replace(ok, "200 OK", "404 No", 1), seq: 1040, ack: 88},
 				{side: 0, gap: 29}, {side: 0, data: get("/c"), seq: 59, ack: 1040},
@@ -180,7 +194,7 @@ func TestConnPairsLateRequests(t *testing.T) {
 			// Two responses before the request: in order, the first answered a request
 			// the capture lost (counted unmatched), and only the second can be /a's.
 			name: "two responses without a request",
-			script: []step{
+			script: []posStep{
 				{side: 1, data: ok + strings.Replace(ok, "200 OK", "404 Not Found", 1), seq: 1000, ack: 30},
 				{side: 0, data: get("/a"), seq: 1, ack: 1000},
 			},
@@ -189,20 +203,34 @@ func TestConnPairsLateRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var out []string
-			c := NewConn(nil, func(tx *Transaction) { out = append(out, describe(tx)) })
-			for _, e := range tc.script {
-				if e.gap > 0 {
-					c.Gap(e.side, e.gap, t0)
-					continue
-				}
-				c.At(e.side, e.seq, e.ack, true)
-				c.Feed(e.side, []byte(e.data), t0.Add(e.at))
-			}
-			c.End(t0)
-			if strings.Join(out, "\n") != strings.Join(tc.want, "\n") {
+			if out := playSteps(tc.script); strings.Join(out, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(out, "\n  "), strings.Join(tc.want, "\n  "))
 			}
 		})
+	}
+}
+
+// A request line over MaxStartLine is read in pieces; its TCP position is still its own,
+// so pairing by position treats it like any other request.
+func TestOverLongRequestLineKeepsItsPosition(t *testing.T) {
+	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" // 40 bytes
+	long := "GET /" + strings.Repeat("l", 100) + " HTTP/1.1\r\n\r\n"
+	var out []string
+	c := NewConn(&Config{MaxStartLine: 64}, func(tx *Transaction) { out = append(out, describe(tx)) })
+	// /x's response was never captured: /long was sent having received it (ack 1040),
+	// and the response at 1040 is /long's.
+	c.At(0, 1, 1000, true)
+	c.Feed(0, []byte("GET /x HTTP/1.1\r\n\r\n"), t0)
+	c.At(0, 20, 1040, true)
+	c.Feed(0, []byte(long), t0)
+	c.At(1, 1040, 20+uint32(len(long)), true)
+	c.Feed(1, []byte(ok), t0)
+	c.End(t0)
+	want := []string{
+		`c0 GET "/x" HTTP/1.1 req=0 partial -> none`,
+		`c0 GET "/` + strings.Repeat("l", 59) + `"  req=0 truncated -> 200 HTTP/1.1 resp=2`,
+	}
+	if strings.Join(out, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(out, "\n  "), strings.Join(want, "\n  "))
 	}
 }
